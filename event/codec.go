@@ -1,0 +1,87 @@
+package event
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// ErrTooLarge is returned for an encoded event over MaxEncodedSize.
+var ErrTooLarge = errors.New("event too large")
+
+// ErrSchemaVersion is returned for an event whose schema version this
+// package cannot read.
+var ErrSchemaVersion = errors.New("unsupported schema version")
+
+// ErrMalformed is returned when the bytes are not a JSON event at all.
+var ErrMalformed = errors.New("malformed event")
+
+// EncodeOutcome validates o and returns its JSON encoding. A zero Schema is
+// set to SchemaVersion.
+func EncodeOutcome(o Outcome) ([]byte, error) {
+	if o.Schema == 0 {
+		o.Schema = SchemaVersion
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(o)
+	if err != nil {
+		return nil, fmt.Errorf("encode outcome %s: %w", o.ID, err)
+	}
+	return b, nil
+}
+
+// DecodeOutcome parses and validates one encoded outcome. Unknown fields are
+// ignored. The error wraps ErrTooLarge, ErrMalformed, ErrSchemaVersion or is
+// a *ValidationError.
+func DecodeOutcome(b []byte) (Outcome, error) {
+	var o Outcome
+	if err := decode(b, &o, &o.Schema); err != nil {
+		return Outcome{}, err
+	}
+	if err := o.Validate(); err != nil {
+		return Outcome{}, err
+	}
+	return o, nil
+}
+
+// EncodePolicy validates p and returns its JSON encoding.
+func EncodePolicy(p Policy) ([]byte, error) {
+	if p.Schema == 0 {
+		p.Schema = SchemaVersion
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode policy %d: %w", p.Version, err)
+	}
+	return b, nil
+}
+
+// DecodePolicy parses and validates one encoded policy.
+func DecodePolicy(b []byte) (Policy, error) {
+	var p Policy
+	if err := decode(b, &p, &p.Schema); err != nil {
+		return Policy{}, err
+	}
+	if err := p.Validate(); err != nil {
+		return Policy{}, err
+	}
+	return p, nil
+}
+
+func decode(b []byte, v any, schema *int) error {
+	if len(b) > MaxEncodedSize {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), MaxEncodedSize)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if *schema < MinSchemaVersion || *schema > SchemaVersion {
+		return fmt.Errorf("%w: %d (this build reads %d..%d)", ErrSchemaVersion, *schema, MinSchemaVersion, SchemaVersion)
+	}
+	return nil
+}

@@ -1,0 +1,208 @@
+package event_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/loopgate/loopgate/event"
+	"github.com/loopgate/loopgate/event/eventtest"
+)
+
+func TestOutcomeRoundTrip(t *testing.T) {
+	for i := 0; i < 10; i++ {
+		want := eventtest.Outcome(1, i)
+		b, err := event.EncodeOutcome(want)
+		if err != nil {
+			t.Fatalf("encode %d: %v", i, err)
+		}
+		got, err := event.DecodeOutcome(b)
+		if err != nil {
+			t.Fatalf("decode %d: %v", i, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("round trip %d:\ngot  %+v\nwant %+v", i, got, want)
+		}
+	}
+}
+
+func TestDecodeOutcomeToleratesUnknownFields(t *testing.T) {
+	b, err := event.EncodeOutcome(eventtest.Outcome(1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["added_in_a_later_minor"] = map[string]any{"x": 1}
+	m["attempts"].([]any)[0].(map[string]any)["new_attempt_field"] = "y"
+	b2, _ := json.Marshal(m)
+	if _, err := event.DecodeOutcome(b2); err != nil {
+		t.Fatalf("got %v, want unknown fields tolerated", err)
+	}
+}
+
+func TestDecodeOutcomeRejects(t *testing.T) {
+	valid := func(mut func(o *event.Outcome)) []byte {
+		o := eventtest.Outcome(1, 4)
+		mut(&o)
+		b, err := json.Marshal(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	tests := []struct {
+		name    string
+		in      []byte
+		wantErr error  // sentinel, or nil for a *ValidationError
+		field   string // for a *ValidationError
+	}{
+		{"not json", []byte("{not json"), event.ErrMalformed, ""},
+		{"json array", []byte("[1,2]"), event.ErrMalformed, ""},
+		{"wrong type", []byte(`{"id": 5, "schema": 1}`), event.ErrMalformed, ""},
+		{"oversized", append([]byte(`{"id":"`), bytes.Repeat([]byte("x"), event.MaxEncodedSize)...), event.ErrTooLarge, ""},
+		{"schema missing", []byte(`{"id":"a"}`), event.ErrSchemaVersion, ""},
+		{"schema from the future", valid(func(o *event.Outcome) { o.Schema = event.SchemaVersion + 1 }), event.ErrSchemaVersion, ""},
+		{"no id", valid(func(o *event.Outcome) { o.ID = "" }), nil, "id"},
+		{"no capability", valid(func(o *event.Outcome) { o.Capability = "" }), nil, "capability"},
+		{"bad status", valid(func(o *event.Outcome) { o.Status = "great" }), nil, "status"},
+		{"bad unit kind", valid(func(o *event.Outcome) { o.UnitKind = "furlongs" }), nil, "unit_kind"},
+		{"end before start", valid(func(o *event.Outcome) { o.EndMs = o.StartMs - 1 }), nil, "end_ms"},
+		{"negative cost", valid(func(o *event.Outcome) { o.Cost = -1 }), nil, "cost"},
+		{"http status", valid(func(o *event.Outcome) { o.HTTPStatus = 700 }), nil, "http_status"},
+		{"ok without attempts", valid(func(o *event.Outcome) { o.Attempts = nil }), nil, "attempts"},
+		{"attempt without orchestrator", valid(func(o *event.Outcome) { o.Attempts[1].Orchestrator = "" }), nil, "attempts[1].orchestrator"},
+		{"propensity over one", valid(func(o *event.Outcome) { o.Attempts[0].Propensity = 1.5 }), nil, "attempts[0].propensity"},
+		{"long model", valid(func(o *event.Outcome) { o.Model = strings.Repeat("m", 300) }), nil, "model"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := event.DecodeOutcome(tt.in)
+			if err == nil {
+				t.Fatal("got nil error, want a rejection")
+			}
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("got %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			var ve *event.ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("got %T %v, want *ValidationError", err, err)
+			}
+			if ve.Field != tt.field {
+				t.Fatalf("got field %q, want %q (%v)", ve.Field, tt.field, err)
+			}
+		})
+	}
+}
+
+func TestEncodeOutcomeValidates(t *testing.T) {
+	o := eventtest.Outcome(1, 0)
+	o.Cost = math.NaN()
+	if _, err := event.EncodeOutcome(o); err == nil {
+		t.Fatal("got nil error for NaN cost, want a rejection")
+	}
+}
+
+func TestPolicyRoundTripAndValidation(t *testing.T) {
+	p := event.Policy{
+		Version: 3, CreatedMs: eventtest.BaseMs, Lambda: 0.5, WindowS: 60, Producer: "opt-1",
+		Classes: []event.ClassPolicy{{
+			Capability: "text-to-image", Model: "m", ClientRegion: "FRA",
+			Shares: []event.Share{{Orchestrator: "a", Share: 0.75, Reason: "cheap"}, {Orchestrator: "b", Share: 0.25}},
+		}},
+		Ejections: []event.Ejection{{Orchestrator: "c", Reason: "fail rate 0.6", UntilMs: eventtest.BaseMs + 60000}},
+		Limits:    []event.Limit{{Orchestrator: "a", MaxInFlight: 8}},
+	}
+	b, err := event.EncodePolicy(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := event.DecodePolicy(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Schema = event.SchemaVersion
+	if !reflect.DeepEqual(got, p) {
+		t.Fatalf("got %+v, want %+v", got, p)
+	}
+	bad := p
+	bad.Classes = []event.ClassPolicy{{Capability: "x", Shares: []event.Share{{Orchestrator: "a", Share: 0.5}}}}
+	if _, err := event.EncodePolicy(bad); err == nil {
+		t.Fatal("got nil error for shares summing to 0.5")
+	}
+	bad = p
+	bad.Version = 0
+	if _, err := event.EncodePolicy(bad); err == nil {
+		t.Fatal("got nil error for version 0")
+	}
+}
+
+func TestNewIDOrderedAndUnique(t *testing.T) {
+	r := bytes.NewReader(bytes.Repeat([]byte{0xab, 0x01, 0xff, 0x37}, 1000))
+	a, err := event.NewID(1000, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := event.NewID(1001, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(a < b) {
+		t.Fatalf("got %s >= %s, want ids ordered by time", a, b)
+	}
+	if len(a) != 36 || a[14] != '7' {
+		t.Fatalf("got %q, want a UUIDv7 string", a)
+	}
+	if _, err := event.NewID(1, bytes.NewReader(nil)); err == nil {
+		t.Fatal("got nil error from an empty random source")
+	}
+}
+
+func FuzzDecodeOutcome(f *testing.F) {
+	for i := 0; i < 5; i++ {
+		b, _ := event.EncodeOutcome(eventtest.Outcome(1, i))
+		f.Add(b)
+	}
+	f.Add([]byte(`{"schema":1}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		o, err := event.DecodeOutcome(b)
+		if err != nil {
+			return
+		}
+		// Anything accepted must re-encode and decode to the same value.
+		b2, err := event.EncodeOutcome(o)
+		if err != nil {
+			t.Fatalf("accepted outcome does not re-encode: %v", err)
+		}
+		o2, err := event.DecodeOutcome(b2)
+		if err != nil {
+			t.Fatalf("re-encoded outcome rejected: %v", err)
+		}
+		if !reflect.DeepEqual(o, o2) {
+			t.Fatalf("re-encoding changed the outcome:\n%+v\n%+v", o, o2)
+		}
+	})
+}
+
+func FuzzDecodePolicy(f *testing.F) {
+	f.Add([]byte(`{"schema":1,"version":1,"lambda":0.5,"classes":[{"capability":"llm","shares":[{"orchestrator":"a","share":1}]}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := event.DecodePolicy(b)
+		if err != nil {
+			return
+		}
+		if _, err := event.EncodePolicy(p); err != nil {
+			t.Fatalf("accepted policy does not re-encode: %v", err)
+		}
+	})
+}

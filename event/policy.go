@@ -1,0 +1,46 @@
+package event
+
+// Policy is a versioned routing policy published by the optimizer. The
+// router swaps to a newer version atomically; every outcome names the version
+// it was routed under. Versions only grow.
+type Policy struct {
+	Schema    int           `json:"schema"`
+	Version   uint64        `json:"version"`
+	CreatedMs int64         `json:"created_ms"`
+	Lambda    float64       `json:"lambda"`   // operator knob: 0 = cheapest, 1 = fastest
+	WindowS   int           `json:"window_s"` // statistics window the policy was computed from
+	Producer  string        `json:"producer"` // optimizer instance that computed it
+	Classes   []ClassPolicy `json:"classes"`
+	Ejections []Ejection    `json:"ejections,omitempty"`
+	Limits    []Limit       `json:"limits,omitempty"`
+}
+
+// ClassPolicy gives the traffic shares for one class from one client region.
+// An empty ClientRegion applies to every region without its own entry.
+type ClassPolicy struct {
+	Capability   string  `json:"capability"`
+	Model        string  `json:"model,omitempty"`
+	ClientRegion string  `json:"client_region,omitempty"`
+	AdmitPerS    float64 `json:"admit_per_s,omitempty"` // admission rate; 0 = unlimited
+	Shares       []Share `json:"shares"`
+}
+
+// Share is one orchestrator's share of a class's traffic, with the reason.
+type Share struct {
+	Orchestrator string  `json:"orchestrator"`
+	Share        float64 `json:"share"`
+	Reason       string  `json:"reason,omitempty"`
+}
+
+// Ejection removes an orchestrator from every class until UntilMs.
+type Ejection struct {
+	Orchestrator string `json:"orchestrator"`
+	Reason       string `json:"reason"`
+	UntilMs      int64  `json:"until_ms"`
+}
+
+// Limit caps the requests in flight to one orchestrator.
+type Limit struct {
+	Orchestrator string `json:"orchestrator"`
+	MaxInFlight  int    `json:"max_in_flight"`
+}
