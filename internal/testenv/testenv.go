@@ -1,0 +1,53 @@
+// Package testenv tells integration tests where the real services that
+// `make test` starts are (deploy/local/services.sh), and decides what a test
+// does when one is missing: skip on a developer's machine, fail under CI=true,
+// where a missing service is a broken run and never a silent skip.
+//
+// The services are named by environment variables:
+//
+//	LOOPGATE_TEST_KAFKA        Apache Kafka bootstrap address, e.g. 127.0.0.1:19092
+//	LOOPGATE_TEST_CLICKHOUSE   ClickHouse server native address, e.g. 127.0.0.1:19000
+//	LOOPGATE_CHDB_LIB          path of libchdb.so for the embedded engine
+package testenv
+
+import (
+	"os"
+	"testing"
+)
+
+// Kafka returns the bootstrap address of the real Apache Kafka broker.
+func Kafka(t testing.TB) string { return need(t, "LOOPGATE_TEST_KAFKA", "Apache Kafka") }
+
+// ClickHouse returns the native-protocol address of the ClickHouse server.
+func ClickHouse(t testing.TB) string {
+	return need(t, "LOOPGATE_TEST_CLICKHOUSE", "ClickHouse server")
+}
+
+// ChdbLib returns the path of libchdb.so.
+func ChdbLib(t testing.TB) string {
+	p := need(t, "LOOPGATE_CHDB_LIB", "libchdb.so")
+	if _, err := os.Stat(p); err != nil {
+		missing(t, "libchdb.so", err.Error())
+	}
+	return p
+}
+
+// CI reports whether the tests run under CI (CI=true).
+func CI() bool { return os.Getenv("CI") == "true" }
+
+func need(t testing.TB, env, what string) string {
+	t.Helper()
+	v := os.Getenv(env)
+	if v == "" {
+		missing(t, what, env+" is not set (run the tests with `make test`, which starts the services)")
+	}
+	return v
+}
+
+func missing(t testing.TB, what, why string) {
+	t.Helper()
+	if CI() {
+		t.Fatalf("%s is required under CI=true: %s", what, why)
+	}
+	t.Skipf("%s not available: %s", what, why)
+}
