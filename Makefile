@@ -1,0 +1,60 @@
+# loopgate — the entry point for humans and CI. `make help` lists the targets.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+GO ?= go
+BIN := bin/loopgate
+SERVICES := deploy/local/services.sh
+# Integration tests need the services that `make services` starts; the
+# variables they read come from `services.sh env`.
+WITH_SERVICES := eval "$$($(SERVICES) env)" &&
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/loopgate
+	$(GO) build -o $(BIN) ./cmd/loopgate
+
+.PHONY: run
+run: build ## start the whole loop in one process on embedded Kafka and ClickHouse (Ctrl-C stops)
+	deploy/local/chdb.sh install >/dev/null
+	LOOPGATE_CHDB_LIB="$$(deploy/local/chdb.sh path)" $(BIN) dev $(ARGS)
+
+.PHONY: services
+services: ## install (cached) and start Apache Kafka, ClickHouse server and libchdb for the tests
+	$(SERVICES) up
+
+.PHONY: services-down
+services-down: ## stop the local test services
+	$(SERVICES) down
+
+.PHONY: test
+test: services ## install and start what the tests need, then run every test
+	$(WITH_SERVICES) $(GO) test -count=1 -timeout 20m ./...
+
+.PHONY: test-unit
+test-unit: ## run the tests that need no services (integration tests skip)
+	$(GO) test -count=1 -short ./...
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for 30 s each
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeOutcome$$' -fuzztime 30s ./event
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodePolicy$$' -fuzztime 30s ./event
+
+.PHONY: bench
+bench: services ## run the benchmarks of the event path against the local services
+	$(WITH_SERVICES) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./...
+
+.PHONY: clean
+clean: ## remove build output and local service data (not the download cache)
+	-$(SERVICES) down
+	rm -rf bin .var
