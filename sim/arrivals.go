@@ -1,0 +1,86 @@
+package sim
+
+import (
+	"sort"
+	"time"
+
+	"github.com/loopgate/loopgate/sim/scenario"
+)
+
+// arrival is one client request before any policy sees it.
+type arrival struct {
+	at     time.Duration
+	client int
+	class  int
+	region string
+}
+
+// genArrivals draws every client's Poisson arrivals over [0, Duration), with
+// rates, mixes and regions following the timeline. The result depends on the
+// scenario and its seed only, so every policy gets the same requests. A rate
+// change restarts the client's exponential clock at the change, which the
+// memorylessness of the exponential makes exact.
+func genArrivals(sc *scenario.Scenario) []arrival {
+	// Segment boundaries: 0, every time a client changes, the end.
+	bounds := []time.Duration{0}
+	for _, ch := range sc.Timeline {
+		if ch.Client != "" && ch.At > 0 && ch.At < sc.Duration && ch.At != bounds[len(bounds)-1] {
+			bounds = append(bounds, ch.At)
+		}
+	}
+	bounds = append(bounds, sc.Duration)
+	st := sc.Initial()
+	next := 0
+	var out []arrival
+	counts := make([]uint64, len(sc.Clients))
+	for k := 0; k+1 < len(bounds); k++ {
+		start, end := bounds[k], bounds[k+1]
+		for next < len(sc.Timeline) && sc.Timeline[next].At <= start {
+			if sc.Timeline[next].Client != "" {
+				_ = st.Apply(sc.Timeline[next]) // validated by Parse
+			}
+			next++
+		}
+		for i, c := range st.Clients {
+			if !(c.Rate > 0) {
+				continue
+			}
+			t := float64(start)
+			for {
+				gap := exponential(draw(sc.Seed, purposeArrival, uint64(i), counts[i], 0)) / c.Rate
+				t += gap * float64(time.Second)
+				if t >= float64(end) {
+					break
+				}
+				cls := pickClass(sc, c.Mix, unit(draw(sc.Seed, purposeClass, uint64(i), counts[i], 0)))
+				counts[i]++
+				out = append(out, arrival{at: time.Duration(t), client: i, class: cls, region: c.Region})
+			}
+			counts[i]++ // the overshooting draw is used up
+		}
+	}
+	sort.SliceStable(out, func(a, b int) bool {
+		if out[a].at != out[b].at {
+			return out[a].at < out[b].at
+		}
+		return out[a].client < out[b].client
+	})
+	return out
+}
+
+// pickClass chooses a class by the mix, walking classes in scenario order.
+func pickClass(sc *scenario.Scenario, mix map[string]float64, u float64) int {
+	acc, last := 0.0, -1
+	for j, cl := range sc.Classes {
+		share := mix[cl.ID]
+		if share <= 0 {
+			continue
+		}
+		last = j
+		acc += share
+		if u < acc {
+			return j
+		}
+	}
+	return last // rounding: shares sum to 1 within 1e-6
+}

@@ -1,0 +1,138 @@
+package sim
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loopgate/loopgate/sim/scenario"
+)
+
+func TestSummarize(t *testing.T) {
+	sc := mini(t, 1, 300, 300, "", "", "")
+	sc.Warmup = time.Second
+	ms := time.Millisecond
+	res := &Result{Requests: []RequestRecord{
+		{Arrival: 500 * ms, Success: true, Latency: 100 * ms, Attempts: 1, Cost: 9}, // warmup: not counted
+		{Arrival: 1 * time.Second, Success: true, Latency: 400 * ms, Attempts: 1, Cost: 2.5},
+		{Arrival: 2 * time.Second, Success: true, Latency: 2500 * ms, Attempts: 2, Cost: 5}, // misses the 2 s SLO
+		{Arrival: 3 * time.Second, Success: false, Latency: 5000 * ms, Attempts: 3, Cost: 0},
+		{Arrival: 4 * time.Second, Success: true, Latency: 800 * ms, Attempts: 1, Cost: 2.5},
+	}}
+	got := Summarize(sc, "x", res)
+	want := PolicyReport{
+		Name: "x", Requests: 4, SuccessRate: 0.75, SLOAttainment: 0.5,
+		LatencyMs:      Percentiles{P50: 800, P95: 2500, P99: 2500, P999: 2500},
+		CostPerRequest: 10.0 / 4, LossPerRequest: (10.0 + 2*1) / 4, ExtraAttempts: 3.0 / 4,
+		RecoveryS: map[string]float64{},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+func TestGapClosed(t *testing.T) {
+	tests := []struct {
+		policy, livepeer, oracle, want float64
+	}{
+		{5, 5, 3, 0},
+		{3, 5, 3, 1},
+		{4, 5, 3, 0.5},
+		{2, 5, 3, 1.5},
+		{6, 5, 3, -0.5},
+	}
+	for _, tt := range tests {
+		if got := GapClosed(tt.policy, tt.livepeer, tt.oracle); math.Abs(got-tt.want) > 1e-12 {
+			t.Errorf("GapClosed(%v, %v, %v): got %v, want %v", tt.policy, tt.livepeer, tt.oracle, got, tt.want)
+		}
+	}
+	if got := GapClosed(1, 2, 2); !math.IsNaN(got) {
+		t.Errorf("GapClosed with livepeer = oracle: got %v, want NaN", got)
+	}
+}
+
+// TestRecovery: a request every 100 ms, all on time except those that
+// arrive in [100 s, 105 s). The 10 s window (t−10, t] is back within one
+// point (≤ 1 miss in 100) once it holds only the last miss, at 104.9 s:
+// t = 114.8 s, so recovery is 14.8 s. The event at 150 s sees no dip; the
+// one at 90 s does, but only after the next event (100 s): not its own.
+func TestRecovery(t *testing.T) {
+	sc := mini(t, 1, 300, 300, "", "", "")
+	sc.Duration = 200 * time.Second
+	res := &Result{}
+	for i := 0; i < 2000; i++ {
+		at := time.Duration(i) * 100 * time.Millisecond
+		ok := at < 100*time.Second || at >= 105*time.Second
+		res.Requests = append(res.Requests, RequestRecord{ID: i, Arrival: at, Success: ok, Latency: 100 * time.Millisecond})
+	}
+	sc.Timeline = []scenario.Change{{At: 90 * time.Second, Orchestrator: "a"}, {At: 100 * time.Second, Orchestrator: "a"}, {At: 150 * time.Second, Orchestrator: "a"}}
+	got := recovery(sc, res)
+	want := map[string]float64{"100s": 14.8}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v (no entry for 90s or 150s)", got, want)
+	}
+}
+
+// TestReportJSONFields pins report.json to the fields the format defines.
+func TestReportJSONFields(t *testing.T) {
+	rep := Report{Scenario: "s", Seed: 1, Policies: []PolicyReport{{Name: "p", RecoveryS: map[string]float64{"200s": 1.8}}}}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(b, &top); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := keys(top), []string{"policies", "scenario", "seed"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("report keys: got %v, want %v", got, want)
+	}
+	var pols []map[string]json.RawMessage
+	if err := json.Unmarshal(top["policies"], &pols); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"cost_per_request", "extra_attempts", "latency_ms", "loss_per_request", "name",
+		"recovery_s", "requests", "slo_attainment", "success_rate"}
+	if got := keys(pols[0]); !reflect.DeepEqual(got, want) {
+		t.Errorf("policy keys: got %v, want %v", got, want)
+	}
+	var lat map[string]json.RawMessage
+	if err := json.Unmarshal(pols[0]["latency_ms"], &lat); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := keys(lat), []string{"p50", "p95", "p99", "p999"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("latency keys: got %v, want %v", got, want)
+	}
+}
+
+func keys(m map[string]json.RawMessage) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestWriteMarkdown(t *testing.T) {
+	rep := Report{Scenario: "s", Seed: 1, Policies: []PolicyReport{
+		{Name: PolicyLivepeer, Requests: 10, LossPerRequest: 5, RecoveryS: map[string]float64{"20s": 3, "3s": 1}},
+		{Name: PolicyOracle, Requests: 10, LossPerRequest: 3},
+		{Name: "loopgate", Requests: 10, LossPerRequest: 4},
+	}}
+	var buf bytes.Buffer
+	if err := rep.WriteMarkdown(&buf); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{"| policy | requests |", "| loopgate | 10 |", "| 0.50 |", "| policy | 3s | 20s |", "| livepeer | 1.0 | 3.0 |"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, out)
+		}
+	}
+}
