@@ -1,0 +1,193 @@
+// Package router is the HTTP front of a Livepeer gateway: it authenticates
+// a client request, chooses an orchestrator for it, proxies it with retries
+// and emits one event.Outcome per request.
+//
+// # Wiring
+//
+// cmd builds one Router and serves two handlers:
+//
+//	rng := rand.New(rand.NewChaCha8(seedFromCryptoRand()))   // math/rand/v2
+//	reg := prometheus.NewRegistry()
+//	rt, err := router.New(cfg, publisher, logger, reg, rng, time.Now)
+//	if err != nil { ... }
+//	defer rt.Close()
+//	api := &http.Server{Addr: ":8935", Handler: rt.Handler()}
+//	admin := &http.Server{Addr: ":9090", Handler: rt.AdminHandler(router.AdminOptions{Gatherer: reg})}
+//	g.Go(func() error { return rt.FollowPolicies(ctx, policySource) }) // or call rt.SetPolicy(p) per message
+//	...
+//	err = rt.Reload(newCfg) // on SIGHUP: swaps orchestrators and keys, keeps fast-loop state
+//	...
+//	api.Shutdown(shutdownCtx) // in-flight requests finish and publish their outcomes
+//
+// publisher is anything with Publish(key, value []byte) error that does not
+// block (eventlog's publisher). The router owns no goroutines: every request
+// runs on its net/http goroutine and publishes its outcome before returning,
+// so http.Server.Shutdown loses no outcome. (cmd should also call
+// gin.SetMode(gin.ReleaseMode) once, gin's mode being gin's global.)
+//
+// # Requests
+//
+// POST /text-to-image, /image-to-image, /image-to-video, /upscale,
+// /audio-to-text, /segment-anything-2, /image-to-text, /llm, /text-to-speech
+// take the bodies of go-livepeer's AI gateway: JSON for text-to-image, llm
+// and text-to-speech, multipart/form-data for the others. The body is
+// buffered (up to MaxBodyBytes, so it can be sent again on a retry) and
+// forwarded byte for byte to the same path on the chosen orchestrator's URL,
+// with the client's headers minus Authorization, Cookie and hop-by-hop
+// headers, plus X-Loopgate-Request-Id (the outcome id, also returned to the
+// client). The response is streamed back; responses without a
+// Content-Length (LLM server-sent events) are flushed as they arrive.
+//
+// The request's class is capability (from the path) + model: "model_id" in
+// the JSON body or multipart form ("model_id" or "model" for llm, whose body
+// is OpenAI-shaped), else the capability's DefaultModel (go-livepeer's
+// defaults). An empty model_id counts as absent.
+//
+// Authentication: "Authorization: Bearer <key>". The configuration holds
+// only SHA-256 hashes of keys; the presented key is hashed and compared with
+// every configured hash with crypto/subtle, without early exit. Outcomes
+// carry the key's id and customer, never the key. The client region comes
+// from the key's configuration; if TrustClientRegionHeader is set, a valid
+// X-Loopgate-Client-Region header (letters, digits, - and _, ≤ 32) overrides
+// it.
+//
+// Errors are JSON, {"error": {"message": "..."}}:
+//
+//	400  invalid JSON for a JSON endpoint, not multipart for a multipart one,
+//	     a missing required field (prompt/image/audio/messages/text by
+//	     capability), a malformed field (model over 256 bytes, a size that is
+//	     not an integer in range)
+//	401  no API key or a malformed Authorization header
+//	403  an unknown API key
+//	404  any other path or method
+//	413  a body over MaxBodyBytes
+//	503  no orchestrator serves the class, or none is available (all at
+//	     their in-flight limit or ejected by the policy), or every attempt
+//	     was refused
+//	502  the last attempt failed at the transport level (not refused, not a timeout)
+//	504  the request deadline passed, or the last attempt timed out
+//	4xx/5xx from the orchestrator are relayed as they came when no retry follows.
+//
+// Bad input is answered and counted (loopgate_router_rejected_total{reason})
+// and never forwarded.
+//
+// # Units, cost and charge
+//
+// Units follow go-livepeer's pricing:
+//
+//	text-to-image       pixels: height × width × num_images_per_prompt (absent: 512 × 512 × 1, as go-livepeer's gateway bills)
+//	image-to-image      pixels: input image height × width × num_images_per_prompt
+//	upscale, segment-anything-2, image-to-text
+//	                    pixels: input image height × width
+//	                    (PNG, JPEG and GIF headers are read; other or broken images count DefaultHeight × DefaultWidth, 512 × 512)
+//	image-to-video      pixels: height × width × Frames (absent: 576 × 1024 × 25, go-livepeer's)
+//	audio-to-text       ms of audio: from the request's WAV header; else from the response's last
+//	                    chunk timestamp ({"chunks": [{"timestamp": [start, end]}]}); else DefaultAudioMs (60 s)
+//	llm                 tokens: max_tokens (absent: DefaultMaxTokens, 256)
+//	text-to-speech      characters: Unicode code points of "text" (go-livepeer's orchestrator counts
+//	                    1000 units per character; loopgate prices per character)
+//
+// Billing: each attempt records Billed and Cost = orchestrator price per
+// unit for the class × units. A 2xx is billed. A refused or reset
+// connection, a 503 (busy: go-livepeer checks capacity before taking
+// payment) and a 4xx are never billed. Any other failure — a 5xx, a timeout,
+// a response that broke or that the client abandoned — is billed when it
+// came at least FastFailure (250 ms) after the attempt started: sooner, the
+// orchestrator cannot have started the job. The outcome's Cost is the sum
+// over attempts; PricePerUnit is the last attempt's price; Charge =
+// customer price per unit (CustomerPricePerUnit or ModelPrices) × units, for
+// successful requests only.
+//
+// # Selection
+//
+// Candidates for a request are the orchestrators serving its class
+// (precomputed per class on every Reload and SetPolicy, so a decision reads
+// only the class's members) that this request has not tried, that the
+// policy does not eject and that are under their in-flight limit (the
+// smaller of the configured and the policy limit). Choose draws one with
+// probability weight/Σweights:
+//
+//	base   = (1−ε)·share + ε/n               ε = Exploration (0.05), n = candidates
+//	lat    = f·(L_best/L)^β + (1−f)          L = peak-EWMA latency, f = its freshness S/(S+age), β = LatencyExponent (1)
+//	load   = 1 / (1 + in_flight/scale)       scale = the in-flight limit, else InFlightScale (8)
+//	pen    = FailurePenalty^consecutive_failures (0.5 per failure, counted up to EjectAfter)
+//	weight = base · lat · load · pen
+//
+// share is the policy's share for (capability, model, client region), else
+// (capability, model, any region), else (capability, any model, region),
+// else (capability, any model, any region), else equal shares; an
+// orchestrator the applicable entry does not name has share 0 and is reached
+// only through ε. The peak-EWMA latency is the time to the response headers
+// of successful attempts (and the attempt timeout for timeouts): a higher
+// sample replaces the estimate at once, a lower one pulls it down with
+// weight 1−e^(−Δt/LatencyTau). An estimate nobody refreshes fades to neutral
+// (f → 0), so a once-slow orchestrator gets traffic again.
+//
+// EjectAfter (3) consecutive failures (5xx, 503, refused, timeout; a 4xx is
+// the client's fault and does not count) eject an orchestrator locally for
+// EjectBase (10 s), doubling with each further ejection up to EjectMax
+// (5 min); a success resets both. The failure streak outlives the ejection,
+// so the first request after it is a probe: one more failure ejects again.
+// If every remaining candidate is locally ejected they are used anyway
+// ("panic" routing) rather than answering 503; policy ejections always hold.
+//
+// Each attempt records its propensity (the probability of the draw that
+// chose it) and its Score (share, latency, in flight, penalty, weight), and
+// the outcome records the policy version, so decisions can be replayed and
+// new policies evaluated offline. Given the same random source and state the
+// choice is the same: selection is deterministic.
+//
+// # Retries
+//
+// An attempt failing before any byte reached the client with a retryable
+// result — refused or reset connection, 5xx, 503, or no response headers
+// within AttemptTimeout (30 s; 2 min for image-to-video) — is retried on an
+// orchestrator not yet tried, up to MaxAttempts (3) in all, within
+// RequestTimeout (90 s; 5 min for image-to-video), and only while the retry
+// budget allows: retries in the last Window (10 s), this one included, may
+// not exceed Ratio (0.2) × requests in that window + MinPerSecond (1) ×
+// Window seconds. A 4xx is never retried; nothing is retried once the
+// response has started. Hedging (a second attempt racing a slow first) is
+// not implemented.
+//
+// # Outcomes
+//
+// Every request that passed authentication and input checks produces one
+// outcome, published with key = its id after the response is written —
+// including requests rejected for want of an orchestrator (status
+// "rejected", HTTP 503) and requests the client abandoned (status
+// "canceled", HTTP 499 if nothing was sent). Requests refused for bad input
+// (401, 403, 404, 413, 400) produce no outcome: they name no class and
+// would only let a bad client write to the log; they are counted in
+// loopgate_router_rejected_total and loopgate_router_requests_total.
+//
+// Error classes (Outcome.ErrorClass, Attempt.ErrorClass): http_<code> (an
+// orchestrator's 4xx or 5xx other than 503), busy (503), connect (connection
+// refused), reset (connection reset or closed before a response), timeout
+// (no response headers within AttemptTimeout), deadline (RequestTimeout
+// passed), client_gone, broken_response (the response broke after its
+// first byte), transport (any other transport error), no_orchestrator and
+// no_capacity (rejected before any attempt).
+//
+// # Metrics
+//
+// Registered on the injected registerer:
+//
+//	loopgate_router_requests_total{capability,code}        requests by HTTP status returned
+//	loopgate_router_attempts_total{capability,result}      attempts by result (ok, error, busy, refused, timeout, client, canceled)
+//	loopgate_router_retries_total{capability}              attempts that were retries
+//	loopgate_router_retry_budget_exhausted_total           retries refused by the budget
+//	loopgate_router_rejected_total{reason}                 requests answered without an attempt: not_found, missing_key,
+//	                                                       wrong_key, body_too_large, read_error, invalid_json,
+//	                                                       invalid_multipart, unsupported_media_type, missing_field,
+//	                                                       invalid_field, no_orchestrator, no_capacity, internal
+//	loopgate_router_request_duration_seconds{capability}   latency histogram
+//	loopgate_router_in_flight_requests                     requests being served
+//	loopgate_router_decision_duration_seconds              time to choose an orchestrator
+//	loopgate_router_policy_version                         policy version in use
+//	loopgate_router_policy_updates_total{result}           applied, stale, invalid
+//	loopgate_router_config_reloads_total{result}           ok, invalid
+//	loopgate_router_local_ejections_total                  local ejections
+//	loopgate_router_outcomes_published_total               outcomes handed to the publisher
+//	loopgate_router_outcome_publish_errors_total           outcomes not encoded or refused by the publisher
+package router

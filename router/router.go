@@ -1,0 +1,312 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/loopgate/loopgate/event"
+)
+
+// Publisher takes encoded outcome events. eventlog's durable publisher
+// satisfies it. Publish must not block: the router calls it on the request
+// goroutine after the response has been written.
+type Publisher interface {
+	Publish(key, value []byte) error
+}
+
+// PolicySource delivers routing policies, in log order, to apply. cmd adapts
+// a Kafka subscriber of loopgate.policy to it; the router never imports the
+// optimizer or the warehouse.
+type PolicySource interface {
+	// Subscribe calls apply for every policy it reads until ctx is cancelled
+	// or it fails. It blocks; it returns nil on cancellation.
+	Subscribe(ctx context.Context, apply func(event.Policy)) error
+}
+
+// Log keys, defined once.
+const (
+	logKeyErr           = "err"
+	logKeyID            = "id"
+	logKeyPath          = "path"
+	logKeyPanic         = "panic"
+	logKeyOrchestrator  = "orchestrator"
+	logKeyUntil         = "until"
+	logKeyFailures      = "failures"
+	logKeyOrchestrators = "orchestrators"
+	logKeyAPIKeys       = "api_keys"
+	logKeyVersion       = "version"
+	logKeyClasses       = "classes"
+	logKeyEjections     = "ejections"
+)
+
+// ErrStalePolicy is returned by SetPolicy for a policy whose version is not
+// newer than the one in use (a replayed or out-of-order message).
+var ErrStalePolicy = errors.New("policy is not newer than the current one")
+
+// Router is the HTTP front of the gateway: it authenticates, chooses an
+// orchestrator, proxies with retries, and emits one outcome per request.
+// It owns no goroutines; every method is safe for concurrent use.
+type Router struct {
+	log       *slog.Logger
+	pub       Publisher
+	now       func() time.Time
+	m         *metrics
+	transport *http.Transport
+	budget    *retryBudget
+	engine    *gin.Engine
+
+	rngMu sync.Mutex
+	rng   *rand.Rand
+
+	snap    atomic.Pointer[snapshot]
+	writeMu sync.Mutex // serialises Reload and SetPolicy
+
+	scratch sync.Pool // *decisionScratch
+	buffers sync.Pool // *[]byte of relayBufSize, for relaying responses
+}
+
+const relayBufSize = 32 << 10
+
+// New validates cfg and returns a Router. pub receives outcome events; log
+// may be nil (discard); reg may be nil (metrics not registered); rng drives
+// selection and the random half of outcome ids, so seed it from
+// crypto/rand in production (rand.New(rand.NewChaCha8(seed))) and with a
+// fixed seed in tests; now is the clock (time.Now in production).
+func New(cfg Config, pub Publisher, log *slog.Logger, reg prometheus.Registerer, rng *rand.Rand, now func() time.Time) (*Router, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if pub == nil || rng == nil || now == nil {
+		return nil, errors.New("router: publisher, random source and clock are required")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	r := &Router{
+		log: log, pub: pub, now: now, m: m, rng: rng,
+		budget: newRetryBudget(cfg.RetryBudget),
+		transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: cfg.MaxIdleConnsPerHost,
+			IdleConnTimeout:     90 * time.Second,
+			TLSHandshakeTimeout: 10 * time.Second,
+			ForceAttemptHTTP2:   true,
+			// Bytes pass through as the orchestrator sent them; the client
+			// negotiates compression with the orchestrator.
+			DisableCompression: true,
+		},
+	}
+	r.scratch.New = func() any { return &decisionScratch{} }
+	r.buffers.New = func() any { b := make([]byte, relayBufSize); return &b }
+	r.snap.Store(buildSnapshot(cfg, nil, nil, now().UnixMilli()))
+	r.engine = r.newEngine()
+	return r, nil
+}
+
+// Handler returns the client-facing HTTP handler (the Livepeer AI API).
+func (r *Router) Handler() http.Handler { return r.engine }
+
+// Close releases idle upstream connections. In-flight requests are not
+// affected; stop the HTTP server (Shutdown) first so they finish and
+// publish their outcomes.
+func (r *Router) Close() error {
+	r.transport.CloseIdleConnections()
+	return nil
+}
+
+// Reload validates cfg and swaps it in atomically. Orchestrators that keep
+// their ID keep their fast-loop state (in-flight count, latency estimate,
+// failure streak, ejection); the current policy is re-applied to the new
+// set. On error the old configuration stays. DialTimeout and
+// MaxIdleConnsPerHost keep their values from New.
+func (r *Router) Reload(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		r.m.reloads.WithLabelValues("invalid").Inc()
+		return err
+	}
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	prev := r.snap.Load()
+	r.snap.Store(buildSnapshot(cfg, prev.policy, prev, r.now().UnixMilli()))
+	r.budget.setConfig(cfg.RetryBudget)
+	r.m.reloads.WithLabelValues("ok").Inc()
+	r.log.Info("router config reloaded", logKeyOrchestrators, len(cfg.Orchestrators), logKeyAPIKeys, len(cfg.APIKeys))
+	return nil
+}
+
+// SetPolicy applies p atomically if its version is newer than the current
+// one. It returns ErrStalePolicy for an older or equal version and a
+// validation error for an invalid policy; the current policy stays in both
+// cases.
+func (r *Router) SetPolicy(p event.Policy) error {
+	if p.Schema == 0 {
+		p.Schema = event.SchemaVersion
+	}
+	if err := p.Validate(); err != nil {
+		r.m.policyUpdates.WithLabelValues("invalid").Inc()
+		return fmt.Errorf("policy %d: %w", p.Version, err)
+	}
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	prev := r.snap.Load()
+	if prev.policy != nil && p.Version <= prev.policy.Version {
+		r.m.policyUpdates.WithLabelValues("stale").Inc()
+		return fmt.Errorf("policy %d, current %d: %w", p.Version, prev.policy.Version, ErrStalePolicy)
+	}
+	p = clonePolicy(p)
+	r.snap.Store(buildSnapshot(prev.cfg, &p, prev, r.now().UnixMilli()))
+	r.m.policyUpdates.WithLabelValues("applied").Inc()
+	r.m.policyVersion.Set(float64(p.Version))
+	r.log.Info("routing policy applied", logKeyVersion, p.Version, logKeyClasses, len(p.Classes), logKeyEjections, len(p.Ejections))
+	return nil
+}
+
+// FollowPolicies applies every policy src delivers until ctx is cancelled.
+// Stale and invalid policies are logged and skipped. Run it in the caller's
+// errgroup; it returns src's error, or nil on cancellation.
+func (r *Router) FollowPolicies(ctx context.Context, src PolicySource) error {
+	return src.Subscribe(ctx, func(p event.Policy) {
+		err := r.SetPolicy(p)
+		switch {
+		case errors.Is(err, ErrStalePolicy):
+			r.log.Debug("stale routing policy skipped", logKeyVersion, p.Version)
+		case err != nil:
+			r.log.Warn("invalid routing policy skipped", logKeyVersion, p.Version, logKeyErr, err)
+		}
+	})
+}
+
+// Policy returns the policy in use and whether there is one.
+func (r *Router) Policy() (event.Policy, bool) {
+	s := r.snap.Load()
+	if s.policy == nil {
+		return event.Policy{}, false
+	}
+	return clonePolicy(*s.policy), true
+}
+
+func clonePolicy(p event.Policy) event.Policy {
+	p.Classes = slices.Clone(p.Classes)
+	for i := range p.Classes {
+		p.Classes[i].Shares = slices.Clone(p.Classes[i].Shares)
+	}
+	p.Ejections = slices.Clone(p.Ejections)
+	p.Limits = slices.Clone(p.Limits)
+	return p
+}
+
+// uniform draws from the injected source.
+func (r *Router) uniform() float64 {
+	r.rngMu.Lock()
+	defer r.rngMu.Unlock()
+	return r.rng.Float64()
+}
+
+// rngReader feeds event.NewID from the injected source.
+type rngReader struct{ r *Router }
+
+func (rr rngReader) Read(p []byte) (int, error) {
+	rr.r.rngMu.Lock()
+	defer rr.r.rngMu.Unlock()
+	for i := 0; i < len(p); i += 8 {
+		v := rr.r.rng.Uint64()
+		for j := 0; j < 8 && i+j < len(p); j++ {
+			p[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return len(p), nil
+}
+
+var _ io.Reader = rngReader{}
+
+// decisionScratch is reused across decisions so a decision allocates nothing.
+type decisionScratch struct {
+	cands []Candidate
+	idx   []int
+}
+
+// pick is a chosen member with the slot it holds.
+type pick struct {
+	m      member
+	choice Choice
+}
+
+// Reasons a class has no candidate, used as error class and metric label.
+const (
+	reasonNoOrchestrator = "no_orchestrator" // nobody serves the class
+	reasonNoCapacity     = "no_capacity"     // servers exist but all are tried, ejected by policy or at their limit
+)
+
+// choose draws a member of t for a client in region, skipping those in
+// skip, and takes an in-flight slot on it. The caller must release the slot.
+func (r *Router) choose(s *snapshot, t *classTable, region string, skip []*orchEntry) (pick, string, bool) {
+	if t == nil || len(t.members) == 0 {
+		return pick{}, reasonNoOrchestrator, false
+	}
+	start := r.now()
+	defer func() { r.m.decision.Observe(r.now().Sub(start).Seconds()) }()
+	sc := r.scratch.Get().(*decisionScratch)
+	defer r.scratch.Put(sc)
+	// A lost race for the last slot excludes that member and draws again.
+	lost := make([]*orchEntry, 0, 2)
+	for range 4 {
+		fillCandidates(sc, s, t, region, skip, lost, start)
+		ch, ok := Choose(s.cfg.Selection.Params(), sc.cands, r.uniform())
+		if !ok {
+			return pick{}, reasonNoCapacity, false
+		}
+		m := t.members[sc.idx[ch.Index]]
+		if m.st.tryAcquire(m.limit) {
+			return pick{m: m, choice: ch}, "", true
+		}
+		lost = append(lost, m.o)
+	}
+	return pick{}, reasonNoCapacity, false
+}
+
+// fillCandidates builds the candidate list of one decision into sc.
+func fillCandidates(sc *decisionScratch, s *snapshot, t *classTable, region string, skip, lost []*orchEntry, now time.Time) {
+	sc.cands, sc.idx = sc.cands[:0], sc.idx[:0]
+	shares := t.shares(region)
+	equal := 1 / float64(len(t.members))
+	nowMs := now.UnixMilli()
+	stale := s.cfg.Selection.LatencyStale
+	for i := range t.members {
+		m := &t.members[i]
+		if m.policyEjectUntilMs > nowMs || (len(skip)+len(lost) > 0 && (slices.Contains(skip, m.o) || slices.Contains(lost, m.o))) {
+			continue
+		}
+		st := m.st
+		inFlight := st.inFlight.Load()
+		if m.limit > 0 && inFlight >= int64(m.limit) {
+			continue
+		}
+		share := equal
+		if shares != nil {
+			share = shares[i]
+		}
+		lat, fresh := st.latencyView(now, stale)
+		sc.cands = append(sc.cands, Candidate{
+			Share: share, LatencyMs: lat, Freshness: fresh, InFlight: int(inFlight),
+			Capacity: m.limit, Failures: int(st.failures.Load()), Ejected: st.ejectedUntilMs.Load() > nowMs,
+		})
+		sc.idx = append(sc.idx, i)
+	}
+}
