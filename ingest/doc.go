@@ -1,0 +1,34 @@
+// Package ingest moves outcome events from Kafka into the warehouse.
+//
+// An Ingester reads loopgate.outcomes through a consumer group, decodes and
+// validates each message, and writes valid outcomes to its Sink in batches
+// (by default 10,000 rows or 1 s, whichever comes first). Offsets are
+// committed only after the Sink has said the batch is durable, so a crash at
+// any point re-delivers, and never loses, what was not yet committed; the
+// Sink's write contract (warehouse.Store: writing the same outcomes again
+// adds no rows) turns that re-delivery into exactly-once rows.
+//
+// Messages that cannot be decoded — not JSON, an unsupported schema version,
+// too large, invalid fields — are copied to the dead-letter topic with the
+// error in their headers, counted, and committed with the batch: one bad
+// message never stalls its partition.
+//
+// While the Sink fails (ClickHouse down), the Ingester stops fetching and
+// retries the same batch with capped exponential backoff; nothing is
+// committed and nothing is dropped until the write succeeds.
+//
+//	ing, err := ingest.New(ingest.DefaultConfig(), reader, store, dlqWriter, logger, reg)
+//	if err != nil { ... }
+//	err = ing.Run(ctx) // returns when ctx is cancelled, after flushing what it holds
+//
+// Metrics (registered on the injected registry):
+//
+//	loopgate_ingest_messages_total{result}      messages read: ok, dead_letter
+//	loopgate_ingest_rows_written_total          outcomes the sink accepted
+//	loopgate_ingest_batch_size                  histogram of outcomes per batch
+//	loopgate_ingest_batch_write_seconds         histogram of sink write latency (successful writes)
+//	loopgate_ingest_write_errors_total          failed sink writes (each is retried)
+//	loopgate_ingest_dead_letters_total{reason}  messages sent to the DLQ by reason
+//	loopgate_ingest_consumer_lag                messages behind the partition ends
+//	loopgate_ingest_last_commit_timestamp_seconds
+package ingest

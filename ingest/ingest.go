@@ -1,0 +1,358 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/loopgate/loopgate/event"
+	"github.com/loopgate/loopgate/eventlog"
+)
+
+// Source is the consumer group the Ingester reads from.
+type Source interface {
+	// Fetch returns the next message, blocking until one arrives or ctx ends.
+	Fetch(ctx context.Context) (eventlog.Message, error)
+	// Commit marks the messages as processed.
+	Commit(ctx context.Context, msgs ...eventlog.Message) error
+}
+
+// Sink stores outcomes. WriteOutcomes returns nil only when the outcomes are
+// durable, and writing outcomes that are already stored adds no rows. The
+// token identifies the batch deterministically (same messages, same token).
+type Sink interface {
+	WriteOutcomes(ctx context.Context, token string, outs []event.Outcome) error
+}
+
+// DeadLetters receives messages that cannot be ingested. Write returns nil
+// only when the messages are acknowledged.
+type DeadLetters interface {
+	Write(ctx context.Context, msgs ...eventlog.Message) error
+}
+
+// Config tunes an Ingester.
+type Config struct {
+	// BatchRows flushes a batch when it holds this many messages. Default 10,000.
+	BatchRows int
+	// BatchWait flushes a non-empty batch this long after its first message. Default 1s.
+	BatchWait time.Duration
+	// RetryMin is the first backoff after a failed write. Default 100ms.
+	RetryMin time.Duration
+	// RetryMax caps the backoff between retries. Default 10s.
+	RetryMax time.Duration
+	// DrainTimeout bounds the final flush when Run's context is cancelled. Default 10s.
+	DrainTimeout time.Duration
+	// DLQTopic is written into dead letters' headers for reference. Default "loopgate.outcomes.dlq".
+	DLQTopic string
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		BatchRows:    10000,
+		BatchWait:    time.Second,
+		RetryMin:     100 * time.Millisecond,
+		RetryMax:     10 * time.Second,
+		DrainTimeout: 10 * time.Second,
+		DLQTopic:     "loopgate.outcomes.dlq",
+	}
+}
+
+// Validate reports a config that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.BatchRows <= 0:
+		return fmt.Errorf("ingest: batch rows %d must be positive", c.BatchRows)
+	case c.BatchWait <= 0:
+		return fmt.Errorf("ingest: batch wait %v must be positive", c.BatchWait)
+	case c.RetryMin <= 0 || c.RetryMax < c.RetryMin:
+		return fmt.Errorf("ingest: retry backoff %v..%v is not a range", c.RetryMin, c.RetryMax)
+	case c.DrainTimeout < 0:
+		return fmt.Errorf("ingest: drain timeout %v is negative", c.DrainTimeout)
+	}
+	return nil
+}
+
+// Ingester is the consumer → warehouse pipeline. Create it with New and
+// start it with Run; it is not safe to Run twice at once.
+type Ingester struct {
+	cfg   Config
+	src   Source
+	sink  Sink
+	dlq   DeadLetters
+	log   *slog.Logger
+	m     *metrics
+	sleep func(ctx context.Context, d time.Duration) error
+	lagFn func() int64
+	now   func() time.Time
+}
+
+// Option customises an Ingester beyond its Config.
+type Option func(*Ingester)
+
+// WithLag reports consumer lag through fn on every batch (for example
+// eventlog.Reader.Lag).
+func WithLag(fn func() int64) Option { return func(i *Ingester) { i.lagFn = fn } }
+
+// WithClock replaces the wall clock and the backoff sleep, for tests.
+func WithClock(now func() time.Time, sleep func(ctx context.Context, d time.Duration) error) Option {
+	return func(i *Ingester) { i.now, i.sleep = now, sleep }
+}
+
+// New returns an Ingester reading src and writing to sink and dlq.
+func New(cfg Config, src Source, sink Sink, dlq DeadLetters, logger *slog.Logger, reg prometheus.Registerer, opts ...Option) (*Ingester, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if src == nil || sink == nil || dlq == nil {
+		return nil, errors.New("ingest: source, sink and dead-letter writer are required")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	ing := &Ingester{cfg: cfg, src: src, sink: sink, dlq: dlq, log: logger, m: m, sleep: sleepCtx, now: time.Now}
+	for _, o := range opts {
+		o(ing)
+	}
+	return ing, nil
+}
+
+// batch is what one flush writes and commits.
+type batch struct {
+	msgs  []eventlog.Message // every message, in fetch order, to commit
+	outs  []event.Outcome    // the valid ones
+	dead  []eventlog.Message // the invalid ones, with error headers
+	first time.Time          // when the first message arrived
+}
+
+func (b *batch) reset() { *b = batch{msgs: b.msgs[:0], outs: b.outs[:0], dead: b.dead[:0]} }
+
+// Run ingests until ctx is cancelled. On cancel it tries, for at most
+// DrainTimeout, to write and commit the batch it holds; what it cannot is
+// re-delivered to the next run. It returns nil after a cancel, or the error
+// that stopped it (a Source failure other than cancellation).
+func (i *Ingester) Run(ctx context.Context) error {
+	var b batch
+	for {
+		wait := i.cfg.BatchWait
+		if len(b.msgs) > 0 {
+			wait = i.cfg.BatchWait - i.now().Sub(b.first)
+		}
+		var msg eventlog.Message
+		var err error
+		if len(b.msgs) == 0 || wait > 0 {
+			fctx, cancel := context.WithTimeout(ctx, maxDur(wait, time.Millisecond))
+			if len(b.msgs) == 0 {
+				// Nothing to flush: block until a message or cancel.
+				cancel()
+				fctx, cancel = context.WithCancel(ctx)
+			}
+			msg, err = i.src.Fetch(fctx)
+			cancel()
+		} else {
+			err = context.DeadlineExceeded
+		}
+		switch {
+		case err == nil:
+			if len(b.msgs) == 0 {
+				b.first = i.now()
+			}
+			i.add(&b, msg)
+			if len(b.msgs) < i.cfg.BatchRows {
+				continue
+			}
+		case ctx.Err() != nil:
+			return i.drain(ctx, &b)
+		case errors.Is(err, context.DeadlineExceeded):
+			// The batch is due.
+		default:
+			return fmt.Errorf("fetch outcome: %w", err)
+		}
+		if len(b.msgs) == 0 {
+			continue
+		}
+		if err := i.flush(ctx, &b); err != nil {
+			if ctx.Err() != nil {
+				return i.drain(ctx, &b)
+			}
+			return err
+		}
+		b.reset()
+	}
+}
+
+func (i *Ingester) drain(ctx context.Context, b *batch) error {
+	if len(b.msgs) == 0 || i.cfg.DrainTimeout == 0 {
+		return nil
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), i.cfg.DrainTimeout)
+	defer cancel()
+	if err := i.flush(dctx, b); err != nil {
+		i.log.Warn("final batch not committed; it will be re-delivered", "messages", len(b.msgs), "err", err)
+	}
+	return nil
+}
+
+// add decodes msg into the batch, or turns it into a dead letter.
+func (i *Ingester) add(b *batch, msg eventlog.Message) {
+	b.msgs = append(b.msgs, msg)
+	o, err := event.DecodeOutcome(msg.Value)
+	if err != nil {
+		reason := reasonOf(err)
+		i.m.messages.WithLabelValues("dead_letter").Inc()
+		i.m.deadLetters.WithLabelValues(reason).Inc()
+		i.log.Warn("outcome rejected to dead-letter topic", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "reason", reason, "err", err)
+		b.dead = append(b.dead, deadLetter(msg, reason, err))
+		return
+	}
+	i.m.messages.WithLabelValues("ok").Inc()
+	b.outs = append(b.outs, o)
+}
+
+// flush writes, dead-letters and commits b, retrying each step until it
+// succeeds or ctx ends. Commit comes last: a crash before it re-delivers.
+func (i *Ingester) flush(ctx context.Context, b *batch) error {
+	if len(b.outs) > 0 {
+		token := Token(b.msgs)
+		err := i.retry(ctx, "write batch", func(ctx context.Context) error {
+			start := i.now()
+			if err := i.sink.WriteOutcomes(ctx, token, b.outs); err != nil {
+				i.m.writeErrors.Inc()
+				return err
+			}
+			i.m.writeSeconds.Observe(i.now().Sub(start).Seconds())
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		i.m.rows.Add(float64(len(b.outs)))
+		i.m.batchSize.Observe(float64(len(b.outs)))
+	}
+	if len(b.dead) > 0 {
+		if err := i.retry(ctx, "write dead letters", func(ctx context.Context) error { return i.dlq.Write(ctx, b.dead...) }); err != nil {
+			return err
+		}
+	}
+	if err := i.retry(ctx, "commit offsets", func(ctx context.Context) error { return i.src.Commit(ctx, b.msgs...) }); err != nil {
+		return err
+	}
+	i.m.lastCommit.Set(float64(i.now().UnixMilli()) / 1000)
+	if i.lagFn != nil {
+		i.m.lag.Set(float64(i.lagFn()))
+	}
+	return nil
+}
+
+// retry runs fn until it succeeds, backing off between failures, or until
+// ctx ends.
+func (i *Ingester) retry(ctx context.Context, what string, fn func(context.Context) error) error {
+	backoff := i.cfg.RetryMin
+	for attempt := 1; ; attempt++ {
+		err := fn(ctx)
+		if err == nil {
+			if attempt > 1 {
+				i.log.Info("recovered after retries", "step", what, "attempts", attempt)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", what, ctx.Err())
+		}
+		i.log.Warn("retrying", "step", what, "attempt", attempt, "backoff", backoff, "err", err)
+		if err := i.sleep(ctx, backoff); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		backoff = min(backoff*2, i.cfg.RetryMax)
+	}
+}
+
+// Token names a batch deterministically from the offset ranges it covers,
+// so a retry of the same messages carries the same deduplication token.
+func Token(msgs []eventlog.Message) string {
+	type span struct{ lo, hi int64 }
+	spans := map[string]*span{}
+	for _, m := range msgs {
+		k := m.Topic + "/" + strconv.Itoa(m.Partition)
+		s := spans[k]
+		if s == nil {
+			spans[k] = &span{m.Offset, m.Offset}
+			continue
+		}
+		s.lo, s.hi = min(s.lo, m.Offset), max(s.hi, m.Offset)
+	}
+	keys := make([]string, 0, len(spans))
+	for k := range spans {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var sb strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&sb, "%s:%d-%d;", k, spans[k].lo, spans[k].hi)
+	}
+	if sb.Len() <= 200 {
+		return sb.String()
+	}
+	h := fnv.New128a()
+	h.Write([]byte(sb.String()))
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+func reasonOf(err error) string {
+	var ve *event.ValidationError
+	switch {
+	case errors.Is(err, event.ErrTooLarge):
+		return "too_large"
+	case errors.Is(err, event.ErrSchemaVersion):
+		return "schema_version"
+	case errors.Is(err, event.ErrMalformed):
+		return "malformed"
+	case errors.As(err, &ve):
+		return "invalid"
+	}
+	return "other"
+}
+
+// deadLetter is msg as it goes to the DLQ: same key and value, with where it
+// came from and why it was rejected in its headers.
+func deadLetter(msg eventlog.Message, reason string, err error) eventlog.Message {
+	h := append([]eventlog.Header(nil), msg.Headers...)
+	h = append(h,
+		eventlog.Header{Key: "loopgate.error", Value: []byte(err.Error())},
+		eventlog.Header{Key: "loopgate.error_reason", Value: []byte(reason)},
+		eventlog.Header{Key: "loopgate.source_topic", Value: []byte(msg.Topic)},
+		eventlog.Header{Key: "loopgate.source_partition", Value: []byte(strconv.Itoa(msg.Partition))},
+		eventlog.Header{Key: "loopgate.source_offset", Value: []byte(strconv.FormatInt(msg.Offset, 10))},
+	)
+	return eventlog.Message{Key: msg.Key, Value: msg.Value, Headers: h}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func maxDur(a, b time.Duration) time.Duration {
+	if a > b {
+		return a
+	}
+	return b
+}
