@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# chdb.sh — libchdb.so (embedded ClickHouse) for chdb-go, fetched from the npm registry package
+# chdb.sh — libchdb.so (the embedded ClickHouse engine), fetched from the npm registry package
 # @chdb/lib-linux-x64-gnu, since chdb's GitHub release downloads are not reachable here.
 #
 #   chdb.sh install   npm pack the package into $LOOPGATE_CACHE and extract libchdb.so (once)
 #   chdb.sh path      install if needed, then print the absolute path of libchdb.so on stdout
 #
-# chdb-go (chdb-purego) dlopens the library in a package init(), reading CHDB_LIB_PATH, so
-# CHDB_LIB_PATH must be in the environment of the test binary when it starts:
-#   export CHDB_LIB_PATH="$(deploy/local/chdb.sh path)"
+# loopgate's embedded warehouse backend loads the library when the store opens, from
+# warehouse.lib_path, else $LOOPGATE_CHDB_LIB, else $CHDB_LIB_PATH:
+#   export LOOPGATE_CHDB_LIB="$(deploy/local/chdb.sh path)"
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 

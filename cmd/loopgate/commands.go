@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"golang.org/x/sync/errgroup"
+	"gopkg.in/yaml.v3"
+)
+
+// parseFlags parses args into fs, explaining usage on error.
+func parseFlags(fs *flag.FlagSet, env *cliEnv, args []string, synopsis string) error {
+	fs.SetOutput(env.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.stderr, "Usage: loopgate %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 && !strings.Contains(synopsis, "SQL") {
+		fmt.Fprintf(env.stderr, "unexpected arguments: %v\n", fs.Args())
+		fs.Usage()
+		return errUsage
+	}
+	return nil
+}
+
+func runIngest(ctx context.Context, env *cliEnv, args []string) error {
+	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
+	load := commonFlags(fs)
+	if err := parseFlags(fs, env, args, "ingest [flags]\n\nConsume loopgate.outcomes into ClickHouse; offsets are committed only after the rows are\ndurable, invalid events go to the dead-letter topic. Run one per outcome partition at most."); err != nil {
+		return err
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	reg := newRegistry()
+	brokers, stopKafka, err := kafka(ctx, cfg, false, env.log)
+	if err != nil {
+		return err
+	}
+	defer stopKafka()
+	store, err := openWarehouse(ctx, cfg, env.log, reg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	pipe, err := newIngestPipeline(cfg, brokers, store, env.log, reg)
+	if err != nil {
+		return err
+	}
+	defer pipe.Close()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return pipe.Run(gctx) })
+	g.Go(func() error { return serveAdmin(gctx, cfg.Admin.Addr, reg, store.Ping, nil, env.log) })
+	return g.Wait()
+}
+
+func runMigrate(ctx context.Context, env *cliEnv, args []string) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	load := commonFlags(fs)
+	if err := parseFlags(fs, env, args, "migrate [flags]\n\nCreate or upgrade the ClickHouse schema (idempotent) and exit."); err != nil {
+		return err
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	store, err := openWarehouse(ctx, cfg, env.log, nil)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	fmt.Fprintf(env.stdout, "schema of database %s is current (%s profile)\n", store.Database(), store.Profile().Name)
+	return nil
+}
+
+func runTopics(ctx context.Context, env *cliEnv, args []string) error {
+	fs := flag.NewFlagSet("topics", flag.ContinueOnError)
+	load := commonFlags(fs)
+	if err := parseFlags(fs, env, args, "topics [flags]\n\nCreate loopgate.outcomes, loopgate.policy (compacted) and loopgate.outcomes.dlq if missing."); err != nil {
+		return err
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	if _, _, err := kafka(ctx, cfg, false, env.log); err != nil {
+		return err
+	}
+	t := topicsConfig(cfg)
+	fmt.Fprintf(env.stdout, "topics ready on %s: %s, %s, %s\n", strings.Join(cfg.Kafka.Brokers, ","), t.Outcomes, t.Policy, t.DLQ)
+	return nil
+}
+
+func runBroker(ctx context.Context, env *cliEnv, args []string) error {
+	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	load := commonFlags(fs)
+	if err := parseFlags(fs, env, args, "broker [flags]\n\nRun the embedded Kafka-protocol broker on 127.0.0.1 until interrupted; its log lives in\n<data-dir>/kafka. For development: production uses a real Kafka cluster."); err != nil {
+		return err
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	cfg.Kafka.Brokers = nil
+	brokers, stop, err := kafka(ctx, cfg, true, env.log)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Fprintf(env.stdout, "broker listening on %s; Ctrl-C stops it\n", brokers[0])
+	<-ctx.Done()
+	return nil
+}
+
+func runQuery(ctx context.Context, env *cliEnv, args []string) error {
+	fs := flag.NewFlagSet("query", flag.ContinueOnError)
+	load := commonFlags(fs)
+	format := fs.String("format", "table", "output `format`: table or json")
+	if err := parseFlags(fs, env, args, "query [flags] SQL\n\nRun one SQL query on the warehouse and print the rows, e.g.\n  loopgate query 'SELECT count() FROM requests'"); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	store, err := openWarehouse(ctx, cfg, env.log, nil)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	rows, err := store.Query(ctx, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(env.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows.Maps())
+	}
+	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(rows.Columns, "\t"))
+	for _, r := range rows.Values {
+		cells := make([]string, len(r))
+		for i, v := range r {
+			cells[i] = fmt.Sprint(v)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	return tw.Flush()
+}
+
+// printConfig writes cfg as YAML: every setting with its value.
+func printConfig(env *cliEnv, cfg Config) error {
+	enc := yaml.NewEncoder(env.stdout)
+	defer enc.Close()
+	return enc.Encode(cfg)
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the one configuration of the loopgate binary. Every field has a
+// default (DefaultConfig) and can be set in a YAML file (--config), then in
+// the environment (the LOOPGATE_ variable named beside it), then by flags.
+type Config struct {
+	Kafka     KafkaConfig     `yaml:"kafka"`
+	Warehouse WarehouseConfig `yaml:"warehouse"`
+	Ingest    IngestConfig    `yaml:"ingest"`
+	Admin     AdminConfig     `yaml:"admin"`
+	// DataDir holds local state: the embedded broker's log, the embedded
+	// ClickHouse, publisher spill files. Default ".var" (LOOPGATE_DATA_DIR).
+	DataDir string `yaml:"data_dir"`
+}
+
+// KafkaConfig says where the event log is.
+type KafkaConfig struct {
+	// Brokers is the bootstrap list. Empty: `dev` starts the embedded
+	// broker; other commands refuse to run. (LOOPGATE_KAFKA_BROKERS, comma-separated)
+	Brokers []string `yaml:"brokers"`
+	// EmbeddedPort is the 127.0.0.1 port of the embedded broker. Default 19192; 0 picks a free one.
+	EmbeddedPort int `yaml:"embedded_port"`
+	// OutcomesTopic. Default "loopgate.outcomes".
+	OutcomesTopic string `yaml:"outcomes_topic"`
+	// PolicyTopic (compacted). Default "loopgate.policy".
+	PolicyTopic string `yaml:"policy_topic"`
+	// DLQTopic receives outcomes that cannot be ingested. Default "loopgate.outcomes.dlq".
+	DLQTopic string `yaml:"dlq_topic"`
+	// Partitions of the outcomes topic when loopgate creates it. Default 6.
+	Partitions int `yaml:"partitions"`
+	// Replication factor of topics loopgate creates. Default 1; use 3 in production.
+	Replication int `yaml:"replication"`
+}
+
+// WarehouseConfig says where ClickHouse is.
+type WarehouseConfig struct {
+	// Backend is "embedded" (chDB in this process) or "server" (a ClickHouse
+	// server over the native protocol). Default "embedded" (LOOPGATE_WAREHOUSE_BACKEND).
+	Backend string `yaml:"backend"`
+	// Addr of the server's native protocol. Default "127.0.0.1:9000" (LOOPGATE_CLICKHOUSE_ADDR).
+	Addr string `yaml:"addr"`
+	// Database. Default "loopgate" (LOOPGATE_CLICKHOUSE_DATABASE).
+	Database string `yaml:"database"`
+	// Username. Default "default" (LOOPGATE_CLICKHOUSE_USER).
+	Username string `yaml:"username"`
+	// Password. Default empty (LOOPGATE_CLICKHOUSE_PASSWORD).
+	Password string `yaml:"password"`
+	// LibPath of libchdb.so for the embedded backend. Default: $LOOPGATE_CHDB_LIB, then $CHDB_LIB_PATH.
+	LibPath string `yaml:"lib_path"`
+}
+
+// IngestConfig tunes the Kafka → ClickHouse consumer.
+type IngestConfig struct {
+	// Group is the consumer group id. Default "loopgate-ingest".
+	Group string `yaml:"group"`
+	// BatchRows flushes a batch at this many rows. Default 10000.
+	BatchRows int `yaml:"batch_rows"`
+	// BatchWait flushes a non-empty batch after this long. Default 1s.
+	BatchWait time.Duration `yaml:"batch_wait"`
+}
+
+// AdminConfig is the admin listener: /metrics, /healthz, /readyz.
+type AdminConfig struct {
+	// Addr. Default "127.0.0.1:9464" (LOOPGATE_ADMIN_ADDR); empty disables it.
+	Addr string `yaml:"addr"`
+}
+
+// DefaultConfig returns every default documented on the fields.
+func DefaultConfig() Config {
+	return Config{
+		DataDir: ".var",
+		Kafka: KafkaConfig{
+			EmbeddedPort:  19192,
+			OutcomesTopic: "loopgate.outcomes",
+			PolicyTopic:   "loopgate.policy",
+			DLQTopic:      "loopgate.outcomes.dlq",
+			Partitions:    6,
+			Replication:   1,
+		},
+		Warehouse: WarehouseConfig{Backend: "embedded", Addr: "127.0.0.1:9000", Database: "loopgate", Username: "default"},
+		Ingest:    IngestConfig{Group: "loopgate-ingest", BatchRows: 10000, BatchWait: time.Second},
+		Admin:     AdminConfig{Addr: "127.0.0.1:9464"},
+	}
+}
+
+// Validate reports settings that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Warehouse.Backend != "embedded" && c.Warehouse.Backend != "server" {
+		errs = append(errs, fmt.Errorf("warehouse.backend %q: want embedded or server", c.Warehouse.Backend))
+	}
+	if c.Kafka.Partitions <= 0 || c.Kafka.Replication <= 0 {
+		errs = append(errs, fmt.Errorf("kafka.partitions %d and kafka.replication %d must be positive", c.Kafka.Partitions, c.Kafka.Replication))
+	}
+	if c.Ingest.BatchRows <= 0 || c.Ingest.BatchWait <= 0 {
+		errs = append(errs, fmt.Errorf("ingest.batch_rows %d and ingest.batch_wait %v must be positive", c.Ingest.BatchRows, c.Ingest.BatchWait))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// loadConfig builds the config from defaults, the file, then the environment.
+func loadConfig(path string, getenv func(string) string) (Config, error) {
+	cfg := DefaultConfig()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(b)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil {
+			return cfg, fmt.Errorf("parse config %s: %w", path, err)
+		}
+	}
+	setString := func(dst *string, key string) {
+		if v := getenv(key); v != "" {
+			*dst = v
+		}
+	}
+	if v := getenv("LOOPGATE_KAFKA_BROKERS"); v != "" {
+		cfg.Kafka.Brokers = splitList(v)
+	}
+	setString(&cfg.DataDir, "LOOPGATE_DATA_DIR")
+	setString(&cfg.Warehouse.Backend, "LOOPGATE_WAREHOUSE_BACKEND")
+	setString(&cfg.Warehouse.Addr, "LOOPGATE_CLICKHOUSE_ADDR")
+	setString(&cfg.Warehouse.Database, "LOOPGATE_CLICKHOUSE_DATABASE")
+	setString(&cfg.Warehouse.Username, "LOOPGATE_CLICKHOUSE_USER")
+	setString(&cfg.Warehouse.Password, "LOOPGATE_CLICKHOUSE_PASSWORD")
+	setString(&cfg.Admin.Addr, "LOOPGATE_ADMIN_ADDR")
+	return cfg, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// commonFlags registers the flags every command shares and returns a
+// function that loads the config once the flags are parsed.
+func commonFlags(fs *flag.FlagSet) func() (Config, error) {
+	path := fs.String("config", "", "YAML config `file` (see 'loopgate dev --print-config' for every field)")
+	brokers := fs.String("brokers", "", "Kafka bootstrap `list`, comma-separated (overrides kafka.brokers)")
+	backend := fs.String("warehouse", "", "warehouse backend: embedded or server (overrides warehouse.backend)")
+	chAddr := fs.String("clickhouse", "", "ClickHouse server native `addr`ess (overrides warehouse.addr; implies --warehouse server)")
+	dataDir := fs.String("data-dir", "", "`dir`ectory for local state (overrides data_dir)")
+	admin := fs.String("admin", "", "admin listener `addr`ess for /metrics and /healthz (overrides admin.addr)")
+	return func() (Config, error) {
+		cfg, err := loadConfig(*path, os.Getenv)
+		if err != nil {
+			return cfg, err
+		}
+		if *brokers != "" {
+			cfg.Kafka.Brokers = splitList(*brokers)
+		}
+		if *chAddr != "" {
+			cfg.Warehouse.Addr, cfg.Warehouse.Backend = *chAddr, "server"
+		}
+		if *backend != "" {
+			cfg.Warehouse.Backend = *backend
+		}
+		if *dataDir != "" {
+			cfg.DataDir = *dataDir
+		}
+		if *admin != "" {
+			cfg.Admin.Addr = *admin
+		}
+		return cfg, cfg.Validate()
+	}
+}

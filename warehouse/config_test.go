@@ -1,0 +1,81 @@
+package warehouse
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		mut     func(c *Config)
+		wantErr string // substring; empty for valid
+	}{
+		{"defaults", func(c *Config) {}, ""},
+		{"server defaults", func(c *Config) { c.Backend = BackendServer }, ""},
+		{"unknown backend", func(c *Config) { c.Backend = "sqlite" }, "backend"},
+		{"database with a dot", func(c *Config) { c.Database = "a.b" }, "database"},
+		{"database with a quote", func(c *Config) { c.Database = "x'; DROP" }, "database"},
+		{"empty database", func(c *Config) { c.Database = "" }, "database"},
+		{"unknown profile", func(c *Config) { c.Profile = "ancient" }, "profile"},
+		{"negative retention", func(c *Config) { c.RawRetentionDays = -1 }, "retention"},
+		{"zero retention keeps forever", func(c *Config) { c.RawRetentionDays, c.RollupRetentionDays = 0, 0 }, ""},
+		{"zero check chunk", func(c *Config) { c.CheckChunk = 0 }, "check chunk"},
+		{"embedded without data dir", func(c *Config) { c.DataDir = "" }, "data dir"},
+		{"server without addr", func(c *Config) { c.Backend, c.Addr = BackendServer, "" }, "addr"},
+		{"server without dial timeout", func(c *Config) { c.Backend, c.DialTimeout = BackendServer, 0 }, "dial timeout"},
+		{"server without conns", func(c *Config) { c.Backend, c.MaxOpenConns = BackendServer, 0 }, "max open conns"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tt.mut(&c)
+			err := c.Validate()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("got %v, want nil", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("got %v, want an error about %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestChdbLibPath(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	tests := []struct {
+		name string
+		cfg  string
+		env  map[string]string
+		want string
+	}{
+		{"config wins", "/a.so", map[string]string{"LOOPGATE_CHDB_LIB": "/b.so", "CHDB_LIB_PATH": "/c.so"}, "/a.so"},
+		{"loopgate variable next", "", map[string]string{"LOOPGATE_CHDB_LIB": "/b.so", "CHDB_LIB_PATH": "/c.so"}, "/b.so"},
+		{"chdb-go variable last", "", map[string]string{"CHDB_LIB_PATH": "/c.so"}, "/c.so"},
+		{"nothing", "", nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := chdbLibPath(Config{LibPath: tt.cfg}, env(tt.env)); got != tt.want {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLockDataDir(t *testing.T) {
+	dir := t.TempDir()
+	release, err := lockDataDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockDataDir(dir); err == nil {
+		t.Fatal("got nil error locking a locked data dir")
+	}
+	release()
+	release2, err := lockDataDir(dir)
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	release2()
+}

@@ -1,0 +1,155 @@
+package warehouse
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"text/template"
+)
+
+//go:embed schema/*.sql
+var schemaFS embed.FS
+
+// dedupWindow is non_replicated_deduplication_window on the modern
+// profile: how many recent insert blocks (tokens) each table remembers.
+// A retry of an insert older than that many blocks is still caught by the
+// existence check; the token is only the second line of defence.
+const dedupWindow = 1000
+
+// migration is one schema/NNNN_name.sql file rendered for a profile.
+type migration struct {
+	Version    int
+	Name       string
+	Statements []string
+}
+
+// schemaParams is what the .sql templates see.
+type schemaParams struct {
+	DB         string
+	RawDays    int // TTL of requests and attempts; 0 keeps them forever
+	RollupDays int // TTL of attempts_1m; 0 keeps it forever
+}
+
+// renderSchema renders every migration in version order. Version 0 is the
+// schema_migrations table itself.
+func renderSchema(p Profile, sp schemaParams) ([]migration, error) {
+	files, err := fs.Glob(schemaFS, "schema/*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("list schema files: %w", err)
+	}
+	sort.Strings(files)
+	funcs := p.templateFuncs()
+	var out []migration
+	for _, f := range files {
+		base := strings.TrimSuffix(path.Base(f), ".sql")
+		num, name, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("parse schema file name %s: want NNNN_name.sql", f)
+		}
+		src, err := schemaFS.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("read schema file %s: %w", f, err)
+		}
+		t, err := template.New(base).Funcs(funcs).Option("missingkey=error").Parse(string(src))
+		if err != nil {
+			return nil, fmt.Errorf("parse schema template %s: %w", f, err)
+		}
+		var buf bytes.Buffer
+		if err := t.Execute(&buf, sp); err != nil {
+			return nil, fmt.Errorf("render schema template %s: %w", f, err)
+		}
+		out = append(out, migration{Version: v, Name: name, Statements: splitStatements(buf.String())})
+	}
+	return out, nil
+}
+
+// splitStatements splits a rendered file at semicolons that end a line.
+// The schema files are ours: no semicolons inside literals or comments.
+func splitStatements(sql string) []string {
+	var stmts []string
+	for _, s := range strings.Split(sql, ";\n") {
+		s = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), ";"))
+		if s == "" || onlyComments(s) {
+			continue
+		}
+		stmts = append(stmts, s)
+	}
+	return stmts
+}
+
+func onlyComments(s string) bool {
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "--") {
+			return false
+		}
+	}
+	return true
+}
+
+// templateFuncs are the only places the DDL differs by profile.
+func (p Profile) templateFuncs() template.FuncMap {
+	return template.FuncMap{
+		// lc is the type of a repetitive string column.
+		"lc": func() string {
+			if p.LowCardinality {
+				return "LowCardinality(String)"
+			}
+			return "String"
+		},
+		// time is the type of a time column.
+		"time": func() string {
+			if p.DateTime64 {
+				return "DateTime64(3, 'UTC')"
+			}
+			return "DateTime('UTC')"
+		},
+		"timeFromMs": p.timeFromMs,
+		"now": func() string {
+			if p.DateTime64 {
+				return "now64(3)"
+			}
+			return "now()"
+		},
+		// codec is a column's compression codec, or nothing.
+		"codec": func(c string) string {
+			if p.Codecs {
+				return " CODEC(" + c + ")"
+			}
+			return ""
+		},
+		// minute truncates a time column to its minute, as DateTime.
+		"minute": func(col string) string {
+			if p.DateTime64 {
+				return "toDateTime(toStartOfInterval(" + col + ", INTERVAL 1 MINUTE), 'UTC')"
+			}
+			return "toStartOfMinute(" + col + ")"
+		},
+		// ttl is a table TTL clause on its own line, or nothing.
+		"ttl": func(col string, days int) string {
+			if !p.TTL || days <= 0 {
+				return ""
+			}
+			return fmt.Sprintf("\nTTL toDateTime(%s) + INTERVAL %d DAY", col, days)
+		},
+		// settings is the table SETTINGS clause. Options: "ttl" for a table
+		// with a TTL, "dedup" for one written with deduplication tokens.
+		"settings": func(opts ...string) string {
+			s := []string{"index_granularity = 8192"}
+			for _, o := range opts {
+				switch {
+				case o == "ttl" && p.TTL:
+					s = append(s, "ttl_only_drop_parts = 1")
+				case o == "dedup" && p.InsertDedup:
+					s = append(s, fmt.Sprintf("non_replicated_deduplication_window = %d", dedupWindow))
+				}
+			}
+			return "\nSETTINGS " + strings.Join(s, ", ")
+		},
+	}
+}

@@ -1,0 +1,13 @@
+-- Operator and system actions: who changed what, when. Kept forever.
+CREATE TABLE IF NOT EXISTS {{.DB}}.audit
+(
+    time_ms Int64,
+    time    {{time}} DEFAULT {{timeFromMs "time_ms"}},
+    actor   {{lc}},
+    action  {{lc}},
+    detail  String{{codec "ZSTD(3)"}}
+)
+ENGINE = MergeTree()
+PARTITION BY toYYYYMM(time)
+ORDER BY (time, actor)
+{{- settings}};

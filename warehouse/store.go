@@ -1,0 +1,164 @@
+package warehouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Store is loopgate's warehouse: the schema, the exactly-once outcome
+// writer and query access, over either backend. It is safe for concurrent
+// use (the embedded backend serialises statements).
+type Store struct {
+	b       backend
+	cfg     Config
+	profile Profile
+	log     *slog.Logger
+	m       *metrics
+	now     func() time.Time
+}
+
+// Open connects to the configured backend, picks the profile from the
+// engine's version, creates the database if missing and applies pending
+// migrations. Metrics are registered on reg (nil: not registered). For the
+// embedded backend only one Store may be open per process; a second Open
+// returns ErrEngineInUse until the first is closed.
+func Open(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("validate warehouse config: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	var (
+		b   backend
+		err error
+	)
+	switch cfg.Backend {
+	case BackendServer:
+		b, err = openServer(ctx, cfg)
+	default:
+		b, err = openEmbedded(cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{b: b, cfg: cfg, log: logger.With("component", "warehouse", "backend", cfg.Backend), m: newMetrics(), now: time.Now}
+	if err := s.init(ctx); err != nil {
+		b.close()
+		return nil, err
+	}
+	// Registered last, so a failed Open can be retried on the same registry.
+	if err := s.m.register(reg); err != nil {
+		b.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// init chooses the profile, creates the database and migrates.
+func (s *Store) init(ctx context.Context) error {
+	rows, err := s.b.query(ctx, "SELECT version()")
+	if err != nil {
+		return fmt.Errorf("query server version: %w", err)
+	}
+	if rows.Len() != 1 {
+		return errors.New("query server version: no row")
+	}
+	version, _ := rows.Values[0][0].(string)
+	if s.profile, err = profileFor(s.cfg.Profile, version); err != nil {
+		return fmt.Errorf("choose schema profile: %w", err)
+	}
+	s.log.Info("warehouse connected", "version", version, "profile", s.profile.Name, "database", s.cfg.Database)
+	if err := s.b.exec(ctx, "CREATE DATABASE IF NOT EXISTS "+s.cfg.Database); err != nil {
+		return fmt.Errorf("create database %s: %w", s.cfg.Database, err)
+	}
+	return s.migrate(ctx)
+}
+
+// migrate applies every migration not yet recorded in schema_migrations,
+// in version order. Statements are idempotent, so a migration interrupted
+// before it is recorded is simply run again; two processes migrating at
+// once both succeed.
+func (s *Store) migrate(ctx context.Context) error {
+	migs, err := renderSchema(s.profile, schemaParams{
+		DB: s.cfg.Database, RawDays: s.cfg.RawRetentionDays, RollupDays: s.cfg.RollupRetentionDays,
+	})
+	if err != nil {
+		return err
+	}
+	// Version 0 creates schema_migrations itself; it always runs.
+	for _, stmt := range migs[0].Statements {
+		if err := s.b.exec(ctx, stmt); err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+	}
+	rows, err := s.b.query(ctx, "SELECT DISTINCT version FROM "+s.cfg.Database+".schema_migrations")
+	if err != nil {
+		return fmt.Errorf("read applied migrations: %w", err)
+	}
+	applied := map[uint64]bool{}
+	for _, r := range rows.Values {
+		if v, ok := r[0].(uint64); ok {
+			applied[v] = true
+		}
+	}
+	for _, mg := range migs[1:] {
+		if applied[uint64(mg.Version)] {
+			continue
+		}
+		for i, stmt := range mg.Statements {
+			if err := s.b.exec(ctx, stmt); err != nil {
+				return fmt.Errorf("apply migration %04d_%s statement %d: %w", mg.Version, mg.Name, i+1, err)
+			}
+		}
+		b := &block{table: "schema_migrations", rows: 1, cols: []column{
+			{"version", []uint32{uint32(mg.Version)}},
+			{"name", []string{mg.Name}},
+		}}
+		if err := s.b.insert(ctx, s.cfg.Database, b, ""); err != nil {
+			return fmt.Errorf("record migration %04d_%s: %w", mg.Version, mg.Name, err)
+		}
+		s.log.Info("migration applied", "version", mg.Version, "name", mg.Name)
+	}
+	return nil
+}
+
+// Profile is the schema profile in use.
+func (s *Store) Profile() Profile { return s.profile }
+
+// Database is the database holding loopgate's tables.
+func (s *Store) Database() string { return s.cfg.Database }
+
+// Ping checks that the warehouse answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.b.ping(ctx); err != nil {
+		return fmt.Errorf("ping warehouse: %w", err)
+	}
+	return nil
+}
+
+// Query runs one read-only statement (for analysts, tests and tools) and
+// returns all of its rows in memory. Name tables with the database, e.g.
+// "SELECT count() FROM loopgate.requests".
+func (s *Store) Query(ctx context.Context, sql string) (*Rows, error) {
+	rows, err := s.b.query(ctx, sql)
+	if err != nil {
+		s.m.errors.WithLabelValues("query").Inc()
+		return nil, fmt.Errorf("query warehouse: %w", err)
+	}
+	return rows, nil
+}
+
+// Close releases the connection (and, for the embedded backend, the
+// process's engine, after any statement still running).
+func (s *Store) Close() error {
+	if err := s.b.close(); err != nil {
+		return fmt.Errorf("close warehouse: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,186 @@
+-- migration 0000 schema_migrations, statement 1
+-- Which migrations have run. Written last by each migration, so a crash in
+-- the middle re-runs it; every statement is idempotent (IF NOT EXISTS).
+CREATE TABLE IF NOT EXISTS loopgate.schema_migrations
+(
+    version    UInt32,
+    name       String,
+    applied_at DateTime('UTC') DEFAULT now()
+)
+ENGINE = ReplacingMergeTree()
+ORDER BY version;
+
+-- migration 0001 requests, statement 1
+-- One row per client request (event.Outcome without its attempts).
+-- start_ms/end_ms keep the exact wire values; start_time is derived from
+-- start_ms for partitioning, ordering and TTL.
+CREATE TABLE IF NOT EXISTS loopgate.requests
+(
+    id             String CODEC(ZSTD(1)),
+    schema         UInt16,
+    gateway_id     LowCardinality(String),
+    gateway_region LowCardinality(String),
+    client_region  LowCardinality(String),
+    api_key_id     LowCardinality(String),
+    customer       LowCardinality(String),
+    capability     LowCardinality(String),
+    model          LowCardinality(String),
+    units          Int64 CODEC(ZSTD(1)),
+    unit_kind      LowCardinality(String),
+    start_ms       Int64 CODEC(Delta, ZSTD(1)),
+    end_ms         Int64 CODEC(Delta, ZSTD(1)),
+    start_time     DateTime64(3, 'UTC') DEFAULT fromUnixTimestamp64Milli(start_ms, 'UTC') CODEC(Delta, ZSTD(1)),
+    status         LowCardinality(String),
+    error_class    LowCardinality(String),
+    http_status    UInt16,
+    latency_ms     UInt32 CODEC(ZSTD(1)),
+    ttfb_ms        UInt32 CODEC(ZSTD(1)),
+    bytes_in       UInt64 CODEC(ZSTD(1)),
+    bytes_out      UInt64 CODEC(ZSTD(1)),
+    price_per_unit Float64 CODEC(ZSTD(1)),
+    cost           Float64 CODEC(ZSTD(1)),
+    charge         Float64 CODEC(ZSTD(1)),
+    policy_version UInt64 CODEC(Delta, ZSTD(1)),
+    attempt_count  UInt8,
+    ingested_at    DateTime64(3, 'UTC') DEFAULT now64(3) CODEC(Delta, ZSTD(1))
+)
+ENGINE = MergeTree()
+PARTITION BY toYYYYMMDD(start_time)
+ORDER BY (start_time, id)
+TTL toDateTime(start_time) + INTERVAL 90 DAY
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
+
+-- migration 0002 attempts, statement 1
+-- One row per attempt: what the optimizer learns from. Carries the request
+-- fields that define the demand class, so stats need no join.
+CREATE TABLE IF NOT EXISTS loopgate.attempts
+(
+    request_id       String CODEC(ZSTD(1)),
+    attempt          UInt8,
+    capability       LowCardinality(String),
+    model            LowCardinality(String),
+    client_region    LowCardinality(String),
+    gateway_id       LowCardinality(String),
+    policy_version   UInt64 CODEC(Delta, ZSTD(1)),
+    orchestrator     LowCardinality(String),
+    orch_region      LowCardinality(String),
+    start_ms         Int64 CODEC(Delta, ZSTD(1)),
+    start_time       DateTime64(3, 'UTC') DEFAULT fromUnixTimestamp64Milli(start_ms, 'UTC') CODEC(Delta, ZSTD(1)),
+    latency_ms       UInt32 CODEC(ZSTD(1)),
+    result           LowCardinality(String),
+    error_class      LowCardinality(String),
+    http_status      UInt16,
+    retry            UInt8,
+    hedged           UInt8,
+    billed           UInt8,
+    cost             Float64 CODEC(ZSTD(1)),
+    propensity       Float64 CODEC(ZSTD(1)),
+    score_share      Float64 CODEC(ZSTD(1)),
+    score_latency_ms Float64 CODEC(ZSTD(1)),
+    score_in_flight  UInt32,
+    score_penalty    Float64 CODEC(ZSTD(1)),
+    score_weight     Float64 CODEC(ZSTD(1)),
+    ingested_at      DateTime64(3, 'UTC') DEFAULT now64(3) CODEC(Delta, ZSTD(1))
+)
+ENGINE = MergeTree()
+PARTITION BY toYYYYMMDD(start_time)
+ORDER BY (start_time, request_id, attempt)
+TTL toDateTime(start_time) + INTERVAL 90 DAY
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
+
+-- migration 0003 attempts_1m, statement 1
+-- Per-minute rollup of attempts per orchestrator × capability × model ×
+-- client region. Read with the -Merge combinators, e.g.
+--   SELECT countMerge(attempts), quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)(latency_tdigest)
+--   FROM attempts_1m WHERE minute >= now() - INTERVAL 10 MINUTE GROUP BY orchestrator
+CREATE TABLE IF NOT EXISTS loopgate.attempts_1m
+(
+    minute          DateTime('UTC'),
+    orchestrator    LowCardinality(String),
+    capability      LowCardinality(String),
+    model           LowCardinality(String),
+    client_region   LowCardinality(String),
+    attempts        AggregateFunction(count),
+    successes       AggregateFunction(sum, UInt64),
+    errors          AggregateFunction(sum, UInt64),
+    busy            AggregateFunction(sum, UInt64),
+    refused         AggregateFunction(sum, UInt64),
+    timeouts        AggregateFunction(sum, UInt64),
+    client_errors   AggregateFunction(sum, UInt64),
+    canceled        AggregateFunction(sum, UInt64),
+    retries         AggregateFunction(sum, UInt64),
+    hedges          AggregateFunction(sum, UInt64),
+    billed_attempts AggregateFunction(sum, UInt64),
+    billed_cost     AggregateFunction(sum, Float64),
+    latency_sum_ms  AggregateFunction(sum, UInt64),
+    latency_tdigest AggregateFunction(quantilesTDigest(0.5, 0.9, 0.95, 0.99), UInt32)
+)
+ENGINE = AggregatingMergeTree()
+PARTITION BY toYYYYMM(minute)
+ORDER BY (minute, capability, model, client_region, orchestrator)
+TTL toDateTime(minute) + INTERVAL 400 DAY
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
+
+-- migration 0003 attempts_1m, statement 2
+-- Fed by every block inserted into attempts, and only by those: rows the
+-- writer skips as duplicates never reach the rollup.
+CREATE MATERIALIZED VIEW IF NOT EXISTS loopgate.attempts_1m_mv TO loopgate.attempts_1m AS
+SELECT
+    toDateTime(toStartOfInterval(start_time, INTERVAL 1 MINUTE), 'UTC') AS minute,
+    orchestrator,
+    capability,
+    model,
+    client_region,
+    countState() AS attempts,
+    sumState(toUInt64(result = 'ok')) AS successes,
+    sumState(toUInt64(result = 'error')) AS errors,
+    sumState(toUInt64(result = 'busy')) AS busy,
+    sumState(toUInt64(result = 'refused')) AS refused,
+    sumState(toUInt64(result = 'timeout')) AS timeouts,
+    sumState(toUInt64(result = 'client')) AS client_errors,
+    sumState(toUInt64(result = 'canceled')) AS canceled,
+    sumState(toUInt64(retry)) AS retries,
+    sumState(toUInt64(hedged)) AS hedges,
+    sumState(toUInt64(billed)) AS billed_attempts,
+    sumState(if(billed = 1, cost, 0.)) AS billed_cost,
+    sumState(toUInt64(latency_ms)) AS latency_sum_ms,
+    quantilesTDigestState(0.5, 0.9, 0.95, 0.99)(latency_ms) AS latency_tdigest
+FROM loopgate.attempts
+GROUP BY minute, orchestrator, capability, model, client_region;
+
+-- migration 0004 policies, statement 1
+-- Every routing policy the optimizer published, one row per version.
+-- ReplacingMergeTree collapses a version replayed from Kafka; the writer
+-- also skips versions already present.
+CREATE TABLE IF NOT EXISTS loopgate.policies
+(
+    version      UInt64,
+    created_ms   Int64,
+    created_time DateTime64(3, 'UTC') DEFAULT fromUnixTimestamp64Milli(created_ms, 'UTC'),
+    lambda       Float64,
+    window_s     UInt32,
+    producer     LowCardinality(String),
+    classes      UInt32,
+    ejections    UInt32,
+    policy       String CODEC(ZSTD(3)),
+    written_at   DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplacingMergeTree()
+ORDER BY version
+SETTINGS index_granularity = 8192;
+
+-- migration 0005 audit, statement 1
+-- Operator and system actions: who changed what, when. Kept forever.
+CREATE TABLE IF NOT EXISTS loopgate.audit
+(
+    time_ms Int64,
+    time    DateTime64(3, 'UTC') DEFAULT fromUnixTimestamp64Milli(time_ms, 'UTC'),
+    actor   LowCardinality(String),
+    action  LowCardinality(String),
+    detail  String CODEC(ZSTD(3))
+)
+ENGINE = MergeTree()
+PARTITION BY toYYYYMM(time)
+ORDER BY (time, actor)
+SETTINGS index_granularity = 8192;
+
