@@ -50,6 +50,11 @@ type Config struct {
 	RetryMax time.Duration
 	// DrainTimeout bounds the final flush when Run's context is cancelled. Default 10s.
 	DrainTimeout time.Duration
+	// WriteTimeout bounds one sink write. A write is never cut short by
+	// Run's cancellation: an insert abandoned half way may still land in
+	// ClickHouse after the abandoning, racing the retry's check for rows
+	// already stored. Default 2m.
+	WriteTimeout time.Duration
 	// DLQTopic is written into dead letters' headers for reference. Default "loopgate.outcomes.dlq".
 	DLQTopic string
 }
@@ -62,6 +67,7 @@ func DefaultConfig() Config {
 		RetryMin:     100 * time.Millisecond,
 		RetryMax:     10 * time.Second,
 		DrainTimeout: 10 * time.Second,
+		WriteTimeout: 2 * time.Minute,
 		DLQTopic:     "loopgate.outcomes.dlq",
 	}
 }
@@ -75,6 +81,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ingest: batch wait %v must be positive", c.BatchWait)
 	case c.RetryMin <= 0 || c.RetryMax < c.RetryMin:
 		return fmt.Errorf("ingest: retry backoff %v..%v is not a range", c.RetryMin, c.RetryMax)
+	case c.WriteTimeout <= 0:
+		return fmt.Errorf("ingest: write timeout %v must be positive", c.WriteTimeout)
 	case c.DrainTimeout < 0:
 		return fmt.Errorf("ingest: drain timeout %v is negative", c.DrainTimeout)
 	}
@@ -228,7 +236,9 @@ func (i *Ingester) flush(ctx context.Context, b *batch) error {
 		token := Token(b.msgs)
 		err := i.retry(ctx, "write batch", func(ctx context.Context) error {
 			start := i.now()
-			if err := i.sink.WriteOutcomes(ctx, token, b.outs); err != nil {
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), i.cfg.WriteTimeout)
+			defer cancel()
+			if err := i.sink.WriteOutcomes(wctx, token, b.outs); err != nil {
 				i.m.writeErrors.Inc()
 				return err
 			}

@@ -20,6 +20,14 @@ type backend interface {
 	// String column, id (an external table on the server, a temporary
 	// RowBinary file read through file() in chDB).
 	queryIDs(ctx context.Context, sql string, ids []string) (*Rows, error)
+	// settle waits until no insert that failed earlier is still running on
+	// the server: a failed insert (a cut connection, a cancelled context)
+	// may still be applied after the client gave up, and an existence check
+	// made before it lands would let the retry insert the rows twice.
+	settle(ctx context.Context) error
+	// use makes db the default database of later statements, so analysts'
+	// queries can name tables without it.
+	use(ctx context.Context, db string) error
 	ping(ctx context.Context) error
 	close() error
 }

@@ -145,6 +145,15 @@ func (e *embeddedBackend) exec(ctx context.Context, sql string) error {
 	return err
 }
 
+// settle has nothing to wait for: the engine runs one statement at a time,
+// so an abandoned insert finishes before the next statement starts.
+func (e *embeddedBackend) settle(context.Context) error { return nil }
+
+// use runs USE, which the engine session keeps for later statements.
+func (e *embeddedBackend) use(ctx context.Context, db string) error {
+	return e.exec(ctx, "USE "+db)
+}
+
 func (e *embeddedBackend) query(ctx context.Context, sql string) (*Rows, error) {
 	return e.queryThen(ctx, sql, nil)
 }

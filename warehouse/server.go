@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"os"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -20,13 +22,38 @@ import (
 // column list.)
 type serverBackend struct {
 	conn driver.Conn
+	cfg  Config
+
+	mu      sync.Mutex
+	seq     uint64
+	unknown []string // query ids of failed inserts that may still be running
 }
 
 func openServer(ctx context.Context, cfg Config) (*serverBackend, error) {
+	conn, err := dialServer(ctx, cfg, "")
+	if err != nil {
+		return nil, err
+	}
+	return &serverBackend{conn: conn, cfg: cfg}, nil
+}
+
+// use reconnects with db as the connection's default database (the native
+// protocol sets it per connection, at the handshake).
+func (s *serverBackend) use(ctx context.Context, db string) error {
+	conn, err := dialServer(ctx, s.cfg, db)
+	if err != nil {
+		return err
+	}
+	old := s.conn
+	s.conn = conn
+	return old.Close()
+}
+
+func dialServer(ctx context.Context, cfg Config, db string) (driver.Conn, error) {
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Protocol:     clickhouse.Native,
 		Addr:         []string{cfg.Addr},
-		Auth:         clickhouse.Auth{Username: cfg.Username, Password: cfg.Password},
+		Auth:         clickhouse.Auth{Database: db, Username: cfg.Username, Password: cfg.Password},
 		DialTimeout:  cfg.DialTimeout,
 		MaxOpenConns: cfg.MaxOpenConns,
 		MaxIdleConns: cfg.MaxOpenConns,
@@ -39,7 +66,7 @@ func openServer(ctx context.Context, cfg Config) (*serverBackend, error) {
 		conn.Close()
 		return nil, fmt.Errorf("ping clickhouse %s: %w", cfg.Addr, err)
 	}
-	return &serverBackend{conn: conn}, nil
+	return conn, nil
 }
 
 func (s *serverBackend) exec(ctx context.Context, sql string) error {
@@ -55,13 +82,63 @@ func (s *serverBackend) close() error {
 }
 
 func (s *serverBackend) insert(ctx context.Context, db string, b *block, token string) error {
+	var opts []clickhouse.QueryOption
 	if token != "" {
 		settings := clickhouse.Settings{}
 		for _, st := range insertSettings(token) {
 			settings[st.name] = st.value
 		}
-		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(settings))
+		opts = append(opts, clickhouse.WithSettings(settings))
 	}
+	s.mu.Lock()
+	s.seq++
+	queryID := fmt.Sprintf("loopgate-insert-%d-%d-%d", os.Getpid(), time.Now().UnixNano(), s.seq)
+	s.mu.Unlock()
+	opts = append(opts, clickhouse.WithQueryID(queryID))
+	ctx = clickhouse.Context(ctx, opts...)
+	err := s.insertBlock(ctx, db, b)
+	if err != nil {
+		s.mu.Lock()
+		s.unknown = append(s.unknown, queryID)
+		s.mu.Unlock()
+	}
+	return err
+}
+
+// settle polls system.processes until none of the failed inserts runs.
+func (s *serverBackend) settle(ctx context.Context) error {
+	s.mu.Lock()
+	ids := append([]string(nil), s.unknown...)
+	s.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	quoted := make([]string, len(ids))
+	for i, id := range ids {
+		quoted[i] = quote(id)
+	}
+	sql := "SELECT count() FROM system.processes WHERE query_id IN (" + strings.Join(quoted, ", ") + ")"
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		rows, err := s.query(ctx, sql)
+		if err != nil {
+			return fmt.Errorf("wait for failed inserts to end: %w", err)
+		}
+		if rows.Len() == 1 && rows.Values[0][0] == uint64(0) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for failed inserts to end: %w", ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+	s.mu.Lock()
+	s.unknown = s.unknown[len(ids):]
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *serverBackend) insertBlock(ctx context.Context, db string, b *block) error {
 	batch, err := s.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", db, b.table, strings.Join(b.names(), ", ")))
 	if err != nil {
 		return fmt.Errorf("prepare batch: %w", err)

@@ -77,6 +77,9 @@ func (s *Store) init(ctx context.Context) error {
 	if err := s.b.exec(ctx, "CREATE DATABASE IF NOT EXISTS "+s.cfg.Database); err != nil {
 		return fmt.Errorf("create database %s: %w", s.cfg.Database, err)
 	}
+	if err := s.b.use(ctx, s.cfg.Database); err != nil {
+		return fmt.Errorf("use database %s: %w", s.cfg.Database, err)
+	}
 	return s.migrate(ctx)
 }
 
@@ -143,8 +146,8 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Query runs one read-only statement (for analysts, tests and tools) and
-// returns all of its rows in memory. Name tables with the database, e.g.
-// "SELECT count() FROM loopgate.requests".
+// returns all of its rows in memory. Tables without a database name are
+// the store's, e.g. "SELECT count() FROM requests".
 func (s *Store) Query(ctx context.Context, sql string) (*Rows, error) {
 	rows, err := s.b.query(ctx, sql)
 	if err != nil {

@@ -39,6 +39,11 @@ import (
 // token should name the batch deterministically (e.g. its Kafka partition
 // and offsets); it may be empty.
 //
+// An insert that failed on the server backend (a cut connection, a
+// cancelled context) may still be applied after the client gave up, so the
+// next WriteOutcomes first waits until no such insert is running
+// (system.processes) before it checks what is stored.
+//
 // Limits: the check and the insert are not atomic, so two writers storing
 // the same ids at the same moment can both insert them; run one writer per
 // id range (one consumer per Kafka partition does that). A copy of an
@@ -51,6 +56,9 @@ func (s *Store) WriteOutcomes(ctx context.Context, token string, outs []event.Ou
 	}
 	if len(batch) == 0 {
 		return nil
+	}
+	if err := s.b.settle(ctx); err != nil {
+		return err
 	}
 	if err := s.writeRequests(ctx, token, batch); err != nil {
 		return err
