@@ -1,0 +1,59 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/loopgate/loopgate/event"
+	"github.com/loopgate/loopgate/event/eventtest"
+)
+
+// BenchmarkEventPath measures the whole path — publish → Kafka → ingest →
+// ClickHouse — on each broker × backend, with ingest running while the
+// events are published, and reports events/s from the first Publish to the
+// last row visible. In the same run it measures the raw insert rate of the
+// same backend: the same outcomes written straight to the warehouse in
+// 10,000-row batches (WriteOutcomes, with its exactly-once check), so the
+// path's cost is read as a ratio against it.
+//
+//	make bench   (or: go test -run '^$' -bench EventPath -benchtime 1x ./e2e)
+func BenchmarkEventPath(b *testing.B) {
+	const n = 100000
+	for _, br := range brokers {
+		for _, be := range backends {
+			b.Run(br.name+"/"+be.name, func(b *testing.B) {
+				var pathSecs, rawSecs float64
+				for i := 0; i < b.N; i++ {
+					bs := br.brokers(b)
+					st := openStore(b, be.config(b))
+					tc := topics(b, bs)
+					p := startPipeline(b, bs, tc, st, pipelineOpts{group: "bench-" + suffix(), drain: true})
+					start := time.Now()
+					publish(b, bs, tc.Outcomes, 0, n)
+					waitRows(b, st, n, 5*time.Minute)
+					pathSecs += time.Since(start).Seconds()
+					p.stop(b)
+
+					// The same store (the embedded engine is one per process),
+					// with other ids: seed 2 instead of the publisher's 1.
+					outs := make([]event.Outcome, 0, 10000)
+					start = time.Now()
+					for j := 0; j < n; j++ {
+						outs = append(outs, eventtest.Outcome(2, j))
+						if len(outs) == cap(outs) {
+							if err := st.WriteOutcomes(context.Background(), "", outs); err != nil {
+								b.Fatal(err)
+							}
+							outs = outs[:0]
+						}
+					}
+					rawSecs += time.Since(start).Seconds()
+				}
+				b.ReportMetric(float64(n*b.N)/pathSecs, "path_events/s")
+				b.ReportMetric(float64(n*b.N)/rawSecs, "raw_insert_events/s")
+				b.ReportMetric(rawSecs/pathSecs, "path/raw")
+			})
+		}
+	}
+}
