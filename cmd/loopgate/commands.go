@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 
@@ -164,9 +165,17 @@ func runQuery(ctx context.Context, env *cliEnv, args []string) error {
 	return tw.Flush()
 }
 
-// printConfig writes cfg as YAML: every setting with its value.
+// printConfig writes cfg as YAML: every setting with its value (the
+// ClickHouse password masked).
 func printConfig(env *cliEnv, cfg Config) error {
-	enc := yaml.NewEncoder(env.stdout)
+	if cfg.Warehouse.Password != "" {
+		cfg.Warehouse.Password = "********"
+	}
+	return printYAML(env.stdout, cfg)
+}
+
+func printYAML(w io.Writer, v any) error {
+	enc := yaml.NewEncoder(w)
 	defer enc.Close()
-	return enc.Encode(cfg)
+	return enc.Encode(v)
 }

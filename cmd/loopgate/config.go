@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/loopgate/loopgate/router"
 )
 
 // Config is the one configuration of the loopgate binary. Every field has a
@@ -19,6 +21,12 @@ type Config struct {
 	Warehouse WarehouseConfig `yaml:"warehouse"`
 	Ingest    IngestConfig    `yaml:"ingest"`
 	Admin     AdminConfig     `yaml:"admin"`
+	// Router is the router's own configuration: orchestrators, API keys,
+	// timeouts, retries, selection (see package router). Reloaded on SIGHUP.
+	Router router.Config `yaml:"router"`
+	// RouterAddr is where the router serves the Livepeer AI API.
+	// Default "127.0.0.1:8935" (LOOPGATE_ROUTER_ADDR).
+	RouterAddr string `yaml:"router_addr"`
 	// DataDir holds local state: the embedded broker's log, the embedded
 	// ClickHouse, publisher spill files. Default ".var" (LOOPGATE_DATA_DIR).
 	DataDir string `yaml:"data_dir"`
@@ -88,9 +96,11 @@ func DefaultConfig() Config {
 			Partitions:    6,
 			Replication:   1,
 		},
-		Warehouse: WarehouseConfig{Backend: "embedded", Addr: "127.0.0.1:9000", Database: "loopgate", Username: "default"},
-		Ingest:    IngestConfig{Group: "loopgate-ingest", BatchRows: 10000, BatchWait: time.Second},
-		Admin:     AdminConfig{Addr: "127.0.0.1:9464"},
+		Warehouse:  WarehouseConfig{Backend: "embedded", Addr: "127.0.0.1:9000", Database: "loopgate", Username: "default"},
+		Ingest:     IngestConfig{Group: "loopgate-ingest", BatchRows: 10000, BatchWait: time.Second},
+		Admin:      AdminConfig{Addr: "127.0.0.1:9464"},
+		Router:     router.DefaultConfig(),
+		RouterAddr: "127.0.0.1:8935",
 	}
 }
 
@@ -141,6 +151,7 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	setString(&cfg.Warehouse.Username, "LOOPGATE_CLICKHOUSE_USER")
 	setString(&cfg.Warehouse.Password, "LOOPGATE_CLICKHOUSE_PASSWORD")
 	setString(&cfg.Admin.Addr, "LOOPGATE_ADMIN_ADDR")
+	setString(&cfg.RouterAddr, "LOOPGATE_ROUTER_ADDR")
 	return cfg, nil
 }
 

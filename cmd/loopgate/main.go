@@ -33,6 +33,9 @@ type cliEnv struct {
 func commands() []command {
 	return []command{
 		{"dev", "run the event path in one process on the embedded broker and embedded ClickHouse", runDev},
+		{"router", "serve the Livepeer AI API and route each request by policy", runRouter},
+		{"fleet", "start a scenario's simulated orchestrators as HTTP servers", runFleet},
+		{"load", "send a scenario's client traffic to the router", runLoad},
 		{"ingest", "consume loopgate.outcomes into ClickHouse (the distributed form)", runIngest},
 		{"migrate", "create or upgrade the ClickHouse schema and exit", runMigrate},
 		{"topics", "create the Kafka topics if missing and exit", runTopics},
