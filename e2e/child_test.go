@@ -72,7 +72,7 @@ func runChild() int {
 		return 2
 	}
 	ctx := context.Background()
-	spec.Warehouse.RawRetentionDays, spec.Warehouse.RollupRetentionDays = 3650, 3650
+	spec.Warehouse.RawRetentionDays, spec.Warehouse.RollupRetentionDays, spec.Warehouse.FineRetentionDays = 3650, 3650, 3650
 	st, err := warehouse.Open(ctx, spec.Warehouse, nil, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child: open warehouse:", err)

@@ -98,7 +98,7 @@ func openStore(t testing.TB, cfg warehouse.Config) *warehouse.Store {
 	if cfg.Database == warehouse.DefaultConfig().Database {
 		cfg.Database = "loopgate_e2e_" + suffix()
 	}
-	cfg.RawRetentionDays, cfg.RollupRetentionDays = 3650, 3650
+	cfg.RawRetentionDays, cfg.RollupRetentionDays, cfg.FineRetentionDays = 3650, 3650, 3650
 	st, err := warehouse.Open(context.Background(), cfg, logger(t), nil)
 	if err != nil {
 		t.Fatalf("open %s warehouse: %v", cfg.Backend, err)

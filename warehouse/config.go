@@ -33,6 +33,10 @@ type Config struct {
 	// RollupRetentionDays is the TTL of attempts_1m on the modern profile;
 	// 0 keeps rows forever. Same caveat as RawRetentionDays. Default 400.
 	RollupRetentionDays int
+	// FineRetentionDays is the TTL of attempts_10s, the optimizer's
+	// fine-grained rollup, on the modern profile; 0 keeps rows forever.
+	// Default 7.
+	FineRetentionDays int
 	// CheckChunk is the most ids one existence query asks about; a larger
 	// batch is checked in several queries, each over its own time range.
 	// The ids travel beside the statement (native external data, or a
@@ -69,6 +73,7 @@ func DefaultConfig() Config {
 		Profile:             ProfileAuto,
 		RawRetentionDays:    90,
 		RollupRetentionDays: 400,
+		FineRetentionDays:   7,
 		CheckChunk:          10000,
 		Addr:                "127.0.0.1:9000",
 		Username:            "default",
@@ -109,8 +114,8 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("profile %q: want auto, modern or legacy", c.Profile))
 	}
-	if c.RawRetentionDays < 0 || c.RollupRetentionDays < 0 {
-		errs = append(errs, fmt.Errorf("retention days %d and %d must not be negative", c.RawRetentionDays, c.RollupRetentionDays))
+	if c.RawRetentionDays < 0 || c.RollupRetentionDays < 0 || c.FineRetentionDays < 0 {
+		errs = append(errs, fmt.Errorf("retention days %d, %d and %d must not be negative", c.RawRetentionDays, c.RollupRetentionDays, c.FineRetentionDays))
 	}
 	if c.CheckChunk <= 0 {
 		errs = append(errs, fmt.Errorf("check chunk %d must be positive", c.CheckChunk))

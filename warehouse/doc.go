@@ -35,6 +35,10 @@
 //	              of latency (latency_tdigest; read it with
 //	              quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)), fed by the
 //	              materialized view attempts_1m_mv from attempts
+//	attempts_10s  the optimizer's rollup: the same counts per 10 seconds, with
+//	              the latency of successful attempts only
+//	              (ok_latency_tdigest); kept FineRetentionDays. Read through
+//	              AttemptStats.
 //	policies      every published Policy: version, created time, lambda,
 //	              window, producer, counts, and the policy as JSON
 //	audit         time, actor, action, detail

@@ -62,7 +62,7 @@ func testConfig(t testing.TB, tb testBackend) Config {
 	cfg.Profile = tb.profile
 	// eventtest's outcomes are dated 2026-01-01: keep the TTL clauses but
 	// far enough out that they do not expire the test data on insert.
-	cfg.RawRetentionDays, cfg.RollupRetentionDays = 3650, 3650
+	cfg.RawRetentionDays, cfg.RollupRetentionDays, cfg.FineRetentionDays = 3650, 3650, 3650
 	switch tb.backend {
 	case BackendServer:
 		cfg.Addr = testenv.ClickHouse(t)

@@ -33,6 +33,7 @@ type schemaParams struct {
 	DB         string
 	RawDays    int // TTL of requests and attempts; 0 keeps them forever
 	RollupDays int // TTL of attempts_1m; 0 keeps it forever
+	FineDays   int // TTL of attempts_10s; 0 keeps it forever
 }
 
 // renderSchema renders every migration in version order. Version 0 is the
@@ -129,6 +130,13 @@ func (p Profile) templateFuncs() template.FuncMap {
 				return "toDateTime(toStartOfInterval(" + col + ", INTERVAL 1 MINUTE), 'UTC')"
 			}
 			return "toStartOfMinute(" + col + ")"
+		},
+		// tenSeconds truncates a time column to its 10-second bucket, as DateTime.
+		"tenSeconds": func(col string) string {
+			if p.DateTime64 {
+				return "toDateTime(toStartOfInterval(" + col + ", INTERVAL 10 SECOND), 'UTC')"
+			}
+			return "toDateTime(intDiv(toUInt32(" + col + "), 10) * 10, 'UTC')"
 		},
 		// ttl is a table TTL clause on its own line, or nothing.
 		"ttl": func(col string, days int) string {

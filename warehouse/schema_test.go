@@ -45,7 +45,7 @@ func TestSchemaGolden(t *testing.T) {
 func renderGolden(t *testing.T, p Profile) string {
 	t.Helper()
 	cfg := DefaultConfig()
-	migs, err := renderSchema(p, schemaParams{DB: cfg.Database, RawDays: cfg.RawRetentionDays, RollupDays: cfg.RollupRetentionDays})
+	migs, err := renderSchema(p, schemaParams{DB: cfg.Database, RawDays: cfg.RawRetentionDays, RollupDays: cfg.RollupRetentionDays, FineDays: cfg.FineRetentionDays})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func renderGolden(t *testing.T, p Profile) string {
 }
 
 func TestSchemaVersions(t *testing.T) {
-	migs, err := renderSchema(ModernProfile(), schemaParams{DB: "db", RawDays: 1, RollupDays: 1})
+	migs, err := renderSchema(ModernProfile(), schemaParams{DB: "db", RawDays: 1, RollupDays: 1, FineDays: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,7 +89,7 @@ func (s *Store) init(ctx context.Context) error {
 // once both succeed.
 func (s *Store) migrate(ctx context.Context) error {
 	migs, err := renderSchema(s.profile, schemaParams{
-		DB: s.cfg.Database, RawDays: s.cfg.RawRetentionDays, RollupDays: s.cfg.RollupRetentionDays,
+		DB: s.cfg.Database, RawDays: s.cfg.RawRetentionDays, RollupDays: s.cfg.RollupRetentionDays, FineDays: s.cfg.FineRetentionDays,
 	})
 	if err != nil {
 		return err

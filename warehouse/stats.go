@@ -1,0 +1,89 @@
+package warehouse
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// AttemptStat is one orchestrator × capability × model × client region
+// over a window, read from the attempts_10s rollup: what the optimizer
+// learns from.
+type AttemptStat struct {
+	Orchestrator, Capability, Model, ClientRegion string
+
+	Attempts, Successes, Errors, Busy, Refused, Timeouts, ClientErrors, Canceled int64
+	BilledAttempts                                                               int64
+	BilledCost                                                                   float64 // USD
+
+	// Latency quantiles of successful attempts, ms; 0 when none succeeded.
+	LatencyP50Ms, LatencyP90Ms, LatencyP95Ms, LatencyP99Ms float64
+}
+
+// AttemptStats aggregates attempts whose start falls in the 10-second
+// buckets covering [from, to): to is rounded down to a bucket boundary
+// unless it is one, from likewise, so the window is whole buckets. It
+// returns the stats and the span in seconds the buckets cover.
+func (s *Store) AttemptStats(ctx context.Context, from, to time.Time) ([]AttemptStat, float64, error) {
+	lo := from.Unix() / 10 * 10
+	hi := to.Unix() / 10 * 10
+	if hi <= lo {
+		hi = lo + 10
+	}
+	sql := fmt.Sprintf(`SELECT orchestrator, capability, model, client_region,
+    toInt64(countMerge(attempts)), toInt64(sumMerge(successes)), toInt64(sumMerge(errors)),
+    toInt64(sumMerge(busy)), toInt64(sumMerge(refused)), toInt64(sumMerge(timeouts)),
+    toInt64(sumMerge(client_errors)), toInt64(sumMerge(canceled)),
+    toInt64(sumMerge(billed_attempts)), sumMerge(billed_cost),
+    quantilesTDigestIfMerge(0.5, 0.9, 0.95, 0.99)(ok_latency_tdigest)
+FROM %s.attempts_10s
+WHERE bucket >= toDateTime(%d, 'UTC') AND bucket < toDateTime(%d, 'UTC')
+GROUP BY orchestrator, capability, model, client_region
+ORDER BY orchestrator, capability, model, client_region`, s.cfg.Database, lo, hi)
+	rows, err := s.Query(ctx, sql)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read attempt stats: %w", err)
+	}
+	out := make([]AttemptStat, 0, rows.Len())
+	for _, r := range rows.Values {
+		st := AttemptStat{
+			Orchestrator: str(r[0]), Capability: str(r[1]), Model: str(r[2]), ClientRegion: str(r[3]),
+			Attempts: i64(r[4]), Successes: i64(r[5]), Errors: i64(r[6]), Busy: i64(r[7]), Refused: i64(r[8]),
+			Timeouts: i64(r[9]), ClientErrors: i64(r[10]), Canceled: i64(r[11]), BilledAttempts: i64(r[12]),
+			BilledCost: f64(r[13]),
+		}
+		if st.Successes > 0 {
+			if q, ok := r[14].([]any); ok && len(q) == 4 {
+				st.LatencyP50Ms, st.LatencyP90Ms, st.LatencyP95Ms, st.LatencyP99Ms = f64(q[0]), f64(q[1]), f64(q[2]), f64(q[3])
+			}
+		}
+		out = append(out, st)
+	}
+	return out, float64(hi - lo), nil
+}
+
+func str(v any) string { s, _ := v.(string); return s }
+
+func i64(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case uint64:
+		return int64(x)
+	case float64:
+		return int64(x)
+	}
+	return 0
+}
+
+func f64(v any) float64 {
+	switch x := v.(type) {
+	case float64:
+		return x
+	case int64:
+		return float64(x)
+	case uint64:
+		return float64(x)
+	}
+	return 0
+}

@@ -1,0 +1,65 @@
+package warehouse
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/loopgate/loopgate/event"
+	"github.com/loopgate/loopgate/event/eventtest"
+)
+
+func TestAttemptStats(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, tb testBackend) {
+		st := openStore(t, testConfig(t, tb))
+		ctx := context.Background()
+		var outs []event.Outcome
+		for i := 0; i < 15; i++ {
+			o := eventtest.Outcome(7, i*5) // i*5: one attempt each
+			o.ID = fmt.Sprintf("stats-%d", i)
+			o.ClientRegion = "FRA"
+			a := &o.Attempts[0]
+			if i < 10 {
+				a.Orchestrator, a.Result, a.LatencyMs = "a", event.AttemptOK, int64(100*(i+1))
+			} else {
+				a.Orchestrator, a.Result, a.HTTPStatus, a.LatencyMs = "b", event.AttemptError, 500, 5000
+				o.Status = event.StatusError
+			}
+			outs = append(outs, o)
+		}
+		if err := st.WriteOutcomes(ctx, "stats", outs); err != nil {
+			t.Fatal(err)
+		}
+		base := time.UnixMilli(eventtest.BaseMs)
+		stats, secs, err := st.AttemptStats(ctx, base.Add(-time.Minute), base.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if secs != 120 {
+			t.Errorf("got a window of %v s, want 120", secs)
+		}
+		by := map[string]AttemptStat{}
+		for _, s := range stats {
+			by[s.Orchestrator] = s
+		}
+		a, b := by["a"], by["b"]
+		if a.Attempts != 10 || a.Successes != 10 || a.Errors != 0 {
+			t.Errorf("a: got %+v, want 10 attempts, 10 successes", a)
+		}
+		if a.LatencyP50Ms < 400 || a.LatencyP50Ms > 700 || a.LatencyP99Ms < a.LatencyP50Ms {
+			t.Errorf("a: got p50 %v p99 %v, want p50 near 550 and p99 above it", a.LatencyP50Ms, a.LatencyP99Ms)
+		}
+		if b.Attempts != 5 || b.Errors != 5 || b.Successes != 0 || b.LatencyP50Ms != 0 {
+			t.Errorf("b: got %+v, want 5 attempts, 5 errors, no latency (no success)", b)
+		}
+		if a.Capability != "text-to-image" || a.ClientRegion != "FRA" {
+			t.Errorf("a: got class %q region %q", a.Capability, a.ClientRegion)
+		}
+		// A window after the data is empty.
+		later, _, err := st.AttemptStats(ctx, base.Add(time.Hour), base.Add(2*time.Hour))
+		if err != nil || len(later) != 0 {
+			t.Errorf("later window: got %d stats, %v; want none", len(later), err)
+		}
+	})
+}
