@@ -20,15 +20,16 @@ type AttemptStat struct {
 	LatencyP50Ms, LatencyP90Ms, LatencyP95Ms, LatencyP99Ms float64
 }
 
-// AttemptStats aggregates attempts whose start falls in the 10-second
-// buckets covering [from, to): to is rounded down to a bucket boundary
-// unless it is one, from likewise, so the window is whole buckets. It
-// returns the stats and the span in seconds the buckets cover.
+// AttemptStats aggregates attempts in the 10-second buckets from the one
+// holding from through the one holding to: the current, partial bucket is
+// included, so a policy computed now sees the last seconds. It returns the
+// stats and the seconds they cover (to − the first bucket's start).
 func (s *Store) AttemptStats(ctx context.Context, from, to time.Time) ([]AttemptStat, float64, error) {
 	lo := from.Unix() / 10 * 10
-	hi := to.Unix() / 10 * 10
-	if hi <= lo {
-		hi = lo + 10
+	hi := to.Unix()/10*10 + 10
+	span := float64(to.UnixMilli()-lo*1000) / 1000
+	if span <= 0 {
+		span = 10
 	}
 	sql := fmt.Sprintf(`SELECT orchestrator, capability, model, client_region,
     toInt64(countMerge(attempts)), toInt64(sumMerge(successes)), toInt64(sumMerge(errors)),
@@ -59,7 +60,7 @@ ORDER BY orchestrator, capability, model, client_region`, s.cfg.Database, lo, hi
 		}
 		out = append(out, st)
 	}
-	return out, float64(hi - lo), nil
+	return out, span, nil
 }
 
 func str(v any) string { s, _ := v.(string); return s }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"gopkg.in/yaml.v3"
+
+	"github.com/loopgate/loopgate/warehouse"
 )
 
 // parseFlags parses args into fs, explaining usage on error.
@@ -128,7 +131,7 @@ func runQuery(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("query", flag.ContinueOnError)
 	load := commonFlags(fs)
 	format := fs.String("format", "table", "output `format`: table or json")
-	if err := parseFlags(fs, env, args, "query [flags] SQL\n\nRun one SQL query on the warehouse and print the rows, e.g.\n  loopgate query 'SELECT count() FROM requests'"); err != nil {
+	if err := parseFlags(fs, env, args, "query [flags] SQL\n\nRun one SQL query on the warehouse and print the rows (while loopgate dev runs, through\nits admin port), e.g.\n  loopgate query 'SELECT count() FROM requests'"); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -139,12 +142,16 @@ func runQuery(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	var rows *warehouse.Rows
 	store, err := openWarehouse(ctx, cfg, env.log, nil)
-	if err != nil {
-		return err
+	switch {
+	case errors.Is(err, warehouse.ErrDataDirInUse) || errors.Is(err, warehouse.ErrEngineInUse):
+		// A running `loopgate dev` owns the embedded engine: ask it.
+		rows, err = queryRunningDev(ctx, cfg.Admin.Addr, fs.Arg(0))
+	case err == nil:
+		defer store.Close()
+		rows, err = store.Query(ctx, fs.Arg(0))
 	}
-	defer store.Close()
-	rows, err := store.Query(ctx, fs.Arg(0))
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/loopgate/loopgate/optimizer"
 	"github.com/loopgate/loopgate/router"
 )
 
@@ -24,11 +25,15 @@ type Config struct {
 	// Router is the router's own configuration: orchestrators, API keys,
 	// timeouts, retries, selection (see package router). Reloaded on SIGHUP.
 	Router router.Config `yaml:"router"`
+	// Optimizer tunes the slow loop: period, window, λ, priors, exploration,
+	// ejection, and the catalog (orchestrators, classes with SLO and value);
+	// an empty catalog is derived from the router's orchestrators.
+	Optimizer optimizer.Config `yaml:"optimizer"`
 	// RouterAddr is where the router serves the Livepeer AI API.
 	// Default "127.0.0.1:8935" (LOOPGATE_ROUTER_ADDR).
 	RouterAddr string `yaml:"router_addr"`
 	// DataDir holds local state: the embedded broker's log, the embedded
-	// ClickHouse, publisher spill files. Default ".var" (LOOPGATE_DATA_DIR).
+	// ClickHouse, publisher spill files. Default ".var/loopgate" (LOOPGATE_DATA_DIR).
 	DataDir string `yaml:"data_dir"`
 }
 
@@ -87,7 +92,7 @@ type AdminConfig struct {
 // DefaultConfig returns every default documented on the fields.
 func DefaultConfig() Config {
 	return Config{
-		DataDir: ".var",
+		DataDir: ".var/loopgate",
 		Kafka: KafkaConfig{
 			EmbeddedPort:  19192,
 			OutcomesTopic: "loopgate.outcomes",
@@ -101,6 +106,7 @@ func DefaultConfig() Config {
 		Admin:      AdminConfig{Addr: "127.0.0.1:9464"},
 		Router:     router.DefaultConfig(),
 		RouterAddr: "127.0.0.1:8935",
+		Optimizer:  optimizer.DefaultConfig(),
 	}
 }
 

@@ -2,14 +2,36 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/loopgate/loopgate/router"
+	"github.com/loopgate/loopgate/sim/fleet"
+	"github.com/loopgate/loopgate/sim/load"
+	"github.com/loopgate/loopgate/sim/scenario"
+	"github.com/loopgate/loopgate/warehouse"
 )
 
 func runDev(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	load := commonFlags(fs)
 	printCfg := fs.Bool("print-config", false, "print every setting with its value and exit")
-	if err := parseFlags(fs, env, args, "dev [flags]"); err != nil {
+	scn := fs.String("scenario", "steady-heterogeneous", "scenario `file`, or the name of a built-in scenario, for the simulated fleet and load")
+	runFor := fs.Duration("for", 0, "stop after this long (0: at Ctrl-C)")
+	speed := fs.Float64("speed", 1, "play the scenario this many times faster than the wall clock")
+	if err := parseFlags(fs, env, args, `dev [flags]
+
+Run the whole loop in one process: the embedded Kafka broker and embedded ClickHouse
+(state under data_dir), the router, ingest, the optimizer, a simulated fleet of orchestrators
+and the load of its clients, from a scenario. Ctrl-C stops the load, lets every request finish,
+flushes every outcome into ClickHouse and prints what arrived.`); err != nil {
 		return err
 	}
 	cfg, err := load()
@@ -19,5 +41,205 @@ func runDev(ctx context.Context, env *cliEnv, args []string) error {
 	if *printCfg {
 		return printConfig(env, cfg)
 	}
-	return nil
+	sc, err := loadScenario(*scn)
+	if err != nil {
+		return err
+	}
+	if *runFor > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *runFor)
+		defer cancel()
+	}
+	return devLoop{cfg: cfg, env: env, speed: *speed}.run(ctx, sc)
+}
+
+type devLoop struct {
+	cfg   Config
+	env   *cliEnv
+	speed float64
+}
+
+func (d devLoop) run(ctx context.Context, sc *scenario.Scenario) error {
+	cfg, log := d.cfg, d.env.log
+	started := time.Now()
+	// Infrastructure outlives the traffic: it is stopped last, after the
+	// final flush, whatever ctx says.
+	infra := context.WithoutCancel(ctx)
+	reg := newRegistry()
+
+	cfg.Kafka.Brokers = nil
+	brokers, stopKafka, err := kafka(infra, cfg, true, log)
+	if err != nil {
+		return err
+	}
+	defer stopKafka()
+	cfg.Warehouse.Backend = warehouse.BackendEmbedded
+	store, err := openWarehouse(infra, cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	// Ingest runs until the very end, on its own context.
+	ingestCtx, stopIngest := context.WithCancel(infra)
+	defer stopIngest()
+	pipe, err := newIngestPipeline(cfg, brokers, store, log, reg)
+	if err != nil {
+		return err
+	}
+	defer pipe.Close()
+	ingestDone := make(chan error, 1)
+	go func() { ingestDone <- pipe.Run(ingestCtx) }()
+
+	fcfg := fleet.DefaultConfig()
+	fcfg.Speed = d.speed
+	fl, err := fleet.New(sc, fcfg, log.With("component", "fleet"), reg)
+	if err != nil {
+		return err
+	}
+	fleetCtx, stopFleet := context.WithCancel(infra)
+	defer func() { stopFleet(); fl.Wait() }()
+	if err := fl.Start(fleetCtx); err != nil {
+		return err
+	}
+
+	rcfg := routerConfigFor(cfg.Router, sc, fl.Orchestrators())
+	rcfg.GatewayID = fmt.Sprintf("dev-%d", started.Unix())
+	rsvc, err := newRouterService(cfg, rcfg, brokers, log, reg)
+	if err != nil {
+		return err
+	}
+	defer rsvc.r.Close()
+
+	ocfg := cfg.Optimizer
+	ocfg.Catalog = catalogFor(sc, fl.Orchestrators())
+	osvc, err := newOptimizerService(infra, cfg, ocfg, brokers, store, log, reg, time.Now)
+	if err != nil {
+		return err
+	}
+	defer osvc.Close()
+
+	lcfg := load.DefaultConfig()
+	lcfg.Target, lcfg.Speed, lcfg.APIKeys, lcfg.Origin = "http://"+cfg.RouterAddr, d.speed, simAPIKeys(sc), fl.Origin()
+	gen, err := load.New(sc, lcfg, log.With("component", "load"), reg, rand.New(rand.NewPCG(uint64(sc.Seed), uint64(started.UnixNano()))))
+	if err != nil {
+		return err
+	}
+
+	d.banner(cfg, rcfg, sc)
+
+	// The serving side: router, optimizer, admin. Stopped when ctx ends.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return rsvc.run(gctx, cfg, brokers, cfg.RouterAddr, log) })
+	g.Go(func() error { return osvc.opt.Run(gctx) })
+	g.Go(func() error {
+		mux := http.NewServeMux()
+		admin := rsvc.r.AdminHandler(router.AdminOptions{Gatherer: reg, Ready: store.Ping})
+		mux.Handle("/", admin)
+		mux.Handle("/orchestrators/", osvc.opt.AdvisorHandler())
+		mux.Handle("/lambda", lambdaHandler(osvc.opt))
+		mux.Handle("/query", queryHandler(store))
+		return serveHTTP(gctx, cfg.Admin.Addr, mux, log.With("component", "admin"))
+	})
+	var sum load.Summary
+	g.Go(func() error {
+		var err error
+		sum, err = gen.Run(gctx) // returns after its in-flight requests ended
+		if err != nil {
+			return fmt.Errorf("load: %w", err)
+		}
+		log.Info("load finished; the loop keeps running until Ctrl-C or --for", "answered", sum.Answered())
+		<-gctx.Done()
+		return nil
+	})
+	err = g.Wait()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("stopping after an error", "err", err)
+	}
+
+	// Every request has ended and the publisher is flushed: wait until
+	// ingest has stored everything this run published, then stop it.
+	rows, werr := d.waitIngested(infra, store, rcfg.GatewayID, rsvc.pub.Stats().Published)
+	stopIngest()
+	if ierr := <-ingestDone; ierr != nil {
+		log.Error("ingest stopped", "err", ierr)
+	}
+	d.report(sum, rows, werr)
+	return err
+}
+
+// waitIngested waits (at most 30 s) until the warehouse holds want requests
+// from this run's gateway, and returns the counts by status.
+func (d devLoop) waitIngested(ctx context.Context, store *warehouse.Store, gateway string, want int64) (map[string]int64, error) {
+	q := fmt.Sprintf("SELECT toString(status), count() FROM requests WHERE gateway_id = '%s' GROUP BY status", gateway)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rows, err := store.Query(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		got, total := map[string]int64{}, int64(0)
+		for _, r := range rows.Values {
+			n := i64any(r[1])
+			got[fmt.Sprint(r[0])] = n
+			total += n
+		}
+		if total >= want || time.Now().After(deadline) {
+			if total < want {
+				return got, fmt.Errorf("warehouse holds %d of the %d outcomes published", total, want)
+			}
+			return got, nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func i64any(v any) int64 {
+	switch x := v.(type) {
+	case uint64:
+		return int64(x)
+	case int64:
+		return x
+	}
+	return 0
+}
+
+func (d devLoop) banner(cfg Config, rcfg router.Config, sc *scenario.Scenario) {
+	w := d.env.stdout
+	fmt.Fprintf(w, `
+loopgate dev is running: scenario %q (%d orchestrators, %d clients) at speed %g.
+
+  router      http://%s   (Livepeer AI API; try: curl -H 'Authorization: Bearer %s' \
+                 -d '{"model_id":"%s","prompt":"a cat"}' http://%s/%s)
+  admin       http://%s/metrics  /policy  /orchestrators  /lambda  /orchestrators/webhook
+  warehouse   embedded ClickHouse in %s; requests per orchestrator so far (run it again to
+              watch them grow; it goes through the admin port while dev runs):
+                bin/loopgate query 'SELECT orchestrator, count() AS attempts FROM attempts GROUP BY orchestrator ORDER BY orchestrator'
+  stop        Ctrl-C: the load stops, every request finishes, every outcome reaches ClickHouse.
+
+`, sc.Name, len(sc.Orchestrators), len(sc.Clients), d.speed, cfg.RouterAddr, simKey(sc.Clients[0].ID),
+		sc.Classes[0].Model, cfg.RouterAddr, sc.Classes[0].Capability, cfg.Admin.Addr, filepath.Join(cfg.DataDir, "chdb"))
+}
+
+func (d devLoop) report(sum load.Summary, rows map[string]int64, err error) {
+	w := d.env.stdout
+	fmt.Fprintln(w, "\nloopgate dev stopped.")
+	fmt.Fprintf(w, "  load generator: %d requests sent, %d answered (%d succeeded)\n", sum.Total.Sent, sum.Answered(), sum.Total.Succeeded)
+	var stored, canceled int64
+	for status, n := range rows {
+		stored += n
+		if status == "canceled" {
+			canceled += n
+		}
+	}
+	fmt.Fprintf(w, "  warehouse:      %d requests from this run (%v)\n", stored, rows)
+	if err != nil {
+		fmt.Fprintf(w, "  WARNING: %v\n", err)
+		return
+	}
+	if answered := stored - canceled; answered == sum.Answered() {
+		fmt.Fprintf(w, "  every answered request is in ClickHouse: %d = %d\n", answered, sum.Answered())
+	} else {
+		fmt.Fprintf(w, "  answered requests in ClickHouse: %d, load generator: %d (requests whose client gave up are stored as canceled)\n", answered, sum.Answered())
+	}
 }

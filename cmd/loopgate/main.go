@@ -32,8 +32,9 @@ type cliEnv struct {
 
 func commands() []command {
 	return []command{
-		{"dev", "run the event path in one process on the embedded broker and embedded ClickHouse", runDev},
+		{"dev", "run the whole loop in one process: embedded Kafka and ClickHouse, router, ingest, optimizer, a simulated fleet and its load", runDev},
 		{"router", "serve the Livepeer AI API and route each request by policy", runRouter},
+		{"optimizer", "recompute the routing policy from ClickHouse and publish it", runOptimizer},
 		{"fleet", "start a scenario's simulated orchestrators as HTTP servers", runFleet},
 		{"load", "send a scenario's client traffic to the router", runLoad},
 		{"ingest", "consume loopgate.outcomes into ClickHouse (the distributed form)", runIngest},

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/loopgate/loopgate/eventlog"
+	"github.com/loopgate/loopgate/optimizer"
+	"github.com/loopgate/loopgate/sim/fleet"
+	"github.com/loopgate/loopgate/sim/scenario"
+	"github.com/loopgate/loopgate/warehouse"
+)
+
+// warehouseStats reads the optimizer's statistics from the attempts_10s
+// rollup (optimizer.StatsReader).
+type warehouseStats struct{ store *warehouse.Store }
+
+func (w warehouseStats) Stats(ctx context.Context, from, to time.Time) ([]optimizer.Stat, error) {
+	rows, secs, err := w.store.AttemptStats(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]optimizer.Stat, len(rows))
+	for i, r := range rows {
+		out[i] = optimizer.Stat{
+			Orchestrator: r.Orchestrator, Capability: r.Capability, Model: r.Model, ClientRegion: r.ClientRegion,
+			Attempts: r.Attempts, Successes: r.Successes, Errors: r.Errors, Timeouts: r.Timeouts,
+			Refused: r.Refused, Busy: r.Busy, ClientErrors: r.ClientErrors, Canceled: r.Canceled,
+			LatencyP50Ms: r.LatencyP50Ms, LatencyP90Ms: r.LatencyP90Ms, LatencyP95Ms: r.LatencyP95Ms, LatencyP99Ms: r.LatencyP99Ms,
+			BilledAttempts: r.BilledAttempts, BilledCost: r.BilledCost, Seconds: secs,
+		}
+	}
+	return out, nil
+}
+
+// catalogFor is the optimizer's catalog for a simulated fleet: the
+// orchestrators with their prices and concurrency, the classes with their
+// SLO, value and units.
+func catalogFor(sc *scenario.Scenario, infos []fleet.OrchestratorInfo) optimizer.Catalog {
+	var c optimizer.Catalog
+	for _, in := range infos {
+		o := optimizer.Orchestrator{ID: in.ID, URL: in.URL, Address: in.Address, Region: in.Region, MaxInFlight: in.Capacity + in.Queue}
+		for k, price := range in.Prices() {
+			o.Classes = append(o.Classes, optimizer.ClassPrice{Capability: k.Capability, Model: k.Model, PricePerUnit: price})
+		}
+		c.Orchestrators = append(c.Orchestrators, o)
+	}
+	seen := map[[2]string]bool{}
+	for _, cl := range sc.Classes {
+		k := [2]string{cl.Capability, cl.Model}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		c.Classes = append(c.Classes, optimizer.Class{Capability: cl.Capability, Model: cl.Model, SLO: cl.SLO, Value: cl.Value, Units: cl.Units})
+	}
+	return c
+}
+
+// optimizerService is an optimizer with the policy writer it publishes to.
+type optimizerService struct {
+	opt *optimizer.Optimizer
+	w   *eventlog.Writer
+}
+
+func newOptimizerService(ctx context.Context, cfg Config, ocfg optimizer.Config, brokers []string, store *warehouse.Store, log *slog.Logger, reg prometheus.Registerer, now func() time.Time) (*optimizerService, error) {
+	wcfg := eventlog.DefaultWriterConfig()
+	wcfg.Brokers, wcfg.Topic = brokers, cfg.Kafka.PolicyTopic
+	w, err := eventlog.NewWriter(wcfg, log.With("component", "policy-writer"), reg)
+	if err != nil {
+		return nil, fmt.Errorf("policy writer: %w", err)
+	}
+	opt, err := optimizer.New(ocfg, warehouseStats{store}, policySink{w: w, store: store}, log.With("component", "optimizer"), reg, now,
+		optimizer.WithLastVersion(func(ctx context.Context) (uint64, error) { return lastPolicyVersion(ctx, store) }))
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	return &optimizerService{opt: opt, w: w}, nil
+}
+
+func (s *optimizerService) Close() error { return s.w.Close() }
+
+// lambdaHandler is the operator's knob: GET shows λ, POST ?lambda=0.3 sets it.
+func lambdaHandler(opt *optimizer.Optimizer) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			v, err := strconv.ParseFloat(r.URL.Query().Get("lambda"), 64)
+			if err != nil || math.IsNaN(v) {
+				http.Error(w, "want ?lambda= a number in [0, 1]", http.StatusBadRequest)
+				return
+			}
+			if err := opt.SetLambda(v); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+		}
+		fmt.Fprintf(w, "{\"lambda\": %g}\n", opt.Lambda())
+	})
+}
+
+func runOptimizer(ctx context.Context, env *cliEnv, args []string) error {
+	fs := flag.NewFlagSet("optimizer", flag.ContinueOnError)
+	load := commonFlags(fs)
+	if err := parseFlags(fs, env, args, "optimizer [flags]\n\nEvery period, read windowed statistics from ClickHouse, compute traffic shares that trade\ncost against SLO misses (the λ knob: POST /lambda?lambda=0.3 on the admin port), and publish\na versioned policy to Kafka and the policies table. Also serves go-livepeer's advisor\nendpoints (/orchestrators/webhook, /orchestrators/perf-stats) on the admin port."); err != nil {
+		return err
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	reg := newRegistry()
+	brokers, stopKafka, err := kafka(ctx, cfg, false, env.log)
+	if err != nil {
+		return err
+	}
+	defer stopKafka()
+	store, err := openWarehouse(ctx, cfg, env.log, reg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	ocfg := cfg.Optimizer
+	if len(ocfg.Catalog.Orchestrators) == 0 {
+		ocfg.Catalog = catalogFromRouter(cfg)
+	}
+	svc, err := newOptimizerService(ctx, cfg, ocfg, brokers, store, env.log, reg, time.Now)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return svc.opt.Run(gctx) })
+	g.Go(func() error {
+		extra := map[string]http.Handler{"/orchestrators/": svc.opt.AdvisorHandler(), "/lambda": lambdaHandler(svc.opt)}
+		return serveAdmin(gctx, cfg.Admin.Addr, reg, store.Ping, extra, env.log)
+	})
+	return g.Wait()
+}
+
+// catalogFromRouter derives the optimizer's catalog from the router's
+// orchestrators when the config gives no catalog of its own.
+func catalogFromRouter(cfg Config) optimizer.Catalog {
+	var c optimizer.Catalog
+	for _, o := range cfg.Router.Orchestrators {
+		oc := optimizer.Orchestrator{ID: o.ID, URL: o.URL, Region: o.Region, MaxInFlight: o.MaxInFlight}
+		for _, cp := range o.Classes {
+			oc.Classes = append(oc.Classes, optimizer.ClassPrice{Capability: cp.Capability, Model: cp.Model, PricePerUnit: cp.PricePerUnit})
+		}
+		c.Orchestrators = append(c.Orchestrators, oc)
+	}
+	return c
+}

@@ -1,0 +1,94 @@
+package optimizer
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// benchFleet is nOrch orchestrators, nClass classes and nRegion client
+// regions; every orchestrator serves perOrch classes, with prices,
+// latencies and failure rates that differ, and demand at load of the
+// fleet's capacity.
+func benchFleet(nOrch, nClass, nRegion, perOrch int, load float64) (Config, []Stat) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	cfg := DefaultConfig()
+	regions := []string{"FRA", "LAX", "MDW", "SIN", "NYC", "LON", "SAO", "PRG"}[:nRegion]
+	for c := 0; c < nClass; c++ {
+		cfg.Catalog.Classes = append(cfg.Catalog.Classes, Class{
+			Capability: "cap", Model: fmt.Sprintf("m%d", c), SLO: time.Duration(2+c%3) * time.Second, Value: 0.02, Units: 1e6,
+		})
+	}
+	type offer struct {
+		orch, class  int
+		p50, p99, ok float64
+	}
+	var offers []offer
+	for o := 0; o < nOrch; o++ {
+		orch := Orchestrator{
+			ID: fmt.Sprintf("o%03d", o), URL: fmt.Sprintf("https://o%03d:8935", o), Address: fmt.Sprintf("0x%040x", o+1),
+			MaxInFlight: 4 + rng.IntN(12),
+		}
+		first := rng.IntN(nClass)
+		for k := 0; k < perOrch; k++ {
+			c := (first + k) % nClass
+			orch.Classes = append(orch.Classes, ClassPrice{Capability: "cap", Model: fmt.Sprintf("m%d", c), PricePerUnit: 1e-9 * (1 + 3*rng.Float64())})
+			p50 := 300 + 1500*rng.Float64()
+			offers = append(offers, offer{o, c, p50, p50 * (1.5 + 2*rng.Float64()), 0.9 + 0.1*rng.Float64()})
+		}
+		cfg.Catalog.Orchestrators = append(cfg.Catalog.Orchestrators, orch)
+	}
+	// Demand: spread evenly over offers and regions, scaled to the load.
+	capacity, work := 0.0, 0.0
+	for _, o := range cfg.Catalog.Orchestrators {
+		capacity += float64(o.MaxInFlight)
+	}
+	for _, of := range offers {
+		work += of.p50 / 1000 * 1.3 * float64(nRegion)
+	}
+	perStat := load * capacity / work * 60 // attempts per offer and region in 60 s
+	var stats []Stat
+	for _, of := range offers {
+		for _, reg := range regions {
+			n := int64(perStat * (0.5 + rng.Float64()))
+			ok := int64(float64(n) * of.ok)
+			stats = append(stats, Stat{
+				Orchestrator: cfg.Catalog.Orchestrators[of.orch].ID, Capability: "cap", Model: fmt.Sprintf("m%d", of.class), ClientRegion: reg,
+				Attempts: n, Successes: ok, Errors: n - ok, LatencyP50Ms: of.p50, LatencyP90Ms: of.p50 * 1.4, LatencyP99Ms: of.p99,
+			})
+		}
+	}
+	return cfg, stats
+}
+
+func benchmarkStep(b *testing.B, perOrch int, load float64) {
+	cfg, stats := benchFleet(100, 10, 4, perOrch, load)
+	h := newHarness(b, cfg)
+	h.stats.set(stats...)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	var iters, lps int
+	for i := 0; i < b.N; i++ {
+		if _, err := h.opt.Step(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	st := newState()
+	r := newRound(&cfg, &cfg.Catalog, stats, &st, t0, cfg.Lambda)
+	pl := r.plan(&cfg)
+	iters, lps = pl.sol.iterations, pl.sol.lpSolves
+	b.ReportMetric(float64(iters), "fw-iters")
+	b.ReportMetric(float64(lps), "lp-solves")
+}
+
+// BenchmarkStep is one round for 100 orchestrators × 10 classes × 4 client
+// regions: estimation, the allocation and the policy.
+func BenchmarkStep(b *testing.B) {
+	b.Run("serve4of10/load0.6", func(b *testing.B) { benchmarkStep(b, 4, 0.6) })
+	b.Run("serve10of10/load0.6", func(b *testing.B) { benchmarkStep(b, 10, 0.6) })
+	b.Run("serve10of10/load0.9", func(b *testing.B) { benchmarkStep(b, 10, 0.9) })
+}

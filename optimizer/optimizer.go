@@ -1,0 +1,231 @@
+package optimizer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/loopgate/loopgate/event"
+)
+
+// Optimizer computes and publishes routing policies from warehouse
+// statistics, and serves the go-livepeer advisor endpoints. Its methods are
+// safe for concurrent use.
+type Optimizer struct {
+	cfg         Config
+	stats       StatsReader
+	pub         Publisher
+	log         *slog.Logger
+	m           *metrics
+	now         func() time.Time
+	lastVersion VersionSource
+
+	mu      sync.Mutex // guards lambda and catalog
+	lambda  float64
+	catalog Catalog
+
+	step         sync.Mutex // one round at a time; guards the fields below
+	st           state
+	version      uint64 // last version used
+	versionKnown bool
+
+	advisor atomic.Pointer[advisorView]
+}
+
+// Option configures an Optimizer beyond its Config.
+type Option func(*Optimizer)
+
+// WithLastVersion makes the first policy's version continue above the
+// highest version ever published (read once, at the first round), for
+// example from the warehouse policies table or the compacted policy topic.
+// Without it, or when it fails, versions start above the clock in Unix ms.
+func WithLastVersion(fn VersionSource) Option {
+	return func(o *Optimizer) { o.lastVersion = fn }
+}
+
+// New returns an Optimizer reading stats and publishing through pub. now is
+// the clock every window, timestamp, cooldown and version is taken from
+// (nil: time.Now); a simulator passes its virtual clock and calls Step. A
+// nil logger discards; a nil registerer registers nothing.
+func New(cfg Config, stats StatsReader, pub Publisher, logger *slog.Logger, reg prometheus.Registerer, now func() time.Time, opts ...Option) (*Optimizer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if stats == nil || pub == nil {
+		return nil, errors.New("optimizer: stats reader and publisher are required")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	o := &Optimizer{
+		cfg: cfg, stats: stats, pub: pub, log: logger, m: m, now: now,
+		lambda: cfg.Lambda, catalog: cloneCatalog(cfg.Catalog), st: newState(),
+	}
+	for _, opt := range opts {
+		opt(o)
+	}
+	o.advisor.Store(initialAdvisor(&o.catalog))
+	m.lambda.Set(cfg.Lambda)
+	return o, nil
+}
+
+// SetLambda sets the cost-versus-latency knob (0 = cheapest, 1 = fastest
+// and most reliable) for the next rounds.
+func (o *Optimizer) SetLambda(lambda float64) error {
+	if !inUnit(lambda) {
+		return fmt.Errorf("lambda %v: want in [0, 1]", lambda)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.lambda = lambda
+	return nil
+}
+
+// Lambda returns the current knob.
+func (o *Optimizer) Lambda() float64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.lambda
+}
+
+// SetCatalog replaces the fleet for the next rounds (on a configuration
+// reload). Ejections and learned capacities of orchestrators that remain
+// are kept.
+func (o *Optimizer) SetCatalog(c Catalog) error {
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("optimizer catalog: %w", err)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.catalog = cloneCatalog(c)
+	return nil
+}
+
+// Run computes and publishes a policy at once and then every Period until
+// ctx is cancelled; it returns nil then. A round that fails (statistics
+// unreadable, publish refused) is logged and counted, and the next period
+// tries again with a newer policy. The period is measured in real time;
+// the injected clock dates what each round reads and publishes.
+func (o *Optimizer) Run(ctx context.Context) error {
+	t := time.NewTicker(o.cfg.Period)
+	defer t.Stop()
+	for {
+		if _, err := o.Step(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			o.log.Warn("optimizer round failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Step runs one round: read the window of statistics ending now, estimate,
+// solve, publish. It returns the policy it computed, with an error if it
+// could not be published (the policy is then returned anyway, and the next
+// round publishes a newer one).
+func (o *Optimizer) Step(ctx context.Context) (event.Policy, error) {
+	o.step.Lock()
+	defer o.step.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, o.cfg.Timeout)
+	defer cancel()
+
+	now := o.now()
+	defer func() { o.m.runSeconds.Observe(math.Max(0, o.now().Sub(now).Seconds())) }()
+	stats, err := o.stats.Stats(ctx, now.Add(-o.cfg.Window), now)
+	if err != nil {
+		o.m.runs.WithLabelValues(resultStatsError).Inc()
+		return event.Policy{}, fmt.Errorf("read statistics: %w", err)
+	}
+	o.mu.Lock()
+	lambda, cat := o.lambda, o.catalog
+	o.mu.Unlock()
+
+	r := newRound(&o.cfg, &cat, stats, &o.st, now, lambda)
+	pl := r.plan(&o.cfg)
+	for _, e := range r.ejections {
+		if e.fresh {
+			o.log.Info("orchestrator ejected", "orchestrator", r.orchs[e.orch].cfg.ID, "reason", e.reason, "until", e.until)
+		}
+	}
+	if pl.sol.lpFailures > 0 {
+		o.log.Warn("allocation LP failed; used the greedy fallback", "failures", pl.sol.lpFailures)
+	}
+
+	p := event.Policy{
+		Schema:    event.SchemaVersion,
+		Version:   o.nextVersion(ctx, now),
+		CreatedMs: now.UnixMilli(),
+		Lambda:    lambda,
+		WindowS:   int(math.Round(r.windowS)),
+		Producer:  o.cfg.Producer,
+		Classes:   pl.classes,
+		Ejections: pl.ejections,
+	}
+	o.advisor.Store(pl.advisor)
+	o.m.observe(r, pl)
+	if err := p.Validate(); err != nil {
+		o.m.runs.WithLabelValues(resultInvalid).Inc()
+		return p, fmt.Errorf("computed policy %d is invalid: %w", p.Version, err)
+	}
+	if err := o.pub.PublishPolicy(ctx, p); err != nil {
+		o.m.runs.WithLabelValues(resultPublishError).Inc()
+		o.m.publishErrors.Inc()
+		return p, fmt.Errorf("publish policy %d: %w", p.Version, err)
+	}
+	o.m.runs.WithLabelValues(resultOK).Inc()
+	o.m.version.Set(float64(p.Version))
+	return p, nil
+}
+
+// nextVersion returns a version above every one used before: above the
+// source's last version (asked once), the previous one, and the clock in
+// Unix ms. A version is used up even when its publish fails, so a policy
+// that reached some consumers is never contradicted under the same number.
+func (o *Optimizer) nextVersion(ctx context.Context, now time.Time) uint64 {
+	if !o.versionKnown {
+		o.versionKnown = true
+		if o.lastVersion != nil {
+			v, err := o.lastVersion(ctx)
+			if err != nil {
+				o.log.Warn("last policy version unknown; versions start from the clock", "err", err)
+			} else {
+				o.version = v
+			}
+		}
+	}
+	v := o.version
+	if ms := now.UnixMilli(); ms > 0 && uint64(ms) > v {
+		v = uint64(ms)
+	}
+	o.version = v + 1
+	return o.version
+}
+
+func cloneCatalog(c Catalog) Catalog {
+	out := Catalog{Orchestrators: make([]Orchestrator, len(c.Orchestrators)), Classes: slices.Clone(c.Classes)}
+	for i, orch := range c.Orchestrators {
+		orch.Classes = slices.Clone(orch.Classes)
+		out.Orchestrators[i] = orch
+	}
+	return out
+}

@@ -1,0 +1,170 @@
+package optimizer
+
+import "math"
+
+// z-scores of the latency quantiles a Stat carries.
+const (
+	z90 = 1.2815515655446004
+	z95 = 1.6448536269514722
+	z99 = 2.3263478740408408
+)
+
+// lognormal is a latency distribution in seconds: ln L ~ N(mu, sigma²).
+type lognormal struct {
+	mu, sigma float64
+}
+
+func (l lognormal) median() float64 { return math.Exp(l.mu) }
+
+func (l lognormal) mean() float64 { return math.Exp(l.mu + l.sigma*l.sigma/2) }
+
+// cdf is Pr[L ≤ t].
+func (l lognormal) cdf(t float64) float64 {
+	if t <= 0 {
+		return 0
+	}
+	if l.sigma <= 0 {
+		if math.Log(t) >= l.mu {
+			return 1
+		}
+		return 0
+	}
+	return 0.5 * math.Erfc(-(math.Log(t)-l.mu)/(l.sigma*math.Sqrt2))
+}
+
+// fitLognormal fits a lognormal to latency quantiles in ms (0 = unknown):
+// mu from the median, sigma by least squares through the median on the
+// other quantiles' z-scores. ok is false without a median.
+func fitLognormal(p50, p90, p95, p99 float64) (l lognormal, ok bool) {
+	if !(p50 > 0) {
+		return lognormal{}, false
+	}
+	l.mu = math.Log(p50 / 1000)
+	var num, den float64
+	for _, q := range [...]struct{ v, z float64 }{{p90, z90}, {p95, z95}, {p99, z99}} {
+		if q.v > 0 {
+			num += q.z * math.Log(q.v/p50)
+			den += q.z * q.z
+		}
+	}
+	if den > 0 {
+		l.sigma = math.Max(num/den, 0)
+	} else {
+		l.sigma = math.NaN() // unknown: the caller takes the prior's
+	}
+	return l, true
+}
+
+// erlangC is the probability that an arrival waits in an M/M/c queue with
+// c servers (c may be fractional, it is rounded up) and offered load a.
+func erlangC(c float64, a float64) float64 {
+	n := int(math.Ceil(c - 1e-9))
+	if n < 1 {
+		n = 1
+	}
+	if a <= 0 {
+		return 0
+	}
+	if a >= float64(n) {
+		return 1
+	}
+	b := 1.0 // Erlang B by the stable recursion
+	for k := 1; k <= n; k++ {
+		b = a * b / (float64(k) + a*b)
+	}
+	return float64(n) * b / (float64(n) - a*(1-b))
+}
+
+// quadPoints is the resolution of the waiting-time convolution.
+const quadPoints = 24
+
+// onTime is Pr[W + S ≤ t] where S is the service time and W the M/M/c
+// waiting time at utilisation rho of slots servers with mean service time
+// s.mean(). The exponential part of W is integrated through its CDF, so
+// the midpoint rule samples it evenly.
+func onTime(s lognormal, slots, rho, t float64) float64 {
+	if t <= 0 {
+		return 0
+	}
+	if rho <= 0 {
+		return s.cdf(t)
+	}
+	n := math.Max(1, math.Ceil(slots-1e-9))
+	pw := erlangC(n, rho*n)
+	theta := n * (1 - rho) / s.mean()
+	if pw <= 0 {
+		return s.cdf(t)
+	}
+	if theta <= 0 {
+		return (1 - pw) * s.cdf(t)
+	}
+	umax := -math.Expm1(-theta * t)
+	sum := 0.0
+	for i := 0; i < quadPoints; i++ {
+		u := (float64(i) + 0.5) / quadPoints * umax
+		w := -math.Log1p(-u) / theta
+		sum += s.cdf(t - w)
+	}
+	return (1-pw)*s.cdf(t) + pw*sum/quadPoints*umax
+}
+
+// gridPoints sample the on-time curve of an arc over utilisation
+// [0, gridMax]; between points it is interpolated linearly.
+const (
+	gridPoints = 19
+	gridMax    = 0.99
+)
+
+// curve is a sampled on-time probability as a function of utilisation.
+type curve []float64
+
+func newCurve(s lognormal, slots, t float64, queueing bool) curve {
+	c := make(curve, gridPoints)
+	if !queueing {
+		v := s.cdf(t)
+		for i := range c {
+			c[i] = v
+		}
+		return c
+	}
+	for i := range c {
+		c[i] = onTime(s, slots, float64(i)*gridMax/(gridPoints-1), t)
+	}
+	return c
+}
+
+// at returns the value and slope of the curve at utilisation rho (clamped
+// to the grid). Between points it is a cubic Hermite spline with
+// central-difference tangents, so the slope is continuous: Frank–Wolfe
+// stalls at the kinks of a piecewise-linear curve.
+func (c curve) at(rho float64) (v, slope float64) {
+	const h = gridMax / (gridPoints - 1)
+	if !(rho > 0) {
+		rho = 0
+	}
+	if rho > gridMax {
+		rho = gridMax
+	}
+	i := int(rho / h)
+	if i >= gridPoints-1 {
+		i = gridPoints - 2
+	}
+	t := (rho - float64(i)*h) / h
+	m0, m1 := c.tangent(i), c.tangent(i+1)
+	t2, t3 := t*t, t*t*t
+	v = (2*t3-3*t2+1)*c[i] + (t3-2*t2+t)*h*m0 + (-2*t3+3*t2)*c[i+1] + (t3-t2)*h*m1
+	slope = ((6*t2-6*t)*c[i] + (3*t2-4*t+1)*h*m0 + (-6*t2+6*t)*c[i+1] + (3*t2-2*t)*h*m1) / h
+	return math.Min(1, math.Max(0, v)), slope
+}
+
+// tangent is the curve's slope at grid point i by finite differences.
+func (c curve) tangent(i int) float64 {
+	const h = gridMax / (gridPoints - 1)
+	switch i {
+	case 0:
+		return (c[1] - c[0]) / h
+	case gridPoints - 1:
+		return (c[i] - c[i-1]) / h
+	}
+	return (c[i+1] - c[i-1]) / (2 * h)
+}

@@ -1,0 +1,626 @@
+package optimizer
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+
+	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/optimize/convex/lp"
+)
+
+// problem is one round's allocation in solver form: demand rows, arcs from
+// rows to orchestrators, and orchestrator capacities. Rates are requests
+// per second, work is server-seconds, costs are USD (weighted by λ).
+type problem struct {
+	rows    []prow
+	arcs    []parc
+	orchs   []porch
+	spreadK float64 // congestion premium per server-second at utilisation 1
+	maxIter int
+	tol     float64
+}
+
+type prow struct {
+	demand   float64 // requests per second
+	rest     float64 // demand above the exploration floors
+	overflow float64 // cost of a request no orchestrator takes
+	arcs     []int
+}
+
+type parc struct {
+	row, orch int
+	floor     float64 // requests per second reserved for exploration
+	base      float64 // (1−λ)·cost + λ·value: the cost of a sure miss
+	bvp       float64 // λ·value·p: what delivery on time saves
+	w         float64 // mean service seconds: the work of one request
+	t         curve   // on-time probability by utilisation
+}
+
+type porch struct {
+	slots    float64
+	capacity float64 // server-seconds per second at the utilisation cap
+	rem      float64 // capacity left after the exploration floors
+	arcs     []int
+}
+
+// solution is the allocation the solver found.
+type solution struct {
+	x          []float64 // per arc, requests per second, floors included
+	u          []float64 // per row, demand no orchestrator takes
+	rho        []float64 // per orchestrator, planned utilisation
+	q          []float64 // per orchestrator, Σ x·λvp·(−dT/dρ): the queueing externality
+	objective  float64
+	gap        float64
+	iterations int
+	lpSolves   int
+	lpFailures int
+}
+
+// finish sets the derived fields of p: remaining capacities and the
+// orchestrators' arc lists.
+func (p *problem) finish() {
+	for i := range p.orchs {
+		p.orchs[i].arcs = p.orchs[i].arcs[:0]
+		p.orchs[i].rem = p.orchs[i].capacity
+	}
+	for a := range p.arcs {
+		arc := &p.arcs[a]
+		o := &p.orchs[arc.orch]
+		o.arcs = append(o.arcs, a)
+		o.rem -= arc.floor * arc.w
+	}
+	for i := range p.orchs {
+		p.orchs[i].rem = math.Max(0, p.orchs[i].rem)
+	}
+}
+
+// state computes utilisation and the queueing externality of x.
+func (p *problem) state(x []float64, rho, q []float64) {
+	for i := range p.orchs {
+		o := &p.orchs[i]
+		load := 0.0
+		for _, a := range o.arcs {
+			load += x[a] * p.arcs[a].w
+		}
+		rho[i] = load / o.slots
+		ext := 0.0
+		for _, a := range o.arcs {
+			_, slope := p.arcs[a].t.at(rho[i])
+			ext += x[a] * p.arcs[a].bvp * -slope
+		}
+		q[i] = ext
+	}
+}
+
+// objective is F(x, u): expected weighted cost per second.
+func (p *problem) objective(x, u, rho []float64) float64 {
+	f := 0.0
+	for i := range p.orchs {
+		o := &p.orchs[i]
+		load := 0.0
+		for _, a := range o.arcs {
+			load += x[a] * p.arcs[a].w
+		}
+		rho[i] = load / o.slots
+		f += p.spreadK * o.slots * rho[i] * rho[i] / 2
+	}
+	for a := range p.arcs {
+		arc := &p.arcs[a]
+		if x[a] == 0 {
+			continue
+		}
+		t, _ := arc.t.at(rho[arc.orch])
+		f += x[a] * (arc.base - arc.bvp*t)
+	}
+	for k := range p.rows {
+		f += u[k] * p.rows[k].overflow
+	}
+	return f
+}
+
+// marginal is ∂F/∂x for a request of an arc-like (base, bvp, w, on-time t)
+// at orchestrator o in state (rho, q).
+func (p *problem) marginal(o int, base, bvp, w, t float64, rho, q []float64) float64 {
+	return base - bvp*t + w/p.orchs[o].slots*q[o] + p.spreadK*rho[o]*w
+}
+
+// solve minimises F by pairwise Frank–Wolfe. Each iteration linearises F
+// at the current allocation and solves the linear program "route every
+// row's demand at the linearised costs within capacity" (lmo); its answer
+// is a vertex of the feasible polytope. The allocation is kept as a convex
+// combination of the vertices found so far, and each step moves weight
+// from the worst of them (at the current gradient) to the new one, as far
+// as an exact line search says. Every vertex respects capacity, so every
+// iterate does. The loop ends when the duality gap ⟨g, y − vertex⟩ — a
+// bound on how far F is from its minimum — falls below Tolerance × the part
+// of F the allocation can change (F above every request served at its
+// row's best zero-load cost).
+func (p *problem) solve() solution {
+	p.finish()
+	na, nr, no := len(p.arcs), len(p.rows), len(p.orchs)
+	s := solution{x: make([]float64, na), u: make([]float64, nr), rho: make([]float64, no), q: make([]float64, no)}
+	g := make([]float64, na)
+	y := make([]float64, na) // x above the floors
+	xt, ut, rt := make([]float64, na), make([]float64, nr), make([]float64, no)
+	capped := make([]bool, no)
+
+	type vertex struct {
+		y, u   []float64
+		weight float64
+	}
+	newVertex := func() *vertex { return &vertex{y: make([]float64, na), u: make([]float64, nr)} }
+	dot := func(v *vertex) float64 {
+		d := 0.0
+		for a, val := range v.y {
+			d += g[a] * val
+		}
+		for k, val := range v.u {
+			d += p.rows[k].overflow * val
+		}
+		return d
+	}
+	same := func(a, b *vertex) bool {
+		for i := range a.y {
+			if math.Abs(a.y[i]-b.y[i]) > 1e-9*(1+math.Abs(a.y[i])) {
+				return false
+			}
+		}
+		for i := range a.u {
+			if math.Abs(a.u[i]-b.u[i]) > 1e-9*(1+math.Abs(a.u[i])) {
+				return false
+			}
+		}
+		return true
+	}
+	setX := func() {
+		for a := range p.arcs {
+			s.x[a] = p.arcs[a].floor + y[a]
+		}
+	}
+	grad := func() {
+		p.state(s.x, s.rho, s.q)
+		for a := range p.arcs {
+			arc := &p.arcs[a]
+			t, _ := arc.t.at(s.rho[arc.orch])
+			g[a] = p.marginal(arc.orch, arc.base, arc.bvp, arc.w, t, s.rho, s.q)
+		}
+	}
+
+	// lower bounds what is served: every request at the best zero-load
+	// cost of its row. The tolerance applies to what the allocation adds
+	// above it, the part it can change.
+	lower := 0.0
+	for k := range p.rows {
+		best := math.Inf(1)
+		for _, a := range p.rows[k].arcs {
+			t, _ := p.arcs[a].t.at(0)
+			best = math.Min(best, p.arcs[a].base-p.arcs[a].bvp*t)
+		}
+		if p.rows[k].demand > 0 && !math.IsInf(best, 1) {
+			lower += p.rows[k].demand * best
+		}
+	}
+
+	setX()
+	grad()
+	first := newVertex()
+	p.lmo(g, first.y, first.u, capped, &s)
+	first.weight = 1
+	active := []*vertex{first}
+	copy(y, first.y)
+	copy(s.u, first.u)
+	setX()
+	for s.iterations = 1; s.iterations < p.maxIter; s.iterations++ {
+		grad()
+		v := newVertex()
+		p.lmo(g, v.y, v.u, capped, &s)
+		cur := 0.0
+		for a := range y {
+			cur += g[a] * y[a]
+		}
+		served := 0.0 // F without the overflow penalty: the tolerance's scale
+		for k := range s.u {
+			cur += p.rows[k].overflow * s.u[k]
+			served -= p.rows[k].overflow * s.u[k]
+		}
+		s.gap = cur - dot(v)
+		served += p.objective(s.x, s.u, rt)
+		if s.gap <= p.tol*(served-lower) || s.gap <= 1e-12*math.Abs(served) {
+			break
+		}
+		// The away vertex: the active one the gradient likes least.
+		away, worst := 0, math.Inf(-1)
+		for i, a := range active {
+			if d := dot(a); d > worst {
+				away, worst = i, d
+			}
+		}
+		in := -1
+		for i, a := range active {
+			if same(a, v) {
+				in = i
+				break
+			}
+		}
+		if in == away {
+			break // nothing to trade: the gap is rounding
+		}
+		from := active[away]
+		phi := func(gamma float64) float64 {
+			for a := range y {
+				xt[a] = p.arcs[a].floor + y[a] + gamma*(v.y[a]-from.y[a])
+			}
+			for k := range s.u {
+				ut[k] = s.u[k] + gamma*(v.u[k]-from.u[k])
+			}
+			return p.objective(xt, ut, rt)
+		}
+		gamma := goldenSection(phi, 0, from.weight, 40)
+		if gamma <= 0 {
+			break
+		}
+		for a := range y {
+			y[a] = math.Max(0, y[a]+gamma*(v.y[a]-from.y[a]))
+		}
+		for k := range s.u {
+			s.u[k] = math.Max(0, s.u[k]+gamma*(v.u[k]-from.u[k]))
+		}
+		if in < 0 {
+			active = append(active, v)
+			in = len(active) - 1
+		}
+		active[in].weight += gamma
+		from.weight -= gamma
+		if from.weight <= 1e-12 {
+			active = append(active[:away], active[away+1:]...)
+		}
+		setX()
+	}
+	s.objective = p.objective(s.x, s.u, s.rho)
+	p.state(s.x, s.rho, s.q)
+	return s
+}
+
+// goldenSection returns an approximate minimiser of f on [lo, hi], f
+// assumed unimodal; the ends are candidates too.
+func goldenSection(f func(float64) float64, lo, hi float64, iters int) float64 {
+	const r = 0.6180339887498949
+	a, b := lo, hi
+	c, d := b-r*(b-a), a+r*(b-a)
+	fc, fd := f(c), f(d)
+	for i := 0; i < iters; i++ {
+		if fc <= fd {
+			b, d, fd = d, c, fc
+			c = b - r*(b-a)
+			fc = f(c)
+		} else {
+			a, c, fc = c, d, fd
+			d = a + r*(b-a)
+			fd = f(d)
+		}
+	}
+	best, fbest := (a+b)/2, f((a+b)/2)
+	for _, e := range [...]float64{lo, hi} {
+		if fe := f(e); fe < fbest {
+			best, fbest = e, fe
+		}
+	}
+	return best
+}
+
+// lmo solves the linear subproblem: minimise Σ g·y + Σ overflow·u subject
+// to each row's rest being routed (Σ y + u = rest) and each orchestrator's
+// remaining capacity (Σ w·y ≤ rem). Without binding capacity the answer is
+// each row's cheapest arc; otherwise an LP is solved with capacity rows for
+// the orchestrators that are full in the current allocation (s.rho) or
+// overflow, the latter added until none does. capped is scratch space.
+func (p *problem) lmo(g, sy, su []float64, capped []bool, s *solution) {
+	clear(sy)
+	clear(su)
+	// Orchestrators (nearly) full in the current allocation are likely to
+	// bind: they get capacity rows from the start.
+	for i := range p.orchs {
+		capped[i] = s.rho[i] >= 0.95*p.orchs[i].capacity/p.orchs[i].slots
+	}
+	for k := range p.rows {
+		row := &p.rows[k]
+		if row.rest <= 0 {
+			continue
+		}
+		best := -1
+		for _, a := range row.arcs {
+			if best < 0 || g[a] < g[best] {
+				best = a
+			}
+		}
+		if best < 0 || g[best] >= row.overflow {
+			su[k] = row.rest
+		} else {
+			sy[best] = row.rest
+		}
+	}
+	p.markOverloaded(sy, capped)
+	if !slices.Contains(capped, true) {
+		return
+	}
+	for range len(p.orchs) {
+		s.lpSolves++
+		if err := p.solveLP(g, capped, sy, su); err != nil {
+			s.lpFailures++
+			p.greedy(g, sy, su)
+			return
+		}
+		if !p.markOverloaded(sy, capped) {
+			return
+		}
+	}
+}
+
+// markOverloaded marks the orchestrators whose load under sy exceeds their
+// remaining capacity and reports whether it marked any new one.
+func (p *problem) markOverloaded(sy []float64, capped []bool) bool {
+	added := false
+	for i := range p.orchs {
+		if capped[i] {
+			continue
+		}
+		o := &p.orchs[i]
+		load := 0.0
+		for _, a := range o.arcs {
+			load += sy[a] * p.arcs[a].w
+		}
+		if load > o.rem*(1+1e-9)+1e-12 {
+			capped[i] = true
+			added = true
+		}
+	}
+	return added
+}
+
+// solveLP solves the linear subproblem with capacity rows for the capped
+// orchestrators only. An uncapped orchestrator has no capacity row, so in
+// each row only its cheapest uncapped arc can be used, and capped arcs
+// dearer than that never are: both are pruned before the LP is built.
+func (p *problem) solveLP(g []float64, capped []bool, sy, su []float64) (err error) {
+	// Rows whose cheapest arc is uncapped and no dearer than their capped
+	// arcs are settled without the LP: all to that arc (or to overflow).
+	var drows []int
+	for k := range p.rows {
+		row := &p.rows[k]
+		if row.rest <= 0 {
+			continue
+		}
+		free, best := -1, -1
+		for _, a := range row.arcs {
+			if !capped[p.arcs[a].orch] && (free < 0 || g[a] < g[free]) {
+				free = a
+			}
+			if best < 0 || g[a] < g[best] {
+				best = a
+			}
+		}
+		if best >= 0 && capped[p.arcs[best].orch] && g[best] < row.overflow && (free < 0 || g[best] < g[free]) {
+			drows = append(drows, k)
+			continue
+		}
+		for _, a := range row.arcs {
+			sy[a] = 0
+		}
+		su[k] = 0
+		if free >= 0 && g[free] < row.overflow {
+			sy[free] = row.rest
+		} else {
+			su[k] = row.rest
+		}
+	}
+	if len(drows) == 0 {
+		return nil
+	}
+	var crow []int // orchestrators with a capacity row
+	capIdx := make([]int, len(p.orchs))
+	for i := range p.orchs {
+		capIdx[i] = -1
+		if capped[i] {
+			capIdx[i] = len(drows) + len(crow)
+			crow = append(crow, i)
+		}
+	}
+	var cols []lpCol
+	for ri, k := range drows {
+		row := &p.rows[k]
+		free := -1
+		for _, a := range row.arcs {
+			if !capped[p.arcs[a].orch] && (free < 0 || g[a] < g[free]) {
+				free = a
+			}
+		}
+		limit := row.overflow
+		if free >= 0 && g[free] < limit {
+			limit = g[free]
+			cols = append(cols, lpCol{free, ri})
+		}
+		for _, a := range row.arcs {
+			if capped[p.arcs[a].orch] && g[a] < limit {
+				cols = append(cols, lpCol{a, ri})
+			}
+		}
+	}
+	m := len(drows) + len(crow)
+	n := len(cols) + m
+	A := mat.NewDense(m, n, nil)
+	c := make([]float64, n)
+	b := make([]float64, m)
+	scale := 0.0
+	for j, cl := range cols {
+		arc := &p.arcs[cl.arc]
+		A.Set(cl.row, j, 1)
+		if ci := capIdx[arc.orch]; ci >= 0 {
+			A.Set(ci, j, arc.w)
+		}
+		c[j] = g[cl.arc]
+		scale = math.Max(scale, math.Abs(c[j]))
+	}
+	for ri, k := range drows {
+		A.Set(ri, len(cols)+ri, 1)
+		c[len(cols)+ri] = p.rows[k].overflow
+		scale = math.Max(scale, math.Abs(p.rows[k].overflow))
+		b[ri] = p.rows[k].rest
+	}
+	for j, o := range crow {
+		A.Set(len(drows)+j, len(cols)+len(drows)+j, 1)
+		b[len(drows)+j] = p.orchs[o].rem
+	}
+	if scale > 0 {
+		for j := range c {
+			c[j] /= scale
+		}
+	}
+	basic := p.crashBasis(g, cols, drows, crow, capIdx, len(cols))
+	x, err := simplex(c, A, b, basic)
+	if err != nil {
+		return fmt.Errorf("allocation LP (%d rows, %d columns): %w", m, n, err)
+	}
+	for _, k := range drows {
+		for _, a := range p.rows[k].arcs {
+			sy[a] = 0
+		}
+	}
+	for j, cl := range cols {
+		sy[cl.arc] += math.Max(0, x[j])
+	}
+	for ri, k := range drows {
+		su[k] = math.Max(0, x[len(cols)+ri])
+	}
+	return nil
+}
+
+// lpCol is an arc's column in the LP: the arc and its LP row.
+type lpCol struct{ arc, row int }
+
+// crashBasis returns a feasible starting basis close to the optimum, so
+// the simplex needs few pivots: each LP row in turn takes its cheapest
+// column whose capacity row can still hold the row's whole demand, or its
+// overflow; capacity rows keep their slack. The basis is block triangular,
+// hence regular, and its values are non-negative by construction.
+func (p *problem) crashBasis(g []float64, cols []lpCol, drows, crow, capIdx []int, ncols int) []int {
+	m := len(drows) + len(crow)
+	basic := make([]int, m)
+	for i := range basic {
+		basic[i] = ncols + i // overflows, then slacks
+	}
+	rem := make([]float64, len(crow))
+	for j, o := range crow {
+		rem[j] = p.orchs[o].rem
+	}
+	byRow := make([][]int, len(drows))
+	for j, c := range cols {
+		byRow[c.row] = append(byRow[c.row], j)
+	}
+	order := make([]int, len(drows))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return p.rows[drows[order[a]]].rest > p.rows[drows[order[b]]].rest })
+	for _, ri := range order {
+		need := p.rows[drows[ri]].rest
+		best := -1
+		for _, j := range byRow[ri] {
+			arc := &p.arcs[cols[j].arc]
+			if ci := capIdx[arc.orch]; ci >= 0 && rem[ci-len(drows)]-need*arc.w < 1e-9*(1+rem[ci-len(drows)]) {
+				continue
+			}
+			if best < 0 || g[cols[j].arc] < g[cols[best].arc] {
+				best = j
+			}
+		}
+		if best < 0 {
+			continue
+		}
+		arc := &p.arcs[cols[best].arc]
+		if ci := capIdx[arc.orch]; ci >= 0 {
+			rem[ci-len(drows)] -= need * arc.w
+		}
+		basic[ri] = best
+	}
+	return basic
+}
+
+// simplex calls gonum's Simplex, turning its panics on degenerate input
+// into errors: a bad round must not take the process down.
+func simplex(c []float64, A *mat.Dense, b []float64, basic []int) (x []float64, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			x, err = nil, fmt.Errorf("simplex panicked: %v", r)
+		}
+	}()
+	_, x, err = lp.Simplex(c, A, b, 0, basic)
+	if err != nil {
+		return nil, err
+	}
+	if x == nil {
+		return nil, errors.New("simplex returned no solution")
+	}
+	return x, nil
+}
+
+// greedy is the fallback when the LP fails: each row in turn fills its
+// cheapest arcs up to their remaining capacity; the rest overflows. It is
+// feasible, not optimal.
+func (p *problem) greedy(g, sy, su []float64) {
+	clear(sy)
+	clear(su)
+	rem := make([]float64, len(p.orchs))
+	for i := range p.orchs {
+		rem[i] = p.orchs[i].rem
+	}
+	for k := range p.rows {
+		row := &p.rows[k]
+		left := row.rest
+		arcs := append([]int(nil), row.arcs...)
+		sort.SliceStable(arcs, func(i, j int) bool { return g[arcs[i]] < g[arcs[j]] })
+		for _, a := range arcs {
+			if left <= 0 || g[a] >= row.overflow {
+				break
+			}
+			arc := &p.arcs[a]
+			take := math.Min(left, rem[arc.orch]/arc.w)
+			if take <= 0 {
+				continue
+			}
+			sy[a] += take
+			rem[arc.orch] -= take * arc.w
+			left -= take
+		}
+		su[k] = math.Max(0, left)
+	}
+}
+
+// shares returns the fraction of row k's demand each of its arcs gets
+// (aligned with row.arcs): the allocation plus the overflow spread in
+// proportion to capacity (better to queue than to fail at the edge).
+func (p *problem) shares(s *solution, k int) []float64 {
+	row := &p.rows[k]
+	out := make([]float64, len(row.arcs))
+	if row.demand <= 0 || len(row.arcs) == 0 {
+		return out
+	}
+	capSum := 0.0
+	for _, a := range row.arcs {
+		capSum += p.orchs[p.arcs[a].orch].capacity
+	}
+	for i, a := range row.arcs {
+		v := s.x[a]
+		if s.u[k] > 0 {
+			if capSum > 0 {
+				v += s.u[k] * p.orchs[p.arcs[a].orch].capacity / capSum
+			} else {
+				v += s.u[k] / float64(len(row.arcs))
+			}
+		}
+		out[i] = v / row.demand
+	}
+	return out
+}
