@@ -117,6 +117,7 @@ type classInfo struct {
 	work   []float64 // mean service seconds, aligned with orchs
 	lat    []lognormal
 	pOC    []float64 // (orchestrator, class) smoothed success
+	pMean  []float64 // the prior mean pOC was shrunk toward
 	oc     []obs     // (orchestrator, class) observations
 	demand float64   // requests per second over all regions
 }
@@ -278,6 +279,7 @@ func (r *round) estimateClasses(cfg *Config) {
 		c.work = make([]float64, n)
 		c.lat = make([]lognormal, n)
 		c.pOC = make([]float64, n)
+		c.pMean = make([]float64, n)
 		var all obs
 		for k, cell := range r.cells {
 			if k.class != ci {
@@ -294,11 +296,26 @@ func (r *round) estimateClasses(cfg *Config) {
 		}
 		def := lognormal{mu: math.Log(c.slo * p.LatencyMedian), sigma: p.LatencySigma}
 		classLat := all.latency(def, p.LatencyWeight)
+		// Empirical Bayes: an orchestrator's success is shrunk toward what
+		// the class achieves across the fleet, set a little below it — so
+		// three lucky requests do not make a champion, yet one that has
+		// recovered and shows a clean record on its exploration share
+		// catches up with its peers instead of being held back by a
+		// fixed prior that only a large sample can overcome.
+		pooled := all.success(p.SuccessMean, p.SuccessWeight)
+		prior := pooled - 0.5*(1-pooled)
 		var known []float64
 		for j := range c.orchs {
 			c.lat[j] = c.oc[j].latency(classLat, p.LatencyWeight)
 			c.work[j] = c.lat[j].mean()
-			c.pOC[j] = c.oc[j].success(p.SuccessMean, p.SuccessWeight)
+			// No evidence at all (new, or back from an ejection): the
+			// configured, cautious prior.
+			m := p.SuccessMean
+			if c.oc[j].judged > 0 {
+				m = prior
+			}
+			c.pMean[j] = m
+			c.pOC[j] = c.oc[j].success(m, p.SuccessWeight)
 			switch {
 			case c.prices[j] > 0 && c.units > 0:
 				c.cost[j] = c.prices[j] * c.units
@@ -446,7 +463,11 @@ func (r *round) estimate(cfg *Config, ci, j int, reg string) arcEstimate {
 		a.n = 0
 		return a
 	}
-	a.p = cell.success(c.pOC[j], cfg.Prior.SuccessWeight)
+	// Shrink the region's record toward what the orchestrator shows in its
+	// other regions (not toward pOC, which already holds this cell: that
+	// would count the same attempts twice).
+	rest := obs{judged: c.oc[j].judged - cell.judged, succ: c.oc[j].succ - cell.succ}
+	a.p = cell.success(rest.success(c.pMean[j], cfg.Prior.SuccessWeight), cfg.Prior.SuccessWeight)
 	a.lat = cell.latency(c.lat[j], cfg.Prior.LatencyWeight)
 	a.n = cell.judged
 	return a
