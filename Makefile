@@ -51,7 +51,11 @@ fuzz: ## run every fuzz target for 30 s each
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodePolicy$$' -fuzztime 30s ./event
 
 .PHONY: bench
-bench: services ## run the benchmarks of the event path against the local services
+bench: ## run every scenario through every policy in the simulator and rewrite the tables in docs/BENCHMARKS.md
+	./scripts/bench-docs.sh
+
+.PHONY: bench-go
+bench-go: services ## run the Go benchmarks (event path, writer, router) against the local services
 	$(WITH_SERVICES) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./...
 
 .PHONY: clean

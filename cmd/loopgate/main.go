@@ -37,6 +37,7 @@ func commands() []command {
 		{"optimizer", "recompute the routing policy from ClickHouse and publish it", runOptimizer},
 		{"fleet", "start a scenario's simulated orchestrators as HTTP servers", runFleet},
 		{"load", "send a scenario's client traffic to the router", runLoad},
+		{"bench", "run routing policies on scenarios in the simulator and compare them", runBench},
 		{"ingest", "consume loopgate.outcomes into ClickHouse (the distributed form)", runIngest},
 		{"migrate", "create or upgrade the ClickHouse schema and exit", runMigrate},
 		{"topics", "create the Kafka topics if missing and exit", runTopics},

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"image/png"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func benchEnv() (*cliEnv, *bytes.Buffer, *bytes.Buffer) {
+	var stdout, stderr bytes.Buffer
+	return &cliEnv{stdout: &stdout, stderr: &stderr, log: slog.New(slog.NewTextHandler(io.Discard, nil))}, &stdout, &stderr
+}
+
+// TestBenchReport runs bench twice on a small built-in scenario and checks
+// report.json against the scenario README's format, that the plots are
+// PNGs, and that the same seed gives byte-identical reports.
+func TestBenchReport(t *testing.T) {
+	const scn = "price-shift"
+	var reports [2][]byte
+	for i := range reports {
+		dir := t.TempDir()
+		env, stdout, stderr := benchEnv()
+		if err := runBench(context.Background(), env, []string{"--scenario", scn, "--policies", "random,livepeer", "--out", dir}); err != nil {
+			t.Fatalf("run %d: %v (stderr: %s)", i, err, stderr)
+		}
+		if stderr.Len() != 0 {
+			t.Errorf("got stderr %q, want none (not a terminal)", stderr)
+		}
+		if !strings.Contains(stdout.String(), "| random |") || !strings.Contains(stdout.String(), "gap closed") {
+			t.Errorf("got stdout %q, want a Markdown table with random and gap closed", stdout)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, scn, "report.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		reports[i] = b
+		for _, f := range []string{"latency-cdf.png", "slo-attainment.png", "traffic-share-livepeer.png"} {
+			fh, err := os.Open(filepath.Join(dir, scn, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := png.Decode(fh); err != nil {
+				t.Errorf("%s: %v", f, err)
+			}
+			fh.Close()
+		}
+	}
+	if !bytes.Equal(reports[0], reports[1]) {
+		t.Errorf("report.json differs between two runs with the same seed:\n%s\n---\n%s", reports[0], reports[1])
+	}
+
+	var rep struct {
+		Scenario string           `json:"scenario"`
+		Seed     *int64           `json:"seed"`
+		Policies []map[string]any `json:"policies"`
+	}
+	if err := json.Unmarshal(reports[0], &rep); err != nil {
+		t.Fatalf("parse report.json: %v", err)
+	}
+	if rep.Scenario != scn || rep.Seed == nil {
+		t.Errorf("got scenario %q seed %v, want %q and a seed", rep.Scenario, rep.Seed, scn)
+	}
+	if len(rep.Policies) != 2 {
+		t.Fatalf("got %d policies, want 2", len(rep.Policies))
+	}
+	fields := []string{"name", "requests", "success_rate", "slo_attainment", "latency_ms", "cost_per_request", "loss_per_request", "extra_attempts", "recovery_s"}
+	for _, p := range rep.Policies {
+		for _, f := range fields {
+			if _, ok := p[f]; !ok {
+				t.Errorf("policy %v: no field %q", p["name"], f)
+			}
+		}
+		if lat, ok := p["latency_ms"].(map[string]any); ok {
+			for _, q := range []string{"p50", "p95", "p99", "p999"} {
+				if _, ok := lat[q]; !ok {
+					t.Errorf("policy %v: latency_ms has no %q", p["name"], q)
+				}
+			}
+		}
+	}
+}
+
+func TestBenchUsage(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string // on stderr
+	}{
+		{"unknown policy", []string{"--scenario", "price-shift", "--policies", "random,nope"}, "known policies: random, round-robin"},
+		{"no scenario", []string{}, "--scenario is required"},
+		{"share not run", []string{"--scenario", "price-shift", "--policies", "random", "--share-policy", "oracle"}, "not among --policies"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, _, stderr := benchEnv()
+			err := runBench(context.Background(), env, tt.args)
+			if !errors.Is(err, errUsage) {
+				t.Errorf("got error %v, want errUsage", err)
+			}
+			if !strings.Contains(stderr.String(), tt.want) {
+				t.Errorf("got stderr %q, want it to contain %q", stderr, tt.want)
+			}
+		})
+	}
+}
+
+func TestBenchUnknownScenario(t *testing.T) {
+	env, _, _ := benchEnv()
+	err := runBench(context.Background(), env, []string{"--scenario", "no-such-scenario"})
+	if err == nil || errors.Is(err, errUsage) || !strings.Contains(err.Error(), "not a built-in scenario") {
+		t.Errorf("got %v, want an error naming the built-in scenarios", err)
+	}
+}
