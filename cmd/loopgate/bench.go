@@ -40,9 +40,13 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
-// benchRegistry is every policy bench can run: the baselines (the product's
-// policy is added here once the simulator has it).
-func benchRegistry() sim.Registry { return sim.Baselines() }
+// benchRegistry is every policy bench can run: the baselines and the
+// product's policy (benchpolicy.go).
+func benchRegistry() sim.Registry {
+	reg := sim.Baselines()
+	reg[benchPolicyName] = newBenchPolicy
+	return reg
+}
 
 func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)

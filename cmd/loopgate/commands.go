@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
 
@@ -143,7 +144,9 @@ func runQuery(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	var rows *warehouse.Rows
-	store, err := openWarehouse(ctx, cfg, env.log, nil)
+	// Only warnings: the rows are the output.
+	quiet := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	store, err := openWarehouse(ctx, cfg, quiet, nil)
 	switch {
 	case errors.Is(err, warehouse.ErrDataDirInUse) || errors.Is(err, warehouse.ErrEngineInUse):
 		// A running `loopgate dev` owns the embedded engine: ask it.

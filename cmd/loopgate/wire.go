@@ -76,7 +76,7 @@ func warehouseConfig(cfg Config) warehouse.Config {
 }
 
 func openWarehouse(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*warehouse.Store, error) {
-	st, err := warehouse.Open(ctx, warehouseConfig(cfg), log.With("component", "warehouse"), reg)
+	st, err := warehouse.Open(ctx, warehouseConfig(cfg), log, reg)
 	if err != nil {
 		return nil, fmt.Errorf("open %s warehouse: %w", cfg.Warehouse.Backend, err)
 	}
