@@ -48,25 +48,19 @@ func runIngest(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	reg := newRegistry()
-	brokers, stopKafka, err := kafka(ctx, cfg, false, env.log)
+	b, err := connect(ctx, cfg, env.log)
 	if err != nil {
 		return err
 	}
-	defer stopKafka()
-	store, err := openWarehouse(ctx, cfg, env.log, reg)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	pipe, err := newIngestPipeline(cfg, brokers, store, env.log, reg)
+	defer b.close()
+	pipe, err := newIngestPipeline(cfg, b.brokers, b.store, env.log, b.reg)
 	if err != nil {
 		return err
 	}
 	defer pipe.Close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return pipe.Run(gctx) })
-	g.Go(func() error { return serveAdmin(gctx, cfg.Admin.Addr, reg, store.Ping, nil, env.log) })
+	g.Go(func() error { return serveAdmin(gctx, cfg.Admin.Addr, b.reg, b.store.Ping, nil, env.log) })
 	return g.Wait()
 }
 

@@ -118,22 +118,16 @@ func runOptimizer(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	reg := newRegistry()
-	brokers, stopKafka, err := kafka(ctx, cfg, false, env.log)
+	b, err := connect(ctx, cfg, env.log)
 	if err != nil {
 		return err
 	}
-	defer stopKafka()
-	store, err := openWarehouse(ctx, cfg, env.log, reg)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
+	defer b.close()
 	ocfg := cfg.Optimizer
 	if len(ocfg.Catalog.Orchestrators) == 0 {
 		ocfg.Catalog = catalogFromRouter(cfg)
 	}
-	svc, err := newOptimizerService(ctx, cfg, ocfg, brokers, store, env.log, reg, time.Now)
+	svc, err := newOptimizerService(ctx, cfg, ocfg, b.brokers, b.store, env.log, b.reg, time.Now)
 	if err != nil {
 		return err
 	}
@@ -142,7 +136,7 @@ func runOptimizer(ctx context.Context, env *cliEnv, args []string) error {
 	g.Go(func() error { return svc.opt.Run(gctx) })
 	g.Go(func() error {
 		extra := map[string]http.Handler{"/orchestrators/": svc.opt.AdvisorHandler(), "/lambda": lambdaHandler(svc.opt)}
-		return serveAdmin(gctx, cfg.Admin.Addr, reg, store.Ping, extra, env.log)
+		return serveAdmin(gctx, cfg.Admin.Addr, b.reg, b.store.Ping, extra, env.log)
 	})
 	return g.Wait()
 }

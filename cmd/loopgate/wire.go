@@ -170,3 +170,28 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logge
 	<-errc
 	return nil
 }
+
+// backends is what a distributed-form command connects to: the Kafka
+// cluster (never the embedded broker) and the warehouse.
+type backends struct {
+	reg     *prometheus.Registry
+	brokers []string
+	store   *warehouse.Store
+}
+
+// connect opens the configured Kafka and warehouse for a command; close
+// releases them.
+func connect(ctx context.Context, cfg Config, log *slog.Logger) (*backends, error) {
+	reg := newRegistry()
+	brokers, _, err := kafka(ctx, cfg, false, log)
+	if err != nil {
+		return nil, err
+	}
+	store, err := openWarehouse(ctx, cfg, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	return &backends{reg: reg, brokers: brokers, store: store}, nil
+}
+
+func (b *backends) close() error { return b.store.Close() }
