@@ -60,11 +60,12 @@ type Config struct {
 
 // PriorConfig is the Bayesian prior every estimate starts from.
 type PriorConfig struct {
-	// SuccessMean is the prior probability that an attempt succeeds. It is
-	// deliberately below what a good orchestrator achieves, so a newcomer
-	// is neither trusted nor doomed and must earn traffic with evidence:
-	// with weight 10, 3 successes of 3 estimate 0.92, 950 of 1000 0.949.
-	// Default 0.9.
+	// SuccessMean is the prior probability that an attempt succeeds on an
+	// orchestrator with no attempts in the window (new, or back from an
+	// ejection): deliberately below what a good one achieves, so it is
+	// neither trusted nor doomed and earns traffic with evidence. One with
+	// evidence is shrunk toward the class's pooled rate less half its
+	// failure rate instead. Default 0.9.
 	SuccessMean float64 `yaml:"success_mean"`
 	// SuccessWeight is the prior's weight in attempts. Default 10.
 	SuccessWeight float64 `yaml:"success_weight"`

@@ -207,8 +207,10 @@ func newRound(cfg *Config, cat *Catalog, stats []Stat, st *state, now time.Time,
 		r.regions = append(r.regions, reg)
 	}
 	sort.Strings(r.regions)
-	for k, d := range r.demand {
-		r.classes[k.class].demand += d
+	for ci := range r.classes {
+		for _, reg := range r.regions { // sorted: float sums are deterministic
+			r.classes[ci].demand += r.demand[demandKey{ci, reg}]
+		}
 	}
 
 	r.estimateClasses(cfg)
@@ -280,19 +282,14 @@ func (r *round) estimateClasses(cfg *Config) {
 		c.lat = make([]lognormal, n)
 		c.pOC = make([]float64, n)
 		c.pMean = make([]float64, n)
-		var all obs
-		for k, cell := range r.cells {
-			if k.class != ci {
-				continue
-			}
-			all.merge(cell)
-		}
+		var all obs // in catalog and region order: float sums are deterministic
 		for j, o := range c.orchs {
 			for _, reg := range r.regions {
 				if cell := r.cells[cellKey{ci, reg, o}]; cell != nil {
 					c.oc[j].merge(cell)
 				}
 			}
+			all.merge(&c.oc[j])
 		}
 		def := lognormal{mu: math.Log(c.slo * p.LatencyMedian), sigma: p.LatencySigma}
 		classLat := all.latency(def, p.LatencyWeight)
@@ -439,7 +436,7 @@ func failureReason(o *obs, windowS float64) string {
 }
 
 // arcEstimate is what is known of one orchestrator for one class from one
-// client region ("" = pooled over regions).
+// client region, or pooled over the regions.
 type arcEstimate struct {
 	p     float64 // success probability
 	lat   lognormal
@@ -450,12 +447,12 @@ type arcEstimate struct {
 }
 
 // estimate returns the arc estimate of the j-th serving orchestrator of
-// class ci from region reg.
-func (r *round) estimate(cfg *Config, ci, j int, reg string) arcEstimate {
+// class ci from client region reg, or pooled over the regions.
+func (r *round) estimate(cfg *Config, ci, j int, reg string, pooled bool) arcEstimate {
 	c := &r.classes[ci]
 	o := c.orchs[j]
 	a := arcEstimate{p: c.pOC[j], lat: c.lat[j], n: c.oc[j].judged, cost: c.cost[j], work: c.work[j], slots: r.orchs[o].slots}
-	if reg == "" {
+	if pooled {
 		return a
 	}
 	cell := r.cells[cellKey{ci, reg, o}]

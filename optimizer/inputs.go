@@ -39,8 +39,9 @@ type Stat struct {
 	BilledAttempts int64   // attempts that were paid for
 	BilledCost     float64 // USD paid for them
 
-	// Seconds is the span the counts cover; 0 = the requested window. A
-	// minute-granular reader reports the minutes it actually summed.
+	// Seconds is the span of the whole read, the same on every Stat of it;
+	// 0 = the requested window. A minute-granular reader reports the span
+	// of the minutes it actually summed. Demand is attempts / Seconds.
 	Seconds float64
 }
 

@@ -12,6 +12,7 @@ type metrics struct {
 	runs          *prometheus.CounterVec
 	runSeconds    prometheus.Histogram
 	version       prometheus.Gauge
+	policyBytes   prometheus.Gauge
 	publishErrors prometheus.Counter
 	ejected       prometheus.Gauge
 	ejections     prometheus.Counter
@@ -49,6 +50,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		version: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "loopgate_optimizer_policy_version", Help: "Version of the last policy published.",
+		}),
+		policyBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "loopgate_optimizer_policy_bytes", Help: "Encoded size of the last policy (trimmed to fit event.MaxEncodedSize when needed).",
 		}),
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "loopgate_optimizer_publish_errors_total", Help: "Policies that could not be published (retried next period with a newer one).",
@@ -89,7 +93,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{
-		m.runs, m.runSeconds, m.version, m.publishErrors, m.ejected, m.ejections, m.lambda,
+		m.runs, m.runSeconds, m.version, m.policyBytes, m.publishErrors, m.ejected, m.ejections, m.lambda,
 		m.demand, m.unserved, m.iterations, m.lpFailures, m.success, m.share, m.utilisation,
 	} {
 		if err := reg.Register(c); err != nil {

@@ -183,9 +183,14 @@ func (o *Optimizer) Step(ctx context.Context) (event.Policy, error) {
 	}
 	o.advisor.Store(pl.advisor)
 	o.m.observe(r, pl)
-	if err := p.Validate(); err != nil {
+	size, trimmed, err := fitPolicy(&p) // validates too
+	if err != nil {
 		o.m.runs.WithLabelValues(resultInvalid).Inc()
-		return p, fmt.Errorf("computed policy %d is invalid: %w", p.Version, err)
+		return p, fmt.Errorf("computed policy %d cannot be published: %w", p.Version, err)
+	}
+	o.m.policyBytes.Set(float64(size))
+	if trimmed > 0 {
+		o.log.Warn("policy trimmed to fit the event size limit", "version", p.Version, "bytes", size, "steps", trimmed)
 	}
 	if err := o.pub.PublishPolicy(ctx, p); err != nil {
 		o.m.runs.WithLabelValues(resultPublishError).Inc()

@@ -21,18 +21,11 @@ type plan struct {
 	fresh     int       // ejections made this round
 }
 
-// rowMeta ties a solver row to its class and region.
-type rowMeta struct {
-	class  int
-	region string
-	pseudo bool // no demand: shares are derived after the solve
-}
-
-// arcMeta is what a share's reason and the advisor say about an arc.
-type arcMeta struct {
-	j   int // index in the class's serving orchestrators
-	est arcEstimate
-}
+// Reasons the policy size guard recognises (see fitPolicy).
+const (
+	reasonExploration = "exploration"
+	reasonEjected     = "ejected"
+)
 
 // overflowM prices demand beyond capacity far above any request served.
 const overflowM = 1000
@@ -44,15 +37,58 @@ func weights(lambda float64) (a, b float64) {
 	return math.Max(1-lambda, 1e-3), math.Max(lambda, 1e-3)
 }
 
+// planner turns a round's estimates into a solver problem and the
+// solution back into policy entries.
+type planner struct {
+	r      *round
+	cfg    *Config
+	p      *problem
+	rows   []rowMeta     // per solver row
+	est    []arcEstimate // per solver arc
+	sol    solution
+	shares [][]float64 // per row, aligned with its arcs
+	why    []string    // per pseudo row: how its shares were derived
+}
+
+// rowMeta ties a solver row to its class and client region.
+type rowMeta struct {
+	class  int
+	region string
+	// pseudo rows have no demand and take no part in the solve: they give
+	// the region-less entry of a class (see pseudoShares).
+	pseudo bool
+}
+
 // plan builds and solves the allocation of r.
 func (r *round) plan(cfg *Config) *plan {
+	pr := &planner{r: r, cfg: cfg}
+	pr.build()
+	pr.sol = pr.p.solve()
+	pl := &plan{sol: pr.sol, share: make([]float64, len(r.orchs))}
+	pr.demandShares(pl)
+	pr.pseudoShares()
+	pl.classes = pr.entries()
+	for _, e := range r.ejections {
+		pl.ejections = append(pl.ejections, event.Ejection{Orchestrator: r.orchs[e.orch].cfg.ID, Reason: e.reason, UntilMs: e.until.UnixMilli()})
+		if e.fresh {
+			pl.fresh++
+		}
+	}
+	pl.advisor = pr.advisorView()
+	return pl
+}
+
+// build lays out the problem: a row per (class, client region) with
+// demand, plus a pseudo row per class without demand from region "", and
+// an arc from each row to each eligible orchestrator serving the class.
+func (pr *planner) build() {
+	r, cfg := pr.r, pr.cfg
 	wa, wb := weights(r.lambda)
 	p := &problem{maxIter: cfg.Solver.MaxIterations, tol: cfg.Solver.Tolerance}
+	pr.p = p
 	for i := range r.orchs {
 		p.orchs = append(p.orchs, porch{slots: r.orchs[i].slots, capacity: r.orchs[i].slots * cfg.Capacity.Utilisation})
 	}
-	var rows []rowMeta
-	var metas []arcMeta
 	flat := make(curve, gridPoints) // the on-time curve of an arc that is never loaded
 	addRow := func(ci int, reg string, demand float64, pseudo bool) {
 		c := &r.classes[ci]
@@ -64,34 +100,26 @@ func (r *round) plan(cfg *Config) *plan {
 				eligible = append(eligible, j)
 			}
 		}
-		f := 0.0
-		if n := len(eligible); n > 0 {
-			f = math.Min(cfg.Exploration, cfg.MaxExploration/float64(n))
-		}
-		maxBase, maxW := 0.0, 0.0
+		f := pr.floor(len(eligible))
+		maxBase := 0.0
 		for _, j := range eligible {
-			est := r.estimate(cfg, ci, j, reg)
-			arc := parc{
-				row: k, orch: c.orchs[j], base: wa*est.cost + wb*c.value, bvp: wb * c.value * est.p, w: est.work,
-			}
-			if pseudo {
-				arc.t = flat // never loaded: it has no floor and no rest
-			} else {
+			est := r.estimate(cfg, ci, j, reg, pseudo)
+			arc := parc{row: k, orch: c.orchs[j], base: wa*est.cost + wb*c.value, bvp: wb * c.value * est.p, w: est.work, t: flat}
+			if !pseudo {
 				arc.floor = f * demand
 				arc.t = newCurve(est.lat, est.slots, c.slo, cfg.Solver.Queueing)
 			}
 			maxBase = math.Max(maxBase, arc.base)
-			maxW = math.Max(maxW, arc.w)
 			row.arcs = append(row.arcs, len(p.arcs))
 			p.arcs = append(p.arcs, arc)
-			metas = append(metas, arcMeta{j: j, est: est})
+			pr.est = append(pr.est, est)
 		}
 		if !pseudo {
 			row.rest = demand * (1 - f*float64(len(eligible)))
 		}
 		row.overflow = maxBase // finished below, once the premium is known
 		p.rows = append(p.rows, row)
-		rows = append(rows, rowMeta{class: ci, region: reg, pseudo: pseudo})
+		pr.rows = append(pr.rows, rowMeta{class: ci, region: reg, pseudo: pseudo})
 	}
 	for ci := range r.classes {
 		hasDefault := false
@@ -109,7 +137,7 @@ func (r *round) plan(cfg *Config) *plan {
 	// server-second, so Spread is scale-free.
 	sumBase, sumW := 0.0, 0.0
 	for a := range p.arcs {
-		if !rows[p.arcs[a].row].pseudo {
+		if !pr.rows[p.arcs[a].row].pseudo {
 			sumBase += p.arcs[a].base
 			sumW += p.arcs[a].w
 		}
@@ -125,25 +153,42 @@ func (r *round) plan(cfg *Config) *plan {
 		// A big M: overflow is used only when capacity runs out.
 		p.rows[k].overflow = overflowM*(p.rows[k].overflow+p.spreadK*maxW) + 1e-9
 	}
-	sol := p.solve()
+}
 
-	pl := &plan{sol: sol, share: make([]float64, len(r.orchs))}
-	for e := range r.ejections {
-		if r.ejections[e].fresh {
-			pl.fresh++
-		}
+// floor is the exploration share of each of n eligible orchestrators.
+func (pr *planner) floor(n int) float64 {
+	if n == 0 {
+		return 0
 	}
-	// Shares of the demand rows.
-	rowShares := make([][]float64, len(p.rows))
-	for k, rm := range rows {
+	return math.Min(pr.cfg.Exploration, pr.cfg.MaxExploration/float64(n))
+}
+
+// onTime is the probability that a request on arc a succeeds within its
+// SLO at the planned utilisation.
+func (pr *planner) onTime(a int) float64 {
+	arc := &pr.p.arcs[a]
+	rho := 0.0
+	if pr.cfg.Solver.Queueing {
+		rho = pr.sol.rho[arc.orch]
+	}
+	est := &pr.est[a]
+	return est.p * onTime(est.lat, est.slots, rho, pr.r.classes[pr.rows[arc.row].class].slo)
+}
+
+// demandShares computes the shares of the rows with demand and the
+// fleet-level figures of pl.
+func (pr *planner) demandShares(pl *plan) {
+	p := pr.p
+	pr.shares = make([][]float64, len(p.rows))
+	for k, rm := range pr.rows {
 		if rm.pseudo {
 			continue
 		}
-		rowShares[k] = p.shares(&sol, k)
+		pr.shares[k] = p.shares(&pr.sol, k)
 		pl.demand += p.rows[k].demand
-		pl.unserved += sol.u[k]
+		pl.unserved += pr.sol.u[k]
 		for i, a := range p.rows[k].arcs {
-			pl.share[p.arcs[a].orch] += rowShares[k][i] * p.rows[k].demand
+			pl.share[p.arcs[a].orch] += pr.shares[k][i] * p.rows[k].demand
 		}
 	}
 	if pl.demand > 0 {
@@ -151,119 +196,107 @@ func (r *round) plan(cfg *Config) *plan {
 			pl.share[i] /= pl.demand
 		}
 	}
-	// Shares of the pseudo rows: the demand-weighted blend of the class's
-	// regions, or, for a class without demand, the exploration floors and
-	// the rest to the lowest marginal cost at the planned loads.
-	onTimeAt := func(a int) float64 {
-		arc := &p.arcs[a]
-		c := &r.classes[rows[arc.row].class]
-		return onTime(metas[a].est.lat, metas[a].est.slots, sol.rho[arc.orch]*boolf(cfg.Solver.Queueing), c.slo)
-	}
-	pseudoReason := make([]string, len(p.rows))
-	for k, rm := range rows {
-		if !rm.pseudo || len(p.rows[k].arcs) == 0 {
+}
+
+// pseudoShares computes the shares of the pseudo rows: the demand-weighted
+// blend of the class's regions, or, for a class without demand, the
+// exploration floors and the rest to the lowest marginal cost at the
+// planned loads.
+func (pr *planner) pseudoShares() {
+	p := pr.p
+	pr.why = make([]string, len(p.rows))
+	for k, rm := range pr.rows {
+		row := &p.rows[k]
+		if !rm.pseudo || len(row.arcs) == 0 {
 			continue
 		}
-		row := &p.rows[k]
 		out := make([]float64, len(row.arcs))
 		total := 0.0
-		for k2, rm2 := range rows {
+		for k2, rm2 := range pr.rows {
 			if rm2.pseudo || rm2.class != rm.class {
 				continue
 			}
 			d := p.rows[k2].demand
 			total += d
 			for i := range out { // same eligible orchestrators, same order
-				out[i] += d * rowShares[k2][i]
+				out[i] += d * pr.shares[k2][i]
 			}
 		}
 		if total > 0 {
 			for i := range out {
 				out[i] /= total
 			}
-			pseudoReason[k] = "blend of the class's client regions"
+			pr.why[k] = "blend of the class's client regions"
 		} else {
-			n := float64(len(row.arcs))
-			f := math.Min(cfg.Exploration, cfg.MaxExploration/n)
+			f := pr.floor(len(row.arcs))
 			best, bestG := 0, math.Inf(1)
 			for i, a := range row.arcs {
 				arc := &p.arcs[a]
-				if g := p.marginal(arc.orch, arc.base, arc.bvp, arc.w, onTimeAt(a), sol.rho, sol.q); g < bestG {
+				t := pr.onTime(a) / math.Max(pr.est[a].p, 1e-12)
+				if g := p.marginal(arc.orch, arc.base, arc.bvp, arc.w, t, pr.sol.rho, pr.sol.q); g < bestG {
 					best, bestG = i, g
 				}
 				out[i] = f
 			}
-			out[best] += 1 - f*n
-			pseudoReason[k] = "no demand in the window: lowest marginal cost"
+			out[best] += 1 - f*float64(len(out))
+			pr.why[k] = "no demand in the window: lowest marginal cost"
 		}
-		rowShares[k] = out
+		pr.shares[k] = out
 	}
+}
 
-	// The policy entries, class by class, regions sorted ("" first).
-	for k, rm := range rows {
+// entries returns the policy's class entries: class by class, regions
+// sorted ("" first), every serving orchestrator named with its share and
+// the reason for it.
+func (pr *planner) entries() []event.ClassPolicy {
+	r, p := pr.r, pr.p
+	var out []event.ClassPolicy
+	for k, rm := range pr.rows {
 		c := &r.classes[rm.class]
 		row := &p.rows[k]
 		if len(row.arcs) == 0 {
-			continue // every orchestrator of the class is ejected
+			continue // every orchestrator of the class is ejected: the router panic-routes
 		}
 		cp := event.ClassPolicy{Capability: c.key.capability, Model: c.key.model, ClientRegion: rm.region}
-		shares := roundShares(rowShares[k])
+		shares := roundShares(pr.shares[k])
 		byOrch := map[int]int{}
 		for i, a := range row.arcs {
 			byOrch[p.arcs[a].orch] = i
 		}
-		f := 0.0
-		if len(row.arcs) > 0 {
-			f = math.Min(cfg.Exploration, cfg.MaxExploration/float64(len(row.arcs)))
-		}
+		f := pr.floor(len(row.arcs))
 		for _, o := range c.orchs {
+			id := r.orchs[o].cfg.ID
 			i, ok := byOrch[o]
 			if !ok {
-				cp.Shares = append(cp.Shares, event.Share{Orchestrator: r.orchs[o].cfg.ID, Share: 0, Reason: "ejected: " + r.ejectionReason(o)})
+				// The reason is in the policy's ejections, once.
+				cp.Shares = append(cp.Shares, event.Share{Orchestrator: id, Share: 0, Reason: reasonEjected})
 				continue
 			}
 			a := row.arcs[i]
-			m := metas[a]
-			why := fmt.Sprintf("success %.3f, on time %.3f at load %.2f, $%.3g/req, %d attempts",
-				m.est.p, onTimeAt(a), sol.rho[p.arcs[a].orch], m.est.cost, int64(m.est.n))
-			switch {
-			case rm.pseudo:
-				why = pseudoReason[k] + "; " + why
-			case shares[i] <= f+1e-4:
-				why = "exploration; " + why
+			est := &pr.est[a]
+			var why string
+			if shares[i] <= f+1e-4 {
+				// Most shares of a large fleet are floors: keep them short.
+				why = fmt.Sprintf("%s, %d attempts", reasonExploration, int64(est.n))
+			} else {
+				why = fmt.Sprintf("success %.3f, on time %.3f at load %.2f, $%.3g/req, %d attempts",
+					est.p, pr.onTime(a)/math.Max(est.p, 1e-12), pr.sol.rho[o], est.cost, int64(est.n))
+				if rm.pseudo {
+					why = pr.why[k] + "; " + why
+				}
+				if r.orchs[o].learned {
+					why += fmt.Sprintf("; capacity %.1f learned from busy answers", r.orchs[o].slots)
+				}
 			}
-			if r.orchs[o].learned {
-				why += fmt.Sprintf("; capacity %.1f learned from busy answers", r.orchs[o].slots)
-			}
-			cp.Shares = append(cp.Shares, event.Share{Orchestrator: r.orchs[o].cfg.ID, Share: shares[i], Reason: why})
+			cp.Shares = append(cp.Shares, event.Share{Orchestrator: id, Share: shares[i], Reason: why})
 		}
-		pl.classes = append(pl.classes, cp)
+		out = append(out, cp)
 	}
-	for _, e := range r.ejections {
-		pl.ejections = append(pl.ejections, event.Ejection{Orchestrator: r.orchs[e.orch].cfg.ID, Reason: e.reason, UntilMs: e.until.UnixMilli()})
-	}
-	pl.advisor = r.advisorView(cfg, p, &sol, rowShares)
-	return pl
+	return out
 }
 
-func (r *round) ejectionReason(o int) string {
-	for _, e := range r.ejections {
-		if e.orch == o {
-			return e.reason
-		}
-	}
-	return ""
-}
-
-func boolf(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// roundShares rounds shares to 1e-6 and puts the rounding residual on the
-// largest, so they sum to 1 as exactly as float64 allows.
+// roundShares normalises shares, rounds them to 1e-6 and puts the rounding
+// residual on the largest, so they sum to 1 as exactly as float64 allows.
 func roundShares(v []float64) []float64 {
 	out := make([]float64, len(v))
 	sum := 0.0
@@ -286,13 +319,14 @@ func roundShares(v []float64) []float64 {
 }
 
 // advisorView builds what the advisor endpoints serve.
-func (r *round) advisorView(cfg *Config, p *problem, sol *solution, rowShares [][]float64) *advisorView {
+func (pr *planner) advisorView() *advisorView {
+	r, cfg, p := pr.r, pr.cfg, pr.p
 	v := &advisorView{perf: map[string]map[string]perfScore{}}
 	maxShare := make([]float64, len(r.orchs))
 	for k := range p.rows {
 		for i, a := range p.rows[k].arcs {
-			if rowShares[k] != nil {
-				maxShare[p.arcs[a].orch] = math.Max(maxShare[p.arcs[a].orch], rowShares[k][i])
+			if pr.shares[k] != nil {
+				maxShare[p.arcs[a].orch] = math.Max(maxShare[p.arcs[a].orch], pr.shares[k][i])
 			}
 		}
 	}
@@ -312,27 +346,31 @@ func (r *round) advisorView(cfg *Config, p *problem, sol *solution, rowShares []
 		v.webhook = v.fallback
 	}
 
-	regions := map[string]bool{}
+	regionSet := map[string]bool{}
 	for _, reg := range r.regions {
 		if reg != "" {
-			regions[reg] = true
+			regionSet[reg] = true
 		}
 	}
 	for _, reg := range cfg.AdvisorRegions {
-		regions[reg] = true
+		regionSet[reg] = true
 	}
-	var regs []string
-	for reg := range regions {
-		regs = append(regs, reg)
+	var regions []string
+	for reg := range regionSet {
+		regions = append(regions, reg)
 	}
-	sort.Strings(regs)
+	sort.Strings(regions)
 	for i := range r.orchs {
 		o := &r.orchs[i]
 		if !addressRE.MatchString(o.cfg.Address) {
 			continue // go-livepeer rejects the whole document on a key that is not an address
 		}
+		rho := 0.0
+		if cfg.Solver.Queueing {
+			rho = pr.sol.rho[i]
+		}
 		scores := map[string]perfScore{}
-		for _, reg := range regs {
+		for _, reg := range regions {
 			num, den := 0.0, 0.0
 			for ci := range r.classes {
 				c := &r.classes[ci]
@@ -340,12 +378,8 @@ func (r *round) advisorView(cfg *Config, p *problem, sol *solution, rowShares []
 					if oi != i {
 						continue
 					}
-					est := r.estimate(cfg, ci, j, reg)
-					rho := 0.0
-					if cfg.Solver.Queueing {
-						rho = sol.rho[i]
-					}
-					w := r.demand[demandKey{ci, reg}] + 1e-9
+					est := r.estimate(cfg, ci, j, reg, false)
+					w := r.demand[demandKey{ci, reg}] + 1e-9 // classes without demand count a little
 					num += w * est.p * onTime(est.lat, est.slots, rho, c.slo)
 					den += w
 				}

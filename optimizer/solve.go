@@ -467,18 +467,21 @@ func (p *problem) solveLP(g []float64, capped []bool, sy, su []float64) (err err
 		A.Set(ri, len(cols)+ri, 1)
 		c[len(cols)+ri] = p.rows[k].overflow
 		scale = math.Max(scale, math.Abs(p.rows[k].overflow))
-		b[ri] = p.rows[k].rest
+		// Distinct relative perturbations of the right-hand side keep the
+		// vertices non-degenerate, so the simplex does not cycle; demand is
+		// nudged up (the answer is scaled back below), capacity down.
+		b[ri] = p.rows[k].rest * (1 + 1e-7*perturb(ri))
 	}
 	for j, o := range crow {
 		A.Set(len(drows)+j, len(cols)+len(drows)+j, 1)
-		b[len(drows)+j] = p.orchs[o].rem
+		b[len(drows)+j] = p.orchs[o].rem * (1 - 1e-7*perturb(len(drows)+j))
 	}
 	if scale > 0 {
 		for j := range c {
 			c[j] /= scale
 		}
 	}
-	basic := p.crashBasis(g, cols, drows, crow, capIdx, len(cols))
+	basic := p.crashBasis(g, cols, b, len(drows), capIdx)
 	x, err := simplex(c, A, b, basic)
 	if err != nil {
 		return fmt.Errorf("allocation LP (%d rows, %d columns): %w", m, n, err)
@@ -493,8 +496,31 @@ func (p *problem) solveLP(g []float64, capped []bool, sy, su []float64) (err err
 	}
 	for ri, k := range drows {
 		su[k] = math.Max(0, x[len(cols)+ri])
+		// Scale the row back to its unperturbed demand (down: capacity holds).
+		sum := su[k]
+		for _, a := range p.rows[k].arcs {
+			sum += sy[a]
+		}
+		if sum > 0 {
+			f := p.rows[k].rest / sum
+			if f > 1 { // never scale load up: the rounding shortfall overflows
+				su[k] += p.rows[k].rest - sum
+				f = 1
+			}
+			su[k] *= f
+			for _, a := range p.rows[k].arcs {
+				sy[a] *= f
+			}
+		}
 	}
 	return nil
+}
+
+// perturb returns distinct numbers in (0, 1] for distinct i (the golden
+// ratio's multiples modulo 1 never repeat).
+func perturb(i int) float64 {
+	_, f := math.Modf(float64(i+1) * 0.6180339887498949)
+	return f + 1e-3
 }
 
 // lpCol is an arc's column in the LP: the arc and its LP row.
@@ -505,31 +531,27 @@ type lpCol struct{ arc, row int }
 // column whose capacity row can still hold the row's whole demand, or its
 // overflow; capacity rows keep their slack. The basis is block triangular,
 // hence regular, and its values are non-negative by construction.
-func (p *problem) crashBasis(g []float64, cols []lpCol, drows, crow, capIdx []int, ncols int) []int {
-	m := len(drows) + len(crow)
-	basic := make([]int, m)
+func (p *problem) crashBasis(g []float64, cols []lpCol, b []float64, nd int, capIdx []int) []int {
+	basic := make([]int, len(b))
 	for i := range basic {
-		basic[i] = ncols + i // overflows, then slacks
+		basic[i] = len(cols) + i // overflows, then slacks
 	}
-	rem := make([]float64, len(crow))
-	for j, o := range crow {
-		rem[j] = p.orchs[o].rem
-	}
-	byRow := make([][]int, len(drows))
+	rem := slices.Clone(b) // the capacity rows' entries are what is left
+	byRow := make([][]int, nd)
 	for j, c := range cols {
 		byRow[c.row] = append(byRow[c.row], j)
 	}
-	order := make([]int, len(drows))
+	order := make([]int, nd)
 	for i := range order {
 		order[i] = i
 	}
-	sort.SliceStable(order, func(a, b int) bool { return p.rows[drows[order[a]]].rest > p.rows[drows[order[b]]].rest })
+	sort.SliceStable(order, func(x, y int) bool { return b[order[x]] > b[order[y]] })
 	for _, ri := range order {
-		need := p.rows[drows[ri]].rest
+		need := b[ri]
 		best := -1
 		for _, j := range byRow[ri] {
 			arc := &p.arcs[cols[j].arc]
-			if ci := capIdx[arc.orch]; ci >= 0 && rem[ci-len(drows)]-need*arc.w < 1e-9*(1+rem[ci-len(drows)]) {
+			if ci := capIdx[arc.orch]; ci >= 0 && rem[ci]-need*arc.w < 1e-9*(1+rem[ci]) {
 				continue
 			}
 			if best < 0 || g[cols[j].arc] < g[cols[best].arc] {
@@ -539,24 +561,59 @@ func (p *problem) crashBasis(g []float64, cols []lpCol, drows, crow, capIdx []in
 		if best < 0 {
 			continue
 		}
-		arc := &p.arcs[cols[best].arc]
-		if ci := capIdx[arc.orch]; ci >= 0 {
-			rem[ci-len(drows)] -= need * arc.w
+		if ci := capIdx[p.arcs[cols[best].arc].orch]; ci >= 0 {
+			rem[ci] -= need * p.arcs[cols[best].arc].w
 		}
 		basic[ri] = best
 	}
 	return basic
 }
 
-// simplex calls gonum's Simplex, turning its panics on degenerate input
-// into errors: a bad round must not take the process down.
+// errLPBudget aborts a simplex that pivots far longer than it should.
+var errLPBudget = errors.New("simplex exceeded its pivot budget")
+
+// budgetMatrix is the LP's constraint matrix as gonum's Simplex reads it.
+// Simplex has no iteration limit and can cycle forever on a degenerate
+// problem; every pivot reads at least one column of A through At, so
+// counting reads bounds the pivots: past the budget At panics with
+// errLPBudget, which simplex turns into an error. It deliberately exposes
+// only the mat.Matrix methods, so gonum cannot bypass At.
+type budgetMatrix struct {
+	a      *mat.Dense
+	reads  int
+	budget int
+}
+
+func (m *budgetMatrix) Dims() (r, c int) { return m.a.Dims() }
+func (m *budgetMatrix) T() mat.Matrix    { return mat.Transpose{Matrix: m} }
+
+func (m *budgetMatrix) At(i, j int) float64 {
+	m.reads++
+	if m.reads > m.budget {
+		panic(errLPBudget)
+	}
+	return m.a.At(i, j)
+}
+
+// simplex calls gonum's Simplex with a pivot budget of about m + n, and
+// turns its panics into errors: a bad round must not take the process
+// down or hang it.
 func simplex(c []float64, A *mat.Dense, b []float64, basic []int) (x []float64, err error) {
+	m, n := A.Dims()
+	return simplexBudget(c, A, b, basic, 3*m*n+m*(m+n)) // reading the input, then ~m+n pivots
+}
+
+func simplexBudget(c []float64, A *mat.Dense, b []float64, basic []int, budget int) (x []float64, err error) {
+	bm := &budgetMatrix{a: A, budget: budget}
 	defer func() {
 		if r := recover(); r != nil {
 			x, err = nil, fmt.Errorf("simplex panicked: %v", r)
+			if r == errLPBudget {
+				err = errLPBudget
+			}
 		}
 	}()
-	_, x, err = lp.Simplex(c, A, b, 0, basic)
+	_, x, err = lp.Simplex(c, bm, b, 0, basic)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,92 @@
+package optimizer
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/loopgate/loopgate/event"
+)
+
+// fitPolicy makes p encode within event.MaxEncodedSize, which consumers
+// enforce when they decode. A policy names every serving orchestrator in
+// every (class, client region), so a large fleet outgrows the limit; the
+// steps below give up explanation before allocation, and allocation
+// detail only at the exploration floors:
+//
+//  1. drop the ejected (zero) shares: absent means 0 to the router, and
+//     the reason is in the policy's ejections;
+//  2. drop the reasons of exploration-floor shares;
+//  3. drop the exploration-floor shares and renormalise the rest: the
+//     router's own exploration still reaches them;
+//  4. drop every reason.
+//
+// It returns the encoded size and the number of steps applied, or an error
+// when even step 4 does not fit.
+func fitPolicy(p *event.Policy) (size, steps int, err error) {
+	isFloor := func(s *event.Share) bool {
+		return s.Reason == "" || strings.HasPrefix(s.Reason, reasonExploration)
+	}
+	trim := []func(){
+		func() { filterShares(p, func(s *event.Share) bool { return s.Reason != reasonEjected }) },
+		func() {
+			eachShare(p, func(s *event.Share) {
+				if isFloor(s) {
+					s.Reason = ""
+				}
+			})
+		},
+		func() { filterShares(p, func(s *event.Share) bool { return !isFloor(s) }) },
+		func() { eachShare(p, func(s *event.Share) { s.Reason = "" }) },
+	}
+	for steps = 0; ; steps++ {
+		b, err := event.EncodePolicy(*p)
+		if err != nil {
+			return 0, steps, err
+		}
+		if len(b) <= event.MaxEncodedSize {
+			return len(b), steps, nil
+		}
+		if steps == len(trim) {
+			return len(b), steps, fmt.Errorf("policy of %d bytes exceeds the %d-byte limit even trimmed", len(b), event.MaxEncodedSize)
+		}
+		trim[steps]()
+	}
+}
+
+func eachShare(p *event.Policy, fn func(*event.Share)) {
+	for i := range p.Classes {
+		for j := range p.Classes[i].Shares {
+			fn(&p.Classes[i].Shares[j])
+		}
+	}
+}
+
+// filterShares keeps the shares for which keep is true and renormalises an
+// entry that lost a positive share; an entry it would empty is left alone.
+func filterShares(p *event.Policy, keep func(*event.Share) bool) {
+	for i := range p.Classes {
+		c := &p.Classes[i]
+		var out []event.Share
+		lost := false
+		for _, s := range c.Shares {
+			if keep(&s) {
+				out = append(out, s)
+			} else if s.Share > 0 {
+				lost = true
+			}
+		}
+		if len(out) == 0 {
+			continue
+		}
+		if lost {
+			v := make([]float64, len(out))
+			for j := range out {
+				v[j] = out[j].Share
+			}
+			for j, sh := range roundShares(v) {
+				out[j].Share = sh
+			}
+		}
+		c.Shares = out
+	}
+}
