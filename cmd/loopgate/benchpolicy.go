@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -79,6 +80,8 @@ type benchPolicy struct {
 	nextFlush time.Duration
 	nextStep  time.Duration
 	period    time.Duration // the optimizer's
+	fleet     *sim.Fleet    // the router's view, for the catalog; nil before the first Pick
+	catalog   optimizer.Catalog
 
 	cands []router.Candidate
 	idx   []int
@@ -201,7 +204,8 @@ func newBenchPolicy(env sim.Env) (sim.Policy, error) {
 	p.store, p.dir = store, dir
 
 	ocfg := optimizer.DefaultConfig()
-	ocfg.Catalog = benchCatalog(sc)
+	ocfg.Catalog = benchCatalog(sc, func(i int) *scenario.Orchestrator { return &sc.Orchestrators[i] })
+	p.catalog = ocfg.Catalog
 	p.nextStep, p.period = ocfg.Period, ocfg.Period
 	opt, err := optimizer.New(ocfg, warehouseStats{store}, benchPublisher{p}, nil, nil, func() time.Time { return benchEpoch.Add(p.now) })
 	if err != nil {
@@ -222,11 +226,13 @@ func sqlName(s string) string {
 	}, s)
 }
 
-// benchCatalog is the optimizer's catalog from the scenario as written
-// (there is no fleet to discover in virtual time).
-func benchCatalog(sc *scenario.Scenario) optimizer.Catalog {
+// benchCatalog is the optimizer's catalog built from the scenario and
+// what discovery advertises of each orchestrator (orch(i): id, region,
+// address and the prices of the classes it serves; nothing hidden).
+func benchCatalog(sc *scenario.Scenario, orch func(i int) *scenario.Orchestrator) optimizer.Catalog {
 	var c optimizer.Catalog
-	for _, o := range sc.Orchestrators {
+	for i := range sc.Orchestrators {
+		o := orch(i)
 		oc := optimizer.Orchestrator{ID: o.ID, URL: "http://" + sqlName(o.ID) + ".sim", Address: o.Address, Region: o.Region, MaxInFlight: o.Capacity + o.Queue}
 		for _, cl := range sc.Classes {
 			if off, ok := o.Classes[cl.ID]; ok {
@@ -322,6 +328,7 @@ func (p *benchPolicy) Limits(time.Duration, *sim.Request) sim.Limits {
 
 // Pick implements sim.Policy with the router's candidate filter and draw.
 func (p *benchPolicy) Pick(now time.Duration, req *sim.Request, fleet *sim.Fleet) sim.Choice {
+	p.fleet = fleet
 	p.tick(now)
 	nowT := p.clock(now)
 	nowMs := nowT.UnixMilli()
@@ -491,12 +498,30 @@ func (p *benchPolicy) tick(now time.Duration) {
 	}
 	if now >= p.nextStep && p.err == nil {
 		p.nextStep = now - now%p.period + p.period
+		p.refreshCatalog()
 		if _, err := p.opt.Step(context.Background()); err != nil {
 			p.fail(fmt.Errorf("optimizer round at %s: %w", now, err))
 			return
 		}
 		p.rounds++
 	}
+}
+
+// refreshCatalog gives the optimizer the prices discovery advertises now,
+// as the optimizer command does when the fleet's prices change.
+func (p *benchPolicy) refreshCatalog() {
+	if p.fleet == nil {
+		return
+	}
+	c := benchCatalog(p.sc, p.fleet.Orchestrator)
+	if reflect.DeepEqual(c, p.catalog) {
+		return
+	}
+	if err := p.opt.SetCatalog(c); err != nil {
+		p.fail(fmt.Errorf("optimizer catalog: %w", err))
+		return
+	}
+	p.catalog = c
 }
 
 // flush ends requests the simulator ended without telling the policy (the
