@@ -52,7 +52,8 @@ fuzz: ## run every fuzz target for 30 s each
 
 .PHONY: bench
 bench: ## run every scenario through every policy in the simulator and rewrite the tables in docs/BENCHMARKS.md
-	./scripts/bench-docs.sh
+	deploy/local/chdb.sh install >/dev/null
+	LOOPGATE_CHDB_LIB="$$(deploy/local/chdb.sh path)" ./scripts/bench-docs.sh
 
 .PHONY: bench-go
 bench-go: services ## run the Go benchmarks (event path, writer, router) against the local services

@@ -52,17 +52,17 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var scns, pols listFlag
 	fs.Var(&scns, "scenario", "scenario `file` or built-in name; repeatable or comma-separated; \"all\": every built-in scenario")
-	fs.Var(&pols, "policies", "comma-separated `list` of policies (default: "+strings.Join(sim.BaselineNames(), ",")+")")
+	fs.Var(&pols, "policies", "comma-separated `list` of policies (default: all: "+strings.Join(knownPolicies(benchRegistry()), ",")+")")
 	out := fs.String("out", "", "write `dir`/<scenario>/report.json and PNG plots there")
 	share := fs.String("share-policy", "", "`policy` whose traffic share per orchestrator is plotted (default: the last of --policies)")
 	if err := parseFlags(fs, env, args, "bench --scenario FILE... [flags]\n\nRun every policy on each scenario in virtual time (same seed, same arrivals) and print a\nMarkdown table per scenario, with the gap each policy closes between livepeer and the oracle."); err != nil {
 		return err
 	}
 	reg := benchRegistry()
-	if len(pols) == 0 {
-		pols = sim.BaselineNames()
-	}
 	known := knownPolicies(reg)
+	if len(pols) == 0 {
+		pols = known
+	}
 	for _, p := range pols {
 		if _, ok := reg[p]; !ok {
 			fmt.Fprintf(env.stderr, "unknown policy %q; known policies: %s\n", p, strings.Join(known, ", "))
