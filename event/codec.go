@@ -29,6 +29,9 @@ func EncodeOutcome(o Outcome) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode outcome %s: %w", o.ID, err)
 	}
+	if len(b) > MaxEncodedSize {
+		return nil, fmt.Errorf("encode outcome %s: %w: %d bytes, limit %d", o.ID, ErrTooLarge, len(b), MaxEncodedSize)
+	}
 	return b, nil
 }
 
@@ -57,6 +60,10 @@ func EncodePolicy(p Policy) ([]byte, error) {
 	b, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("encode policy %d: %w", p.Version, err)
+	}
+	if len(b) > MaxEncodedSize {
+		// What a decoder would refuse must not be published.
+		return nil, fmt.Errorf("encode policy %d: %w: %d bytes, limit %d", p.Version, ErrTooLarge, len(b), MaxEncodedSize)
 	}
 	return b, nil
 }

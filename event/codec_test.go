@@ -206,3 +206,13 @@ func FuzzDecodePolicy(f *testing.F) {
 		}
 	})
 }
+
+func TestEncodeRejectsOversized(t *testing.T) {
+	p := event.Policy{Version: 1, Lambda: 0.5}
+	for i := 0; i < 5000; i++ {
+		p.Classes = append(p.Classes, event.ClassPolicy{Capability: "llm", Shares: []event.Share{{Orchestrator: strings.Repeat("o", 50), Share: 1, Reason: strings.Repeat("r", 20)}}})
+	}
+	if _, err := event.EncodePolicy(p); !errors.Is(err, event.ErrTooLarge) {
+		t.Fatalf("got %v, want ErrTooLarge for a policy over %d bytes", err, event.MaxEncodedSize)
+	}
+}

@@ -1,6 +1,7 @@
 package optimizer
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -39,15 +40,16 @@ func fitPolicy(p *event.Policy) (size, steps int, err error) {
 		func() { eachShare(p, func(s *event.Share) { s.Reason = "" }) },
 	}
 	for steps = 0; ; steps++ {
+		// EncodePolicy refuses a policy over the limit (ErrTooLarge): trim.
 		b, err := event.EncodePolicy(*p)
-		if err != nil {
-			return 0, steps, err
-		}
-		if len(b) <= event.MaxEncodedSize {
+		if err == nil {
 			return len(b), steps, nil
 		}
+		if !errors.Is(err, event.ErrTooLarge) {
+			return 0, steps, err
+		}
 		if steps == len(trim) {
-			return len(b), steps, fmt.Errorf("policy of %d bytes exceeds the %d-byte limit even trimmed", len(b), event.MaxEncodedSize)
+			return 0, steps, fmt.Errorf("policy exceeds the %d-byte limit even trimmed: %w", event.MaxEncodedSize, err)
 		}
 		trim[steps]()
 	}
