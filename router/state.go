@@ -116,3 +116,35 @@ func (s *orchState) ejected(nowMs int64) (bool, int64) {
 	u := s.ejectedUntilMs.Load()
 	return u > nowMs, u
 }
+
+// Tracker is the router's fast-loop state of one orchestrator — peak-EWMA
+// latency with freshness, and consecutive-failure ejection with doubling
+// backoff — exported so the simulator's loopgate policy runs this code
+// rather than a copy of it. Safe for concurrent use.
+type Tracker struct{ s orchState }
+
+// ObserveLatency folds one latency sample (ms) into the peak EWMA.
+func (t *Tracker) ObserveLatency(now time.Time, ms float64, tau time.Duration) {
+	t.s.observeLatency(now, ms, tau)
+}
+
+// LatencyView returns the estimate and its freshness in [0, 1].
+func (t *Tracker) LatencyView(now time.Time, stale time.Duration) (ms, freshness float64) {
+	return t.s.latencyView(now, stale)
+}
+
+// Succeeded resets the failure streak and the ejection backoff.
+func (t *Tracker) Succeeded() { t.s.succeeded() }
+
+// Failed counts a failure and reports the ejection end if it ejected.
+func (t *Tracker) Failed(now time.Time, sc SelectionConfig) (until time.Time, ejected bool) {
+	return t.s.failed(now, sc)
+}
+
+// Candidate fills the fast-loop fields of a selection candidate at now.
+func (t *Tracker) Candidate(now time.Time, sc SelectionConfig, c Candidate) Candidate {
+	c.LatencyMs, c.Freshness = t.s.latencyView(now, sc.LatencyStale)
+	c.Failures = int(t.s.failures.Load())
+	c.Ejected, _ = t.s.ejected(now.UnixMilli())
+	return c
+}

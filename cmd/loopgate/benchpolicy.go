@@ -63,7 +63,7 @@ type benchPolicy struct {
 	now   time.Duration // the virtual clock the optimizer reads
 
 	orchIndex map[string]int
-	fast      []benchOrchState // by orchestrator index
+	fast      []router.Tracker // by orchestrator index: the router's own fast-loop state
 
 	// The applied policy, resolved per (class, client region) like the
 	// router's tables: shares by orchestrator index, nil = equal shares.
@@ -105,56 +105,6 @@ type benchRequest struct {
 	answered float64 // price per unit of the attempt that answered
 }
 
-// benchOrchState is the router's per-orchestrator fast-loop state
-// (router's orchState is unexported): the same peak EWMA, freshness and
-// consecutive-failure ejection with doubling backoff, without atomics since
-// the simulator calls from one goroutine.
-type benchOrchState struct {
-	latency      float64 // ms, peak EWMA
-	latencyAt    time.Time
-	seen         bool
-	failures     int
-	ejectedUntil int64 // Unix ms
-	ejectLevel   int
-}
-
-func (s *benchOrchState) observeLatency(now time.Time, ms float64, tau time.Duration) {
-	if !(ms >= 0) || math.IsInf(ms, 0) {
-		return
-	}
-	next := ms
-	if s.seen && ms < s.latency {
-		dt := max(float64(now.Sub(s.latencyAt)), 0)
-		w := math.Exp(-dt / float64(tau))
-		next = s.latency*w + ms*(1-w)
-	}
-	s.latency, s.latencyAt, s.seen = next, now, true
-}
-
-func (s *benchOrchState) latencyView(now time.Time, stale time.Duration) (ms, freshness float64) {
-	if !s.seen {
-		return 0, 0
-	}
-	age := max(float64(now.Sub(s.latencyAt)), 0)
-	return s.latency, float64(stale) / (float64(stale) + age)
-}
-
-func (s *benchOrchState) succeeded() { s.failures, s.ejectLevel = 0, 0 }
-
-func (s *benchOrchState) failed(now time.Time, sc router.SelectionConfig) {
-	s.failures++
-	nowMs := now.UnixMilli()
-	if s.failures < sc.EjectAfter || s.ejectedUntil > nowMs {
-		return
-	}
-	s.ejectLevel++
-	d := sc.EjectBase
-	for i := 1; i < s.ejectLevel && d < sc.EjectMax; i++ {
-		d *= 2
-	}
-	s.ejectedUntil = now.Add(min(d, sc.EjectMax)).UnixMilli()
-}
-
 // newBenchPolicy is the sim.Constructor of the loopgate policy. It needs
 // libchdb (LOOPGATE_CHDB_LIB) for the embedded warehouse.
 func newBenchPolicy(env sim.Env) (sim.Policy, error) {
@@ -163,7 +113,7 @@ func newBenchPolicy(env sim.Env) (sim.Policy, error) {
 	p := &benchPolicy{
 		sc: sc, sel: sel, params: sel.Params(), rng: env.Rand,
 		orchIndex:  make(map[string]int, len(sc.Orchestrators)),
-		fast:       make([]benchOrchState, len(sc.Orchestrators)),
+		fast:       make([]router.Tracker, len(sc.Orchestrators)),
 		ejectUntil: make([]int64, len(sc.Orchestrators)),
 		limit:      make([]int, len(sc.Orchestrators)),
 		pending:    map[int]*benchRequest{},
@@ -347,12 +297,9 @@ func (p *benchPolicy) Pick(now time.Duration, req *sim.Request, fleet *sim.Fleet
 		if shares != nil {
 			share = shares[o]
 		}
-		st := &p.fast[o]
-		lat, fresh := st.latencyView(nowT, p.sel.LatencyStale)
-		p.cands = append(p.cands, router.Candidate{
-			Share: share, LatencyMs: lat, Freshness: fresh, InFlight: inflight, Capacity: p.limit[o],
-			Failures: st.failures, Ejected: st.ejectedUntil > nowMs,
-		})
+		p.cands = append(p.cands, p.fast[o].Candidate(nowT, p.sel, router.Candidate{
+			Share: share, InFlight: inflight, Capacity: p.limit[o],
+		}))
 		p.idx = append(p.idx, o)
 	}
 	r := p.pending[req.ID]
@@ -382,13 +329,13 @@ func (p *benchPolicy) Observe(now time.Duration, a *sim.Attempt) {
 	ms := float64(a.Latency) / float64(time.Millisecond)
 	switch a.Outcome {
 	case sim.OK:
-		st.observeLatency(nowT, ms, p.sel.LatencyTau)
-		st.succeeded()
+		st.ObserveLatency(nowT, ms, p.sel.LatencyTau)
+		st.Succeeded()
 	case sim.TimedOut, sim.AttemptTimeout:
-		st.observeLatency(nowT, ms, p.sel.LatencyTau)
-		st.failed(nowT, p.sel)
+		st.ObserveLatency(nowT, ms, p.sel.LatencyTau)
+		st.Failed(nowT, p.sel)
 	case sim.Failed, sim.Rejected, sim.Refused, sim.Reset:
-		st.failed(nowT, p.sel)
+		st.Failed(nowT, p.sel)
 	}
 	r := p.pending[a.Request]
 	if r == nil || a.Seq >= len(r.picks) {
