@@ -52,7 +52,7 @@ func genArrivals(sc *scenario.Scenario) []arrival {
 				if t >= float64(end) {
 					break
 				}
-				cls := pickClass(sc, c.Mix, unit(draw(sc.Seed, purposeClass, uint64(i), counts[i], 0)))
+				cls := sc.PickClass(c.Mix, unit(draw(sc.Seed, purposeClass, uint64(i), counts[i], 0)))
 				counts[i]++
 				out = append(out, arrival{at: time.Duration(t), client: i, class: cls, region: c.Region})
 			}
@@ -66,21 +66,4 @@ func genArrivals(sc *scenario.Scenario) []arrival {
 		return out[a].client < out[b].client
 	})
 	return out
-}
-
-// pickClass chooses a class by the mix, walking classes in scenario order.
-func pickClass(sc *scenario.Scenario, mix map[string]float64, u float64) int {
-	acc, last := 0.0, -1
-	for j, cl := range sc.Classes {
-		share := mix[cl.ID]
-		if share <= 0 {
-			continue
-		}
-		last = j
-		acc += share
-		if u < acc {
-			return j
-		}
-	}
-	return last // rounding: shares sum to 1 within 1e-6
 }

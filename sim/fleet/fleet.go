@@ -9,7 +9,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net"
-	"sort"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -391,7 +391,7 @@ func (f *Fleet) check(o scenario.Orchestrator) error {
 			errs = append(errs, fmt.Errorf("region: no rtt_ms between %s and %s", f.cfg.RTTFrom, o.Region))
 		}
 	}
-	for _, id := range sortedKeys(o.Classes) {
+	for _, id := range slices.Sorted(maps.Keys(o.Classes)) {
 		off := o.Classes[id]
 		if f.sc.ClassIndex(id) < 0 {
 			errs = append(errs, fmt.Errorf("classes.%s: unknown class", id))
@@ -491,7 +491,7 @@ func (f *Fleet) Orchestrators() []OrchestratorInfo {
 			ID: c.ID, URL: url, Region: c.Region, Address: c.Address, Stake: c.Stake,
 			Capacity: c.Capacity, Queue: c.Queue, Down: c.Down,
 		}
-		for _, id := range sortedKeys(c.Classes) {
+		for _, id := range slices.Sorted(maps.Keys(c.Classes)) {
 			off := c.Classes[id]
 			cl := f.sc.Classes[f.sc.ClassIndex(id)]
 			info.Classes = append(info.Classes, ClassOffer{
@@ -502,14 +502,5 @@ func (f *Fleet) Orchestrators() []OrchestratorInfo {
 		o.mu.Unlock()
 		out = append(out, info)
 	}
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }

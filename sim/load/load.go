@@ -253,7 +253,7 @@ func (g *Generator) schedule(ctx context.Context, origin time.Time, fire func(ar
 			g.logger.Info("timeline change applied", "change", ch.String())
 		case who >= 0:
 			c := st.Clients[who]
-			fire(arrival{client: who, class: g.pickClass(c.Mix), region: c.Region})
+			fire(arrival{client: who, class: g.sc.PickClass(c.Mix, g.rng.Float64()), region: c.Region})
 			next[who] = g.nextArrival(c, who, t)
 		default:
 			return true
@@ -271,24 +271,6 @@ func (g *Generator) nextArrival(c scenario.Client, i int, t time.Duration) time.
 		return never
 	}
 	return t + time.Duration(gap)
-}
-
-// pickClass draws a class by the mix, walking classes in scenario order.
-func (g *Generator) pickClass(mix map[string]float64) int {
-	u := g.rng.Float64()
-	acc, last := 0.0, -1
-	for j, cl := range g.sc.Classes {
-		share := mix[cl.ID]
-		if share <= 0 {
-			continue
-		}
-		last = j
-		acc += share
-		if u < acc {
-			return j
-		}
-	}
-	return last // rounding: shares sum to 1 within 1e-6
 }
 
 // sleepUntil waits for wall time at; false if ctx ends first.

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"maps"
 	"math"
 	"mime/multipart"
+	"slices"
 	"strings"
 
 	"github.com/loopgate/loopgate/sim/scenario"
@@ -146,7 +148,7 @@ func speechText(n int) string {
 func multipartPayload(path string, fields map[string]string, fileField, fileName, fileType string, file []byte) (payload, error) {
 	var b bytes.Buffer
 	mw := multipart.NewWriter(&b)
-	for _, k := range sortedKeys(fields) {
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
 		if err := mw.WriteField(k, fields[k]); err != nil {
 			return payload{}, err
 		}

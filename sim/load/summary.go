@@ -3,7 +3,9 @@ package load
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -84,7 +86,7 @@ func (s Summary) WriteText(w io.Writer) error {
 	}
 	l := s.LatencyMs
 	fmt.Fprintf(&b, "\nlatency ms (wall): p50 %.1f p95 %.1f p99 %.1f p999 %.1f max %.1f\n", l.P50, l.P95, l.P99, l.P999, l.Max)
-	for _, id := range sortedKeys(s.ByClass) {
+	for _, id := range slices.Sorted(maps.Keys(s.ByClass)) {
 		c := s.ByClass[id]
 		fmt.Fprintf(&b, "class %s: sent %d succeeded %d failed %d transport errors %d dropped %d\n",
 			id, c.Sent, c.Succeeded, c.Failed, c.TransportErrors, c.Dropped)
@@ -207,13 +209,4 @@ func percentiles(lat []time.Duration) Latency {
 		Count: int64(len(s)), Mean: ms(sum) / float64(len(s)),
 		P50: rank(0.5), P95: rank(0.95), P99: rank(0.99), P999: rank(0.999), Max: ms(s[len(s)-1]),
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -225,3 +225,22 @@ func deref[T any](p *T) any {
 	}
 	return *p
 }
+
+// PickClass draws a class index by mix for a uniform u in [0, 1), walking
+// the classes in scenario order, so the same u picks the same class in the
+// simulator and the load generator. It returns -1 for an empty mix.
+func (sc *Scenario) PickClass(mix map[string]float64, u float64) int {
+	acc, last := 0.0, -1
+	for j, cl := range sc.Classes {
+		share := mix[cl.ID]
+		if share <= 0 {
+			continue
+		}
+		last = j
+		acc += share
+		if u < acc {
+			return j
+		}
+	}
+	return last // rounding: shares sum to 1 within 1e-6
+}

@@ -3,6 +3,7 @@ package scenario
 import (
 	"fmt"
 	"maps"
+	"slices"
 )
 
 // State is the fleet and the demand at one point in time: the scenario's
@@ -101,7 +102,7 @@ func (st *State) Apply(ch Change) error {
 		if classes == nil {
 			classes = map[string]Offer{}
 		}
-		for _, id := range sortedKeys(p.Classes) {
+		for _, id := range slices.Sorted(maps.Keys(p.Classes)) {
 			op := p.Classes[id]
 			if op == nil {
 				delete(classes, id)

@@ -3,7 +3,9 @@ package scenario
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"time"
 )
@@ -212,7 +214,7 @@ func (s *Scenario) checkClient(st *State, i int, base string, rtt bool) []error 
 		add(".mix", "want at least one class")
 	}
 	sum := 0.0
-	for _, id := range sortedKeys(c.Mix) {
+	for _, id := range slices.Sorted(maps.Keys(c.Mix)) {
 		share := c.Mix[id]
 		if s.ClassIndex(id) < 0 {
 			add(".mix."+id, "unknown class %q", id)
@@ -258,7 +260,7 @@ func (s *Scenario) checkOrchestrator(st *State, i int, base string, rtt bool) []
 	if o.FailMode != FailFast && o.FailMode != FailSlow {
 		add(".fail_mode", "got %q, want fast or slow", o.FailMode)
 	}
-	for _, id := range sortedKeys(o.Classes) {
+	for _, id := range slices.Sorted(maps.Keys(o.Classes)) {
 		off := o.Classes[id]
 		cp := ".classes." + id
 		if s.ClassIndex(id) < 0 {
@@ -282,15 +284,6 @@ func (s *Scenario) checkOrchestrator(st *State, i int, base string, rtt bool) []
 		}
 	}
 	return errs
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func sortedPairs(m map[[2]string]time.Duration) [][2]string {
