@@ -174,21 +174,12 @@ do_start() {
 	die "ClickHouse not ready after 60 s; see $LOG_DIR/ (still running as pid $(cat "$PID_FILE"); run '$PROG stop')"
 }
 
-do_status() {
-	if pid_alive "$PID_FILE" "$PROC_MARK"; then
-		log "running (pid $(cat "$PID_FILE"))"
-		echo "$ADDR"
-		return 0
-	fi
-	log "not running"
-	return 3
-}
 
 case "${1:-}" in
 install) do_install ;;
 start) do_start ;;
 stop) stop_pid "$PID_FILE" "$PROC_MARK" "ClickHouse" ;;
-status) do_status ;;
+status) report_status "$PID_FILE" "$PROC_MARK" "$ADDR" ;;
 *)
 	echo "usage: $PROG {install|start|stop|status}" >&2
 	exit 2

@@ -83,3 +83,15 @@ stop_pid() {
 	rm -f "$pidfile"
 	log "$name stopped"
 }
+
+# report_status PID_FILE PROC_MARK ADDR: print the address and return 0 when
+# the service runs, else return 3 (the `status` of every service script).
+report_status() {
+	if pid_alive "$1" "$2"; then
+		log "running (pid $(cat "$1"))"
+		echo "$3"
+		return 0
+	fi
+	log "not running"
+	return 3
+}

@@ -227,21 +227,12 @@ do_start() {
 	die "Kafka not ready after 60 s; see $LOG_FILE (still running as pid $(cat "$PID_FILE"); run '$PROG stop')"
 }
 
-do_status() {
-	if pid_alive "$PID_FILE" "$PROC_MARK"; then
-		log "running (pid $(cat "$PID_FILE"))"
-		echo "$BOOTSTRAP"
-		return 0
-	fi
-	log "not running"
-	return 3
-}
 
 case "${1:-}" in
 install) do_install ;;
 start) do_start ;;
 stop) stop_pid "$PID_FILE" "$PROC_MARK" "Kafka" ;;
-status) do_status ;;
+status) report_status "$PID_FILE" "$PROC_MARK" "$BOOTSTRAP" ;;
 *)
 	echo "usage: $PROG {install|start|stop|status}" >&2
 	exit 2
