@@ -1,6 +1,8 @@
 package optimizer
 
 import (
+	"github.com/loopgate/loopgate/event"
+
 	"errors"
 	"fmt"
 	"math"
@@ -138,36 +140,22 @@ type SolverConfig struct {
 // serve at what price, and what each class's SLO is worth. It should list
 // what the router is configured with.
 type Catalog struct {
-	Orchestrators []Orchestrator `yaml:"orchestrators"`
+	// Orchestrators are the binary's one `orchestrators:` list, shared
+	// with the router; they are not configured here.
+	Orchestrators []Orchestrator `yaml:"-"`
 	// Classes gives SLO, value and units per (capability, model); classes
 	// served but not listed take DefaultSLO and ValueMultiple.
 	Classes []Class `yaml:"classes"`
 }
 
-// Orchestrator is one configured upstream.
-type Orchestrator struct {
-	// ID is the name used in policies and outcomes. Required, unique.
-	ID string `yaml:"id"`
-	// URL is what the advisor webhook lists ("https://host:port").
-	URL string `yaml:"url"`
-	// Address is the on-chain address (0x + 40 hex digits) that keys the
-	// advisor's perf-stats; optional.
-	Address string `yaml:"address"`
-	// Region is the orchestrator's region code; informational.
-	Region string `yaml:"region"`
-	// MaxInFlight is its concurrency; 0 = Capacity.DefaultMaxInFlight.
-	MaxInFlight int `yaml:"max_in_flight"`
-	// Classes it serves, with its price.
-	Classes []ClassPrice `yaml:"classes"`
-}
+// Orchestrator is one upstream, in the fleet vocabulary
+// (event.Orchestrator). The optimizer reads its id, URL and address (for
+// the advisor endpoints), its MaxInFlight (0 = Capacity.DefaultMaxInFlight)
+// and its class prices.
+type Orchestrator = event.Orchestrator
 
 // ClassPrice is a class an orchestrator serves and its price.
-type ClassPrice struct {
-	Capability string `yaml:"capability"`
-	Model      string `yaml:"model"`
-	// PricePerUnit in USD; 0 = unknown (the observed cost is used).
-	PricePerUnit float64 `yaml:"price_per_unit"`
-}
+type ClassPrice = event.ClassPrice
 
 // Class is a demand class with its service objective.
 type Class struct {

@@ -44,9 +44,9 @@ type obs struct {
 
 func (o *obs) add(s *Stat, lat lognormal, latOK bool) {
 	o.attempts += float64(s.Attempts)
-	o.judged += float64(s.judged())
+	o.judged += float64(judged(s))
 	o.succ += float64(s.Successes)
-	o.fails += float64(s.failures())
+	o.fails += float64(failures(s))
 	o.busy += float64(s.Busy)
 	o.errors += float64(s.Errors)
 	o.timeouts += float64(s.Timeouts)

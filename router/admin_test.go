@@ -45,8 +45,8 @@ func TestAdminHandler(t *testing.T) {
 		t.Fatalf("policy before any: got %d, want 404", code)
 	}
 	nowMs := tr.clock.Now().UnixMilli()
-	p := sharesPolicy(4, event.ClassPolicy{Capability: CapTextToImage, Model: "m1", Shares: []event.Share{{Orchestrator: "a", Share: 0.4}, {Orchestrator: "b", Share: 0.6}}},
-		event.ClassPolicy{Capability: CapTextToImage, Model: "m1", ClientRegion: "SIN", Shares: []event.Share{{Orchestrator: "a", Share: 1}}})
+	p := sharesPolicy(4, event.ClassPolicy{Capability: event.CapTextToImage, Model: "m1", Shares: []event.Share{{Orchestrator: "a", Share: 0.4}, {Orchestrator: "b", Share: 0.6}}},
+		event.ClassPolicy{Capability: event.CapTextToImage, Model: "m1", ClientRegion: "SIN", Shares: []event.Share{{Orchestrator: "a", Share: 1}}})
 	p.Ejections = []event.Ejection{{Orchestrator: "a", Reason: "slow", UntilMs: nowMs + 1000}}
 	if err := tr.SetPolicy(p); err != nil {
 		t.Fatal(err)
@@ -116,10 +116,10 @@ func TestConfigValidate(t *testing.T) {
 			c.Orchestrators = []OrchestratorConfig{{ID: "a", URL: "http://x"}, {ID: "a", URL: "http://y"}}
 		}, "not unique"},
 		{"class without model", func(c *Config) {
-			c.Orchestrators = []OrchestratorConfig{{ID: "a", URL: "http://x", Classes: []ClassPrice{{Capability: CapLLM}}}}
+			c.Orchestrators = []OrchestratorConfig{{ID: "a", URL: "http://x", Classes: []ClassPrice{{Capability: event.CapLLM}}}}
 		}, "model"},
 		{"negative price", func(c *Config) {
-			c.Orchestrators = []OrchestratorConfig{{ID: "a", URL: "http://x", Classes: []ClassPrice{{Capability: CapLLM, Model: "m", PricePerUnit: -1}}}}
+			c.Orchestrators = []OrchestratorConfig{{ID: "a", URL: "http://x", Classes: []ClassPrice{{Capability: event.CapLLM, Model: "m", PricePerUnit: -1}}}}
 		}, "price_per_unit"},
 		{"key hash not hex", func(c *Config) { c.APIKeys = []APIKeyConfig{{ID: "k", SHA256: "secret"}} }, "sha256"},
 		{"duplicate key hash", func(c *Config) {
@@ -138,12 +138,12 @@ func TestConfigValidate(t *testing.T) {
 	}
 	// A partial capability entry keeps the defaults of the fields it leaves zero.
 	c := DefaultConfig()
-	c.Capabilities = map[string]CapabilityConfig{CapLLM: {CustomerPricePerUnit: 1e-6}}
+	c.Capabilities = map[string]CapabilityConfig{event.CapLLM: {CustomerPricePerUnit: 1e-6}}
 	n := c.normalized()
-	if got := n.Capabilities[CapLLM]; got.DefaultMaxTokens != 256 || got.DefaultModel == "" || got.CustomerPricePerUnit != 1e-6 || got.AttemptTimeout != c.AttemptTimeout {
+	if got := n.Capabilities[event.CapLLM]; got.DefaultMaxTokens != 256 || got.DefaultModel == "" || got.CustomerPricePerUnit != 1e-6 || got.AttemptTimeout != c.AttemptTimeout {
 		t.Fatalf("got %+v, want defaults filled around the price", got)
 	}
-	if n.Capabilities[CapImageToVideo].RequestTimeout != 5*time.Minute {
+	if n.Capabilities[event.CapImageToVideo].RequestTimeout != 5*time.Minute {
 		t.Fatal("image-to-video lost its longer default timeout")
 	}
 }

@@ -1,6 +1,8 @@
 package router
 
 import (
+	"github.com/loopgate/loopgate/event"
+
 	"bytes"
 	"io"
 	"mime/multipart"
@@ -13,7 +15,7 @@ import (
 
 func TestBadInputIsAnsweredCountedNotForwarded(t *testing.T) {
 	up := newUpstream(t, okJSON(`{}`))
-	cfg := testConfig(orch("a", up.srv.URL, t2i(1), ClassPrice{Capability: CapUpscale, Model: "stabilityai/stable-diffusion-x4-upscaler"}))
+	cfg := testConfig(orch("a", up.srv.URL, t2i(1), ClassPrice{Capability: event.CapUpscale, Model: "stabilityai/stable-diffusion-x4-upscaler"}))
 	cfg.MaxBodyBytes = 1 << 10
 	tr := newTestRouter(t, cfg)
 

@@ -35,8 +35,8 @@ func benchSelect(b *testing.B, n, classes int) {
 		id := fmt.Sprintf("o%05d", i)
 		cfg.Orchestrators = append(cfg.Orchestrators, OrchestratorConfig{
 			ID: id, URL: "http://" + id + ".invalid", MaxInFlight: 64,
-			Classes: []ClassPrice{{Capability: CapTextToImage, Model: fmt.Sprint("m", i%classes), PricePerUnit: 1e-9},
-				{Capability: CapLLM, Model: "llama", PricePerUnit: 1e-6}},
+			Classes: []ClassPrice{{Capability: event.CapTextToImage, Model: fmt.Sprint("m", i%classes), PricePerUnit: 1e-9},
+				{Capability: event.CapLLM, Model: "llama", PricePerUnit: 1e-6}},
 		})
 		if i%classes == 0 {
 			shares = append(shares, event.Share{Orchestrator: id, Share: float64(classes) / float64(n)})
@@ -47,7 +47,7 @@ func benchSelect(b *testing.B, n, classes int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := r.SetPolicy(sharesPolicy(1, event.ClassPolicy{Capability: CapTextToImage, Model: "m0", Shares: shares})); err != nil {
+	if err := r.SetPolicy(sharesPolicy(1, event.ClassPolicy{Capability: event.CapTextToImage, Model: "m0", Shares: shares})); err != nil {
 		b.Fatal(err)
 	}
 	s := r.snap.Load()
@@ -55,7 +55,7 @@ func benchSelect(b *testing.B, n, classes int) {
 		o.state.observeLatency(clock.Now(), float64(100+i%50), time.Second)
 		o.state.inFlight.Store(int64(i % 5))
 	}
-	t := s.classes[classKey{CapTextToImage, "m0"}]
+	t := s.classes[classKey{event.CapTextToImage, "m0"}]
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {

@@ -2,27 +2,6 @@ package router
 
 import "github.com/loopgate/loopgate/event"
 
-// Capability names: the Livepeer AI gateway paths without the leading slash.
-const (
-	CapTextToImage      = "text-to-image"
-	CapImageToImage     = "image-to-image"
-	CapImageToVideo     = "image-to-video"
-	CapUpscale          = "upscale"
-	CapAudioToText      = "audio-to-text"
-	CapSegmentAnything2 = "segment-anything-2"
-	CapImageToText      = "image-to-text"
-	CapLLM              = "llm"
-	CapTextToSpeech     = "text-to-speech"
-)
-
-// Capabilities lists every capability the router serves, in route order.
-func Capabilities() []string {
-	return []string{
-		CapTextToImage, CapImageToImage, CapImageToVideo, CapUpscale, CapAudioToText,
-		CapSegmentAnything2, CapImageToText, CapLLM, CapTextToSpeech,
-	}
-}
-
 // bodyKind is the body encoding a capability's endpoint takes, as in
 // go-livepeer's gateway.
 type bodyKind int
@@ -46,10 +25,9 @@ const (
 
 // capSpec is the fixed description of one capability.
 type capSpec struct {
-	name     string
-	body     bodyKind
-	unitKind event.UnitKind
-	units    unitRule
+	name  string
+	body  bodyKind
+	units unitRule
 	// imagesField: the request's num_images_per_prompt multiplies the units.
 	imagesField bool
 	// required body fields; a request without one is answered 400.
@@ -63,17 +41,23 @@ type capSpec struct {
 func capSpecs() []capSpec {
 	model := []string{"model_id"}
 	return []capSpec{
-		{name: CapTextToImage, body: bodyJSON, unitKind: event.UnitPixels, units: unitsRequestedPixels, imagesField: true, required: []string{"prompt"}, modelFields: model},
-		{name: CapImageToImage, body: bodyMultipart, unitKind: event.UnitPixels, units: unitsImagePixels, imagesField: true, required: []string{"prompt", "image"}, modelFields: model},
-		{name: CapImageToVideo, body: bodyMultipart, unitKind: event.UnitPixels, units: unitsVideoPixels, required: []string{"image"}, modelFields: model},
-		{name: CapUpscale, body: bodyMultipart, unitKind: event.UnitPixels, units: unitsImagePixels, required: []string{"prompt", "image"}, modelFields: model},
-		{name: CapAudioToText, body: bodyMultipart, unitKind: event.UnitMillis, units: unitsAudioMillis, required: []string{"audio"}, modelFields: model},
-		{name: CapSegmentAnything2, body: bodyMultipart, unitKind: event.UnitPixels, units: unitsImagePixels, required: []string{"image"}, modelFields: model},
-		{name: CapImageToText, body: bodyMultipart, unitKind: event.UnitPixels, units: unitsImagePixels, required: []string{"image"}, modelFields: model},
+		{name: event.CapTextToImage, body: bodyJSON, units: unitsRequestedPixels, imagesField: true, required: []string{"prompt"}, modelFields: model},
+		{name: event.CapImageToImage, body: bodyMultipart, units: unitsImagePixels, imagesField: true, required: []string{"prompt", "image"}, modelFields: model},
+		{name: event.CapImageToVideo, body: bodyMultipart, units: unitsVideoPixels, required: []string{"image"}, modelFields: model},
+		{name: event.CapUpscale, body: bodyMultipart, units: unitsImagePixels, required: []string{"prompt", "image"}, modelFields: model},
+		{name: event.CapAudioToText, body: bodyMultipart, units: unitsAudioMillis, required: []string{"audio"}, modelFields: model},
+		{name: event.CapSegmentAnything2, body: bodyMultipart, units: unitsImagePixels, required: []string{"image"}, modelFields: model},
+		{name: event.CapImageToText, body: bodyMultipart, units: unitsImagePixels, required: []string{"image"}, modelFields: model},
 		// go-livepeer's /llm body is OpenAI-shaped: the model is "model".
-		{name: CapLLM, body: bodyJSON, unitKind: event.UnitTokens, units: unitsMaxTokens, required: []string{"messages"}, modelFields: []string{"model_id", "model"}},
-		{name: CapTextToSpeech, body: bodyJSON, unitKind: event.UnitCharacters, units: unitsCharacters, required: []string{"text"}, modelFields: model},
+		{name: event.CapLLM, body: bodyJSON, units: unitsMaxTokens, required: []string{"messages"}, modelFields: []string{"model_id", "model"}},
+		{name: event.CapTextToSpeech, body: bodyJSON, units: unitsCharacters, required: []string{"text"}, modelFields: model},
 	}
+}
+
+// unitKind is the unit the capability is billed in (event.UnitKindOf).
+func (c capSpec) unitKind() event.UnitKind {
+	k, _ := event.UnitKindOf(c.name)
+	return k
 }
 
 func capSpecByName(name string) (capSpec, bool) {

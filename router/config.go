@@ -1,6 +1,8 @@
 package router
 
 import (
+	"github.com/loopgate/loopgate/event"
+
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -121,28 +123,13 @@ type CapabilityConfig struct {
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 }
 
-// OrchestratorConfig is one upstream.
-type OrchestratorConfig struct {
-	// ID is the stable name used in policies and outcomes. Required, unique.
-	ID string `yaml:"id"`
-	// URL is the base URL; a request to /llm goes to URL + "/llm". Required.
-	URL string `yaml:"url"`
-	// Region of the orchestrator (leaderboard code). Optional.
-	Region string `yaml:"region"`
-	// MaxInFlight caps concurrent attempts from this router. 0 = no limit
-	// (a policy limit may still apply; the smaller wins).
-	MaxInFlight int `yaml:"max_in_flight"`
-	// Classes it serves, with its price.
-	Classes []ClassPrice `yaml:"classes"`
-}
+// OrchestratorConfig is one upstream: the fleet vocabulary's
+// orchestrator (event.Orchestrator), listed once in the binary's config
+// for every component. The router requires its URL.
+type OrchestratorConfig = event.Orchestrator
 
-// ClassPrice is a demand class an orchestrator serves and what it charges.
-type ClassPrice struct {
-	Capability string `yaml:"capability"`
-	Model      string `yaml:"model"`
-	// PricePerUnit is what the orchestrator is paid per unit, USD.
-	PricePerUnit float64 `yaml:"price_per_unit"`
-}
+// ClassPrice is a class an orchestrator serves and its price per unit.
+type ClassPrice = event.ClassPrice
 
 // APIKeyConfig is one accepted API key. The key itself is never configured.
 type APIKeyConfig struct {
@@ -182,15 +169,15 @@ func DefaultConfig() Config {
 // the pixel defaults it bills with when a request leaves them out.
 func defaultCapabilities() map[string]CapabilityConfig {
 	return map[string]CapabilityConfig{
-		CapTextToImage:      {DefaultModel: "stabilityai/sdxl-turbo", DefaultHeight: 512, DefaultWidth: 512},
-		CapImageToImage:     {DefaultModel: "stabilityai/sdxl-turbo", DefaultHeight: 512, DefaultWidth: 512},
-		CapImageToVideo:     {DefaultModel: "stabilityai/stable-video-diffusion-img2vid-xt", DefaultHeight: 576, DefaultWidth: 1024, Frames: 25, AttemptTimeout: 2 * time.Minute, RequestTimeout: 5 * time.Minute},
-		CapUpscale:          {DefaultModel: "stabilityai/stable-diffusion-x4-upscaler", DefaultHeight: 512, DefaultWidth: 512},
-		CapAudioToText:      {DefaultModel: "openai/whisper-large-v3", DefaultAudioMs: 60000},
-		CapSegmentAnything2: {DefaultModel: "facebook/sam2-hiera-large", DefaultHeight: 512, DefaultWidth: 512},
-		CapImageToText:      {DefaultModel: "Salesforce/blip-image-captioning-large", DefaultHeight: 512, DefaultWidth: 512},
-		CapLLM:              {DefaultModel: "meta-llama/Meta-Llama-3.1-8B-Instruct", DefaultMaxTokens: 256},
-		CapTextToSpeech:     {DefaultModel: "parler-tts/parler-tts-large-v1"},
+		event.CapTextToImage:      {DefaultModel: "stabilityai/sdxl-turbo", DefaultHeight: 512, DefaultWidth: 512},
+		event.CapImageToImage:     {DefaultModel: "stabilityai/sdxl-turbo", DefaultHeight: 512, DefaultWidth: 512},
+		event.CapImageToVideo:     {DefaultModel: "stabilityai/stable-video-diffusion-img2vid-xt", DefaultHeight: 576, DefaultWidth: 1024, Frames: 25, AttemptTimeout: 2 * time.Minute, RequestTimeout: 5 * time.Minute},
+		event.CapUpscale:          {DefaultModel: "stabilityai/stable-diffusion-x4-upscaler", DefaultHeight: 512, DefaultWidth: 512},
+		event.CapAudioToText:      {DefaultModel: "openai/whisper-large-v3", DefaultAudioMs: 60000},
+		event.CapSegmentAnything2: {DefaultModel: "facebook/sam2-hiera-large", DefaultHeight: 512, DefaultWidth: 512},
+		event.CapImageToText:      {DefaultModel: "Salesforce/blip-image-captioning-large", DefaultHeight: 512, DefaultWidth: 512},
+		event.CapLLM:              {DefaultModel: "meta-llama/Meta-Llama-3.1-8B-Instruct", DefaultMaxTokens: 256},
+		event.CapTextToSpeech:     {DefaultModel: "parler-tts/parler-tts-large-v1"},
 	}
 }
 
@@ -292,7 +279,7 @@ func (c Config) Validate() error {
 	}
 	for name, cc := range c.Capabilities {
 		if _, ok := capSpecByName(name); !ok {
-			bad("capabilities: unknown capability %q (known: %v)", name, Capabilities())
+			bad("capabilities: unknown capability %q (known: %v)", name, event.Capabilities())
 			continue
 		}
 		if len(cc.DefaultModel) > maxModelLen {

@@ -44,7 +44,7 @@ func (r *Router) newEngine() *gin.Engine {
 	e.RedirectFixedPath = false
 	e.HandleMethodNotAllowed = false
 	e.Use(r.recoverPanics)
-	for _, name := range Capabilities() {
+	for _, name := range event.Capabilities() {
 		e.POST("/"+name, r.serve(name))
 	}
 	e.NoRoute(func(c *gin.Context) {

@@ -214,7 +214,7 @@ func orch(id, url string, classes ...ClassPrice) OrchestratorConfig {
 
 // t2i is the class most tests use.
 func t2i(price float64) ClassPrice {
-	return ClassPrice{Capability: CapTextToImage, Model: "m1", PricePerUnit: price}
+	return ClassPrice{Capability: event.CapTextToImage, Model: "m1", PricePerUnit: price}
 }
 
 func testConfig(orchs ...OrchestratorConfig) Config {
@@ -225,9 +225,9 @@ func testConfig(orchs ...OrchestratorConfig) Config {
 	cfg.AttemptTimeout = 2 * time.Second
 	cfg.RequestTimeout = 5 * time.Second
 	cfg.FastFailure = 100 * time.Millisecond
-	cc := cfg.Capabilities[CapTextToImage]
+	cc := cfg.Capabilities[event.CapTextToImage]
 	cc.CustomerPricePerUnit = 2e-9
-	cfg.Capabilities[CapTextToImage] = cc
+	cfg.Capabilities[event.CapTextToImage] = cc
 	return cfg
 }
 

@@ -96,7 +96,7 @@ func (x *exchange) outcome(end time.Time) event.Outcome {
 		Capability:    x.ci.spec.name,
 		Model:         x.info.model,
 		Units:         units,
-		UnitKind:      x.ci.spec.unitKind,
+		UnitKind:      x.ci.spec.unitKind(),
 		StartMs:       x.start.UnixMilli(),
 		EndMs:         max(end.UnixMilli(), x.start.UnixMilli()),
 		Status:        x.final,

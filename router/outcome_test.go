@@ -26,9 +26,9 @@ func TestOutcomeContent(t *testing.T) {
 	cfg := testConfig(orch("a", a.srv.URL, t2i(1e-9)), orch("b", b.srv.URL, t2i(2e-9)))
 	cfg.Orchestrators[1].Region = "NYC"
 	cfg.Selection.Exploration = 0
-	cc := cfg.Capabilities[CapTextToImage]
+	cc := cfg.Capabilities[event.CapTextToImage]
 	cc.CustomerPricePerUnit = 5e-9
-	cfg.Capabilities[CapTextToImage] = cc
+	cfg.Capabilities[event.CapTextToImage] = cc
 	tr = newTestRouter(t, cfg)
 	// a fails slowly (billed: service began), b answers.
 	a.set(func(w http.ResponseWriter, r *http.Request) {
@@ -36,7 +36,7 @@ func TestOutcomeContent(t *testing.T) {
 		status(500, `{"error":"oom"}`)(w, r)
 	})
 	b.set(advancing(tr.clock, 200*time.Millisecond, `{"images":[]}`))
-	if err := tr.SetPolicy(sharesPolicy(3, event.ClassPolicy{Capability: CapTextToImage, Model: "m1",
+	if err := tr.SetPolicy(sharesPolicy(3, event.ClassPolicy{Capability: event.CapTextToImage, Model: "m1",
 		Shares: []event.Share{{Orchestrator: "a", Share: 1}}})); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestOutcomeContent(t *testing.T) {
 	units := int64(256 * 128 * 2)
 	want := event.Outcome{
 		ID: o.ID, Schema: event.SchemaVersion, GatewayID: "gw-test", GatewayRegion: "FRA", ClientRegion: "LON",
-		APIKeyID: "key-1", Customer: "acme", Capability: CapTextToImage, Model: "m1", Units: units, UnitKind: event.UnitPixels,
+		APIKeyID: "key-1", Customer: "acme", Capability: event.CapTextToImage, Model: "m1", Units: units, UnitKind: event.UnitPixels,
 		StartMs: start.UnixMilli(), EndMs: start.Add(500 * time.Millisecond).UnixMilli(), Status: event.StatusOK,
 		HTTPStatus: 200, LatencyMs: 500, TTFBMs: 500, BytesIn: int64(len(body)), BytesOut: int64(len(resp)),
 		PricePerUnit: 2e-9, Cost: float64(units) * (1e-9 + 2e-9), Charge: float64(units) * 5e-9, PolicyVersion: 3,
@@ -184,7 +184,7 @@ func TestAudioToTextUnits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			up := newUpstream(t, okJSON(tt.response))
-			tr := newTestRouter(t, testConfig(orch("a", up.srv.URL, ClassPrice{Capability: CapAudioToText, Model: model, PricePerUnit: 1e-5})))
+			tr := newTestRouter(t, testConfig(orch("a", up.srv.URL, ClassPrice{Capability: event.CapAudioToText, Model: model, PricePerUnit: 1e-5})))
 			ct, body := multipartBody(t, nil, map[string][]byte{"audio": tt.audio})
 			code, _, resp := tr.post(t, "/audio-to-text", ct, body, nil)
 			if code != 200 || string(resp) != tt.response {

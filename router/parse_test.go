@@ -1,6 +1,8 @@
 package router
 
 import (
+	"github.com/loopgate/loopgate/event"
+
 	"bytes"
 	"errors"
 	"image"
@@ -26,28 +28,28 @@ func TestParseJSON(t *testing.T) {
 		wantUnits int64
 		wantErr   string // badRequest reason
 	}{
-		{"t2i defaults", CapTextToImage, `{"prompt":"a cat"}`, "stabilityai/sdxl-turbo", 512 * 512, ""},
-		{"t2i sizes", CapTextToImage, `{"prompt":"a cat","model_id":"m","height":1024,"width":768,"num_images_per_prompt":3}`, "m", 1024 * 768 * 3, ""},
-		{"t2i integral float and numeric string", CapTextToImage, `{"prompt":"x","height":64.0,"width":"32"}`, "stabilityai/sdxl-turbo", 64 * 32, ""},
-		{"t2i nulls are absent", CapTextToImage, `{"prompt":"x","model_id":null,"height":null}`, "stabilityai/sdxl-turbo", 512 * 512, ""},
-		{"empty model is absent", CapTextToImage, `{"prompt":"x","model_id":""}`, "stabilityai/sdxl-turbo", 512 * 512, ""},
-		{"keys are case-sensitive", CapTextToImage, `{"prompt":"x","MODEL_ID":"m","Height":9}`, "stabilityai/sdxl-turbo", 512 * 512, ""},
-		{"llm model field", CapLLM, `{"model":"llama","messages":[],"max_tokens":77}`, "llama", 77, ""},
-		{"llm model_id wins", CapLLM, `{"model_id":"a","model":"b","messages":[]}`, "a", 256, ""},
-		{"tts characters", CapTextToSpeech, `{"text":"héllo wörld"}`, "parler-tts/parler-tts-large-v1", 11, ""},
-		{"not an object", CapTextToImage, `"prompt"`, "", 0, "invalid_json"},
-		{"empty", CapTextToImage, ``, "", 0, "invalid_json"},
-		{"trailing garbage", CapTextToImage, `{"prompt":"x"} {}`, "", 0, "invalid_json"},
-		{"missing prompt", CapTextToImage, `{"height":8}`, "", 0, "missing_field"},
-		{"null prompt is missing", CapTextToImage, `{"prompt":null}`, "", 0, "missing_field"},
-		{"llm without messages", CapLLM, `{"model":"x"}`, "", 0, "missing_field"},
-		{"fractional height", CapTextToImage, `{"prompt":"x","height":1.5}`, "", 0, "invalid_field"},
-		{"negative width", CapTextToImage, `{"prompt":"x","width":-1}`, "", 0, "invalid_field"},
-		{"huge height", CapTextToImage, `{"prompt":"x","height":1e300}`, "", 0, "invalid_field"},
-		{"too many images", CapTextToImage, `{"prompt":"x","num_images_per_prompt":100000}`, "", 0, "invalid_field"},
-		{"long model", CapTextToImage, `{"prompt":"x","model_id":"` + strings.Repeat("m", 300) + `"}`, "", 0, "invalid_field"},
-		{"control characters in model", CapTextToImage, `{"prompt":"x","model_id":"a\nb"}`, "", 0, "invalid_field"},
-		{"text not a string", CapTextToSpeech, `{"text":5}`, "", 0, "invalid_field"},
+		{"t2i defaults", event.CapTextToImage, `{"prompt":"a cat"}`, "stabilityai/sdxl-turbo", 512 * 512, ""},
+		{"t2i sizes", event.CapTextToImage, `{"prompt":"a cat","model_id":"m","height":1024,"width":768,"num_images_per_prompt":3}`, "m", 1024 * 768 * 3, ""},
+		{"t2i integral float and numeric string", event.CapTextToImage, `{"prompt":"x","height":64.0,"width":"32"}`, "stabilityai/sdxl-turbo", 64 * 32, ""},
+		{"t2i nulls are absent", event.CapTextToImage, `{"prompt":"x","model_id":null,"height":null}`, "stabilityai/sdxl-turbo", 512 * 512, ""},
+		{"empty model is absent", event.CapTextToImage, `{"prompt":"x","model_id":""}`, "stabilityai/sdxl-turbo", 512 * 512, ""},
+		{"keys are case-sensitive", event.CapTextToImage, `{"prompt":"x","MODEL_ID":"m","Height":9}`, "stabilityai/sdxl-turbo", 512 * 512, ""},
+		{"llm model field", event.CapLLM, `{"model":"llama","messages":[],"max_tokens":77}`, "llama", 77, ""},
+		{"llm model_id wins", event.CapLLM, `{"model_id":"a","model":"b","messages":[]}`, "a", 256, ""},
+		{"tts characters", event.CapTextToSpeech, `{"text":"héllo wörld"}`, "parler-tts/parler-tts-large-v1", 11, ""},
+		{"not an object", event.CapTextToImage, `"prompt"`, "", 0, "invalid_json"},
+		{"empty", event.CapTextToImage, ``, "", 0, "invalid_json"},
+		{"trailing garbage", event.CapTextToImage, `{"prompt":"x"} {}`, "", 0, "invalid_json"},
+		{"missing prompt", event.CapTextToImage, `{"height":8}`, "", 0, "missing_field"},
+		{"null prompt is missing", event.CapTextToImage, `{"prompt":null}`, "", 0, "missing_field"},
+		{"llm without messages", event.CapLLM, `{"model":"x"}`, "", 0, "missing_field"},
+		{"fractional height", event.CapTextToImage, `{"prompt":"x","height":1.5}`, "", 0, "invalid_field"},
+		{"negative width", event.CapTextToImage, `{"prompt":"x","width":-1}`, "", 0, "invalid_field"},
+		{"huge height", event.CapTextToImage, `{"prompt":"x","height":1e300}`, "", 0, "invalid_field"},
+		{"too many images", event.CapTextToImage, `{"prompt":"x","num_images_per_prompt":100000}`, "", 0, "invalid_field"},
+		{"long model", event.CapTextToImage, `{"prompt":"x","model_id":"` + strings.Repeat("m", 300) + `"}`, "", 0, "invalid_field"},
+		{"control characters in model", event.CapTextToImage, `{"prompt":"x","model_id":"a\nb"}`, "", 0, "invalid_field"},
+		{"text not a string", event.CapTextToSpeech, `{"text":5}`, "", 0, "invalid_field"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,17 +99,17 @@ func TestParseMultipart(t *testing.T) {
 		wantUnits int64
 		wantErr   string
 	}{
-		{"i2i png × images", CapImageToImage, map[string]string{"prompt": "x", "model_id": "m", "num_images_per_prompt": "2"}, map[string][]byte{"image": pngOf(30, 20)}, "m", 30 * 20 * 2, ""},
-		{"upscale jpeg", CapUpscale, map[string]string{"prompt": "x"}, map[string][]byte{"image": jpegOf(48, 64)}, "stabilityai/stable-diffusion-x4-upscaler", 48 * 64, ""},
-		{"sam2 gif", CapSegmentAnything2, nil, map[string][]byte{"image": gifOf(10, 11)}, "facebook/sam2-hiera-large", 110, ""},
-		{"image-to-text undecodable image: default size", CapImageToText, nil, map[string][]byte{"image": []byte("RIFF....WEBPVP8 ")}, "Salesforce/blip-image-captioning-large", 512 * 512, ""},
-		{"i2v defaults", CapImageToVideo, nil, map[string][]byte{"image": pngOf(5, 5)}, "stabilityai/stable-video-diffusion-img2vid-xt", 576 * 1024 * 25, ""},
-		{"i2v sizes", CapImageToVideo, map[string]string{"height": "256", "width": "128"}, map[string][]byte{"image": pngOf(5, 5)}, "stabilityai/stable-video-diffusion-img2vid-xt", 256 * 128 * 25, ""},
-		{"audio wav", CapAudioToText, map[string]string{"model_id": "w"}, map[string][]byte{"audio": wav(2 * time.Second)}, "w", 2000, ""},
-		{"audio unknown until the response", CapAudioToText, nil, map[string][]byte{"audio": []byte("fLaC")}, "openai/whisper-large-v3", -1, ""},
-		{"missing image", CapUpscale, map[string]string{"prompt": "x"}, nil, "", 0, "missing_field"},
-		{"bad height", CapImageToVideo, map[string]string{"height": "big"}, map[string][]byte{"image": pngOf(5, 5)}, "", 0, "invalid_field"},
-		{"long field", CapImageToImage, map[string]string{"prompt": "x", "model_id": strings.Repeat("m", maxFieldLen+1)}, map[string][]byte{"image": pngOf(5, 5)}, "", 0, "invalid_field"},
+		{"i2i png × images", event.CapImageToImage, map[string]string{"prompt": "x", "model_id": "m", "num_images_per_prompt": "2"}, map[string][]byte{"image": pngOf(30, 20)}, "m", 30 * 20 * 2, ""},
+		{"upscale jpeg", event.CapUpscale, map[string]string{"prompt": "x"}, map[string][]byte{"image": jpegOf(48, 64)}, "stabilityai/stable-diffusion-x4-upscaler", 48 * 64, ""},
+		{"sam2 gif", event.CapSegmentAnything2, nil, map[string][]byte{"image": gifOf(10, 11)}, "facebook/sam2-hiera-large", 110, ""},
+		{"image-to-text undecodable image: default size", event.CapImageToText, nil, map[string][]byte{"image": []byte("RIFF....WEBPVP8 ")}, "Salesforce/blip-image-captioning-large", 512 * 512, ""},
+		{"i2v defaults", event.CapImageToVideo, nil, map[string][]byte{"image": pngOf(5, 5)}, "stabilityai/stable-video-diffusion-img2vid-xt", 576 * 1024 * 25, ""},
+		{"i2v sizes", event.CapImageToVideo, map[string]string{"height": "256", "width": "128"}, map[string][]byte{"image": pngOf(5, 5)}, "stabilityai/stable-video-diffusion-img2vid-xt", 256 * 128 * 25, ""},
+		{"audio wav", event.CapAudioToText, map[string]string{"model_id": "w"}, map[string][]byte{"audio": wav(2 * time.Second)}, "w", 2000, ""},
+		{"audio unknown until the response", event.CapAudioToText, nil, map[string][]byte{"audio": []byte("fLaC")}, "openai/whisper-large-v3", -1, ""},
+		{"missing image", event.CapUpscale, map[string]string{"prompt": "x"}, nil, "", 0, "missing_field"},
+		{"bad height", event.CapImageToVideo, map[string]string{"height": "big"}, map[string][]byte{"image": pngOf(5, 5)}, "", 0, "invalid_field"},
+		{"long field", event.CapImageToImage, map[string]string{"prompt": "x", "model_id": strings.Repeat("m", maxFieldLen+1)}, map[string][]byte{"image": pngOf(5, 5)}, "", 0, "invalid_field"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,13 +120,13 @@ func TestParseMultipart(t *testing.T) {
 		})
 	}
 	t.Run("truncated", func(t *testing.T) {
-		spec, cc := capCfg(CapUpscale)
+		spec, cc := capCfg(event.CapUpscale)
 		ct, body := multipartBody(t, map[string]string{"prompt": "x"}, map[string][]byte{"image": pngOf(5, 5)})
 		_, err := parseRequest(spec, cc, ct, body[:len(body)-10])
 		checkParse(t, requestInfo{}, err, "", 0, "invalid_multipart")
 	})
 	t.Run("no boundary", func(t *testing.T) {
-		spec, cc := capCfg(CapUpscale)
+		spec, cc := capCfg(event.CapUpscale)
 		_, err := parseRequest(spec, cc, "multipart/form-data", []byte("x"))
 		checkParse(t, requestInfo{}, err, "", 0, "invalid_multipart")
 	})
@@ -135,7 +137,7 @@ func TestParseMultipart(t *testing.T) {
 			_ = mw.WriteField("x", "y")
 		}
 		_ = mw.Close()
-		spec, cc := capCfg(CapUpscale)
+		spec, cc := capCfg(event.CapUpscale)
 		_, err := parseRequest(spec, cc, mw.FormDataContentType(), b.Bytes())
 		checkParse(t, requestInfo{}, err, "", 0, "invalid_multipart")
 	})

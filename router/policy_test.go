@@ -17,28 +17,28 @@ func sharesPolicy(version uint64, classes ...event.ClassPolicy) event.Policy {
 
 func TestPolicyShareResolution(t *testing.T) {
 	cfg := testConfig(
-		orch("a", "http://a.invalid", t2i(1), ClassPrice{Capability: CapLLM, Model: "l", PricePerUnit: 1}),
-		orch("b", "http://b.invalid", t2i(1), ClassPrice{Capability: CapLLM, Model: "l", PricePerUnit: 1}),
+		orch("a", "http://a.invalid", t2i(1), ClassPrice{Capability: event.CapLLM, Model: "l", PricePerUnit: 1}),
+		orch("b", "http://b.invalid", t2i(1), ClassPrice{Capability: event.CapLLM, Model: "l", PricePerUnit: 1}),
 	)
 	share := func(a, b float64) []event.Share {
 		return []event.Share{{Orchestrator: "a", Share: a}, {Orchestrator: "b", Share: b}}
 	}
 	p := sharesPolicy(1,
-		event.ClassPolicy{Capability: CapTextToImage, Model: "m1", ClientRegion: "LON", Shares: share(0.9, 0.1)},
-		event.ClassPolicy{Capability: CapTextToImage, Model: "m1", Shares: share(0.6, 0.4)},
-		event.ClassPolicy{Capability: CapLLM, ClientRegion: "SIN", Shares: share(0.2, 0.8)},
-		event.ClassPolicy{Capability: CapLLM, Shares: share(0.3, 0.7)},
+		event.ClassPolicy{Capability: event.CapTextToImage, Model: "m1", ClientRegion: "LON", Shares: share(0.9, 0.1)},
+		event.ClassPolicy{Capability: event.CapTextToImage, Model: "m1", Shares: share(0.6, 0.4)},
+		event.ClassPolicy{Capability: event.CapLLM, ClientRegion: "SIN", Shares: share(0.2, 0.8)},
+		event.ClassPolicy{Capability: event.CapLLM, Shares: share(0.3, 0.7)},
 	)
 	tests := []struct {
 		class  classKey
 		region string
 		want   []float64 // nil: equal shares
 	}{
-		{classKey{CapTextToImage, "m1"}, "LON", []float64{0.9, 0.1}},
-		{classKey{CapTextToImage, "m1"}, "NYC", []float64{0.6, 0.4}},
-		{classKey{CapTextToImage, "m1"}, "", []float64{0.6, 0.4}},
-		{classKey{CapLLM, "l"}, "SIN", []float64{0.2, 0.8}},
-		{classKey{CapLLM, "l"}, "LON", []float64{0.3, 0.7}},
+		{classKey{event.CapTextToImage, "m1"}, "LON", []float64{0.9, 0.1}},
+		{classKey{event.CapTextToImage, "m1"}, "NYC", []float64{0.6, 0.4}},
+		{classKey{event.CapTextToImage, "m1"}, "", []float64{0.6, 0.4}},
+		{classKey{event.CapLLM, "l"}, "SIN", []float64{0.2, 0.8}},
+		{classKey{event.CapLLM, "l"}, "LON", []float64{0.3, 0.7}},
 	}
 	s := buildSnapshot(cfg, &p, nil, 1)
 	for _, tt := range tests {
@@ -47,7 +47,7 @@ func TestPolicyShareResolution(t *testing.T) {
 			t.Errorf("%v from %q: got %v, want %v", tt.class, tt.region, got, tt.want)
 		}
 	}
-	if got := buildSnapshot(cfg, nil, nil, 1).classes[classKey{CapTextToImage, "m1"}].shares("LON"); got != nil {
+	if got := buildSnapshot(cfg, nil, nil, 1).classes[classKey{event.CapTextToImage, "m1"}].shares("LON"); got != nil {
 		t.Errorf("without a policy: got %v, want nil (equal shares)", got)
 	}
 }
@@ -85,7 +85,7 @@ func TestPolicyEjectionsAndLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap := tr.snap.Load()
-	table := snap.classes[classKey{CapTextToImage, "m1"}]
+	table := snap.classes[classKey{event.CapTextToImage, "m1"}]
 	snap.byID["c"].state.inFlight.Store(2)
 	for range 200 {
 		pk, reason, ok := tr.choose(snap, table, "LON", nil)
@@ -109,7 +109,7 @@ func TestSetPolicyOnlyNewer(t *testing.T) {
 		t.Fatal("got a policy before any was set")
 	}
 	valid := func(v uint64) event.Policy {
-		return sharesPolicy(v, event.ClassPolicy{Capability: CapTextToImage, Shares: []event.Share{{Orchestrator: "a", Share: 1}}})
+		return sharesPolicy(v, event.ClassPolicy{Capability: event.CapTextToImage, Shares: []event.Share{{Orchestrator: "a", Share: 1}}})
 	}
 	steps := []struct {
 		p       event.Policy
@@ -173,7 +173,7 @@ func TestFollowPolicies(t *testing.T) {
 func TestReloadKeepsState(t *testing.T) {
 	cfg := testConfig(orch("a", "http://a.invalid", t2i(1)), orch("b", "http://b.invalid", t2i(1)))
 	tr := newTestRouter(t, cfg)
-	if err := tr.SetPolicy(sharesPolicy(7, event.ClassPolicy{Capability: CapTextToImage, Model: "m1",
+	if err := tr.SetPolicy(sharesPolicy(7, event.ClassPolicy{Capability: event.CapTextToImage, Model: "m1",
 		Shares: []event.Share{{Orchestrator: "a", Share: 0.25}, {Orchestrator: "c", Share: 0.75}}})); err != nil {
 		t.Fatal(err)
 	}
@@ -203,11 +203,11 @@ func TestReloadKeepsState(t *testing.T) {
 	if s.byID["c"].state.inFlight.Load() != 0 {
 		t.Fatal("c is new but has state")
 	}
-	if s.byID["a"].baseURL != "http://a2.invalid" || s.classes[classKey{CapTextToImage, "m1"}].members[0].price != 5 {
+	if s.byID["a"].baseURL != "http://a2.invalid" || s.classes[classKey{event.CapTextToImage, "m1"}].members[0].price != 5 {
 		t.Fatal("a's new URL or price not applied")
 	}
 	// The policy is re-applied to the new set: c now has its share.
-	if got := s.classes[classKey{CapTextToImage, "m1"}].shares(""); len(got) != 2 || got[0] != 0.25 || got[1] != 0.75 {
+	if got := s.classes[classKey{event.CapTextToImage, "m1"}].shares(""); len(got) != 2 || got[0] != 0.25 || got[1] != 0.75 {
 		t.Fatalf("got shares %v after reload, want [0.25 0.75]", got)
 	}
 	if s.policy == nil || s.policy.Version != 7 {
@@ -229,12 +229,12 @@ func TestChooseThroughRouterFollowsPolicy(t *testing.T) {
 	cfg.Selection.Exploration = 0.1
 	tr := newTestRouter(t, cfg)
 	tr.rng = rand.New(rand.NewPCG(3, 4))
-	if err := tr.SetPolicy(sharesPolicy(1, event.ClassPolicy{Capability: CapTextToImage, Model: "m1", ClientRegion: "LON",
+	if err := tr.SetPolicy(sharesPolicy(1, event.ClassPolicy{Capability: event.CapTextToImage, Model: "m1", ClientRegion: "LON",
 		Shares: []event.Share{{Orchestrator: "a", Share: 0.7}, {Orchestrator: "b", Share: 0.3}}})); err != nil {
 		t.Fatal(err)
 	}
 	s := tr.snap.Load()
-	table := s.classes[classKey{CapTextToImage, "m1"}]
+	table := s.classes[classKey{event.CapTextToImage, "m1"}]
 	const n = 30000
 	counts := map[string]float64{}
 	for range n {

@@ -17,7 +17,7 @@ import (
 // no exploration), so a retry must go elsewhere.
 func firstThen(t *testing.T, tr *testRouter, first string) {
 	t.Helper()
-	if err := tr.SetPolicy(sharesPolicy(1, event.ClassPolicy{Capability: CapTextToImage, Model: "m1",
+	if err := tr.SetPolicy(sharesPolicy(1, event.ClassPolicy{Capability: event.CapTextToImage, Model: "m1",
 		Shares: []event.Share{{Orchestrator: first, Share: 1}}})); err != nil {
 		t.Fatal(err)
 	}
@@ -113,8 +113,8 @@ func TestRetryOnAnotherOrchestrator(t *testing.T) {
 			if a1.Orchestrator != "good" || a1.Result != event.AttemptOK || !a1.Retry || a1.Propensity != 1 {
 				t.Fatalf("second attempt: got %+v, want good / ok / retry, propensity 1 (the only one left)", a1)
 			}
-			if outs[0].Status != event.StatusOK || value(t, tr.m.retries.WithLabelValues(CapTextToImage)) != 1 {
-				t.Fatalf("got status %s and %v retries, want ok and 1", outs[0].Status, value(t, tr.m.retries.WithLabelValues(CapTextToImage)))
+			if outs[0].Status != event.StatusOK || value(t, tr.m.retries.WithLabelValues(event.CapTextToImage)) != 1 {
+				t.Fatalf("got status %s and %v retries, want ok and 1", outs[0].Status, value(t, tr.m.retries.WithLabelValues(event.CapTextToImage)))
 			}
 		})
 	}
@@ -186,7 +186,7 @@ func TestRetryBudgetExhaustion(t *testing.T) {
 		}
 	}
 	attempts := a.hits.Load() + b.hits.Load()
-	retries := value(t, tr.m.retries.WithLabelValues(CapTextToImage))
+	retries := value(t, tr.m.retries.WithLabelValues(event.CapTextToImage))
 	if retries > 0.2*requests || attempts != requests+int64(retries) {
 		t.Fatalf("got %d attempts and %v retries for %d requests, want retries ≤ 20%%", attempts, retries, requests)
 	}
@@ -285,7 +285,7 @@ func TestStreamingResponseIsRelayed(t *testing.T) {
 			w.(http.Flusher).Flush()
 		}
 	})
-	cfg := testConfig(orch("a", up.srv.URL, ClassPrice{Capability: CapLLM, Model: "llama", PricePerUnit: 1e-6}))
+	cfg := testConfig(orch("a", up.srv.URL, ClassPrice{Capability: event.CapLLM, Model: "llama", PricePerUnit: 1e-6}))
 	tr := newTestRouter(t, cfg)
 	code, h, body := tr.post(t, "/llm", "application/json",
 		[]byte(`{"model":"llama","messages":[{"role":"user","content":"hi"}],"max_tokens":100,"stream":true}`), nil)

@@ -286,27 +286,21 @@ func fillCandidates(sc *decisionScratch, s *snapshot, t *classTable, region stri
 	sc.cands, sc.idx = sc.cands[:0], sc.idx[:0]
 	shares := t.shares(region)
 	equal := 1 / float64(len(t.members))
-	nowMs := now.UnixMilli()
 	stale := s.cfg.Selection.LatencyStale
 	for i := range t.members {
 		m := &t.members[i]
-		if m.policyEjectUntilMs > nowMs || (len(skip)+len(lost) > 0 && (slices.Contains(skip, m.o) || slices.Contains(lost, m.o))) {
-			continue
-		}
-		st := m.st
-		inFlight := st.inFlight.Load()
-		if m.limit > 0 && inFlight >= int64(m.limit) {
+		if len(skip)+len(lost) > 0 && (slices.Contains(skip, m.o) || slices.Contains(lost, m.o)) {
 			continue
 		}
 		share := equal
 		if shares != nil {
 			share = shares[i]
 		}
-		lat, fresh := st.latencyView(now, stale)
-		sc.cands = append(sc.cands, Candidate{
-			Share: share, LatencyMs: lat, Freshness: fresh, InFlight: int(inFlight),
-			Capacity: m.limit, Failures: int(st.failures.Load()), Ejected: st.ejectedUntilMs.Load() > nowMs,
-		})
+		c, ok := m.st.candidateOf(now, stale, share, int(m.st.inFlight.Load()), m.limit, m.policyEjectUntilMs)
+		if !ok {
+			continue
+		}
+		sc.cands = append(sc.cands, c)
 		sc.idx = append(sc.idx, i)
 	}
 }

@@ -141,10 +141,24 @@ func (t *Tracker) Failed(now time.Time, sc SelectionConfig) (until time.Time, ej
 	return t.s.failed(now, sc)
 }
 
-// Candidate fills the fast-loop fields of a selection candidate at now.
-func (t *Tracker) Candidate(now time.Time, sc SelectionConfig, c Candidate) Candidate {
-	c.LatencyMs, c.Freshness = t.s.latencyView(now, sc.LatencyStale)
-	c.Failures = int(t.s.failures.Load())
-	c.Ejected, _ = t.s.ejected(now.UnixMilli())
-	return c
+// CandidateOf is the candidate of one class member at now, or false when
+// it must be skipped: the policy ejects it past now
+// (policyEjectUntilMs, Unix ms), or it has limit attempts in flight
+// (limit 0 = none). share is its policy share; stale is
+// SelectionConfig.LatencyStale. The router's decisions and the
+// simulator's closed loop both build candidates here.
+func (t *Tracker) CandidateOf(now time.Time, stale time.Duration, share float64, inFlight, limit int, policyEjectUntilMs int64) (Candidate, bool) {
+	return t.s.candidateOf(now, stale, share, inFlight, limit, policyEjectUntilMs)
+}
+
+func (s *orchState) candidateOf(now time.Time, stale time.Duration, share float64, inFlight, limit int, policyEjectUntilMs int64) (Candidate, bool) {
+	nowMs := now.UnixMilli()
+	if policyEjectUntilMs > nowMs || (limit > 0 && inFlight >= limit) {
+		return Candidate{}, false
+	}
+	lat, fresh := s.latencyView(now, stale)
+	return Candidate{
+		Share: share, LatencyMs: lat, Freshness: fresh, InFlight: inFlight,
+		Capacity: limit, Failures: int(s.failures.Load()), Ejected: s.ejectedUntilMs.Load() > nowMs,
+	}, true
 }

@@ -2,7 +2,9 @@ package router
 
 import (
 	"encoding/hex"
+	"math"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/loopgate/loopgate/event"
@@ -142,87 +144,147 @@ func buildSnapshot(cfg Config, p *event.Policy, prev *snapshot, nowMs int64) *sn
 	return s
 }
 
-// applyPolicy resolves the policy's shares, ejections and limits into the
-// tables. For class (capability, model) and client region R, the shares come
-// from the first policy entry that exists, in this order:
-//
-//	(capability, model, R), (capability, model, ""), (capability, "", R), (capability, "", "")
-//
-// and, when none does, shares are equal.
-func (s *snapshot) applyPolicy(p *event.Policy, nowMs int64) {
+// PolicyIndex is a policy indexed for resolution: which entry governs a
+// class for a client region, each orchestrator's in-flight limit and
+// policy ejection. The router's tables and the simulator's closed loop
+// both resolve policies through it, so they cannot disagree.
+type PolicyIndex struct {
+	entries      map[policyKey]*event.ClassPolicy
+	regionsByCap map[string][]string // client regions with an entry, per capability, sorted
+	limits       map[string]int
+	ejections    map[string]PolicyEjection
+}
+
+// PolicyEjection is an orchestrator the policy ejects until UntilMs
+// (Unix ms; math.MaxInt64 = until the next policy), with its reason.
+type PolicyEjection struct {
+	UntilMs int64
+	Reason  string
+}
+
+type policyKey struct{ capability, model, region string }
+
+// NewPolicyIndex indexes p at nowMs: ejections that ended by then are
+// dropped; an ejection without an end lasts until the next policy; of
+// several limits for one orchestrator the smallest positive one wins; of
+// several entries for one (capability, model, client region), the first.
+func NewPolicyIndex(p *event.Policy, nowMs int64) *PolicyIndex {
+	ix := &PolicyIndex{
+		entries:      make(map[policyKey]*event.ClassPolicy, len(p.Classes)),
+		regionsByCap: map[string][]string{},
+		limits:       map[string]int{},
+		ejections:    map[string]PolicyEjection{},
+	}
 	for _, l := range p.Limits {
-		if e, ok := s.byID[l.Orchestrator]; ok && l.MaxInFlight > 0 && (e.limit == 0 || l.MaxInFlight < e.limit) {
-			e.limit = l.MaxInFlight
+		if cur, ok := ix.limits[l.Orchestrator]; l.MaxInFlight > 0 && (!ok || l.MaxInFlight < cur) {
+			ix.limits[l.Orchestrator] = l.MaxInFlight
 		}
 	}
 	for _, ej := range p.Ejections {
-		e, ok := s.byID[ej.Orchestrator]
-		if !ok {
-			continue
-		}
 		until := ej.UntilMs
 		if until == 0 {
-			until = 1<<63 - 1
+			until = math.MaxInt64
 		}
-		if until > nowMs && until > e.policyEjectUntilMs {
-			e.policyEjectUntilMs, e.policyEjectReason = until, ej.Reason
+		if until > nowMs && until > ix.ejections[ej.Orchestrator].UntilMs {
+			ix.ejections[ej.Orchestrator] = PolicyEjection{UntilMs: until, Reason: ej.Reason}
 		}
 	}
-	type entryKey struct{ capability, model, region string }
-	entries := make(map[entryKey]*event.ClassPolicy, len(p.Classes))
-	regionsByCap := map[string]map[string]bool{}
 	for i := range p.Classes {
 		c := &p.Classes[i]
 		if len(c.Shares) == 0 {
 			continue
 		}
-		k := entryKey{c.Capability, c.Model, c.ClientRegion}
-		if _, dup := entries[k]; !dup {
-			entries[k] = c
-		}
-		if regionsByCap[c.Capability] == nil {
-			regionsByCap[c.Capability] = map[string]bool{}
-		}
-		regionsByCap[c.Capability][c.ClientRegion] = true
-	}
-	for k, t := range s.classes {
-		resolve := func(region string) *event.ClassPolicy {
-			for _, ek := range []entryKey{{k.capability, k.model, region}, {k.capability, k.model, ""}, {k.capability, "", region}, {k.capability, "", ""}} {
-				if c, ok := entries[ek]; ok {
-					return c
-				}
-			}
-			return nil
-		}
-		if c := resolve(""); c != nil {
-			t.defaultShares = t.alignShares(c)
-		}
-		for region := range regionsByCap[k.capability] {
-			if region == "" {
-				continue
-			}
-			if c := resolve(region); c != nil {
-				if t.regionShares == nil {
-					t.regionShares = map[string][]float64{}
-				}
-				t.regionShares[region] = t.alignShares(c)
+		k := policyKey{c.Capability, c.Model, c.ClientRegion}
+		if _, dup := ix.entries[k]; !dup {
+			ix.entries[k] = c
+			if !slices.Contains(ix.regionsByCap[c.Capability], c.ClientRegion) {
+				ix.regionsByCap[c.Capability] = append(ix.regionsByCap[c.Capability], c.ClientRegion)
 			}
 		}
 	}
+	for _, rs := range ix.regionsByCap {
+		slices.Sort(rs)
+	}
+	return ix
 }
 
-// alignShares lays a policy entry's shares out in member order; members the
-// entry does not name get 0 (only exploration reaches them).
-func (t *classTable) alignShares(c *event.ClassPolicy) []float64 {
-	idx := make(map[string]int, len(t.members))
-	for i, m := range t.members {
-		idx[m.o.cfg.ID] = i
+// Entry returns the entry that governs class (capability, model) for a
+// client region: the first that exists of
+//
+//	(capability, model, region), (capability, model, ""), (capability, "", region), (capability, "", "")
+//
+// or nil, meaning equal shares.
+func (ix *PolicyIndex) Entry(capability, model, region string) *event.ClassPolicy {
+	for _, k := range [...]policyKey{{capability, model, region}, {capability, model, ""}, {capability, "", region}, {capability, "", ""}} {
+		if c, ok := ix.entries[k]; ok {
+			return c
+		}
 	}
-	out := make([]float64, len(t.members))
+	return nil
+}
+
+// Regions lists the client regions that have an entry of their own for
+// some class of capability, sorted; "" (every other region) included.
+func (ix *PolicyIndex) Regions(capability string) []string { return ix.regionsByCap[capability] }
+
+// Limit is the policy's in-flight limit for an orchestrator, 0 = none.
+func (ix *PolicyIndex) Limit(orchestrator string) int { return ix.limits[orchestrator] }
+
+// Ejection is the policy's ejection of an orchestrator; ok is false when
+// it is not ejected.
+func (ix *PolicyIndex) Ejection(orchestrator string) (ej PolicyEjection, ok bool) {
+	ej, ok = ix.ejections[orchestrator]
+	return ej, ok
+}
+
+// Shares lays an entry's shares out in the order of ids (the class's
+// members); orchestrators the entry does not name get 0 (only exploration
+// reaches them). A nil entry gives nil: equal shares.
+func Shares(c *event.ClassPolicy, ids []string) []float64 {
+	if c == nil {
+		return nil
+	}
+	idx := make(map[string]int, len(ids))
+	for i, id := range ids {
+		idx[id] = i
+	}
+	out := make([]float64, len(ids))
 	for _, sh := range c.Shares {
 		if i, ok := idx[sh.Orchestrator]; ok {
 			out[i] += sh.Share
 		}
 	}
 	return out
+}
+
+// applyPolicy resolves the policy's shares, ejections and limits into the
+// tables, through PolicyIndex.
+func (s *snapshot) applyPolicy(p *event.Policy, nowMs int64) {
+	ix := NewPolicyIndex(p, nowMs)
+	for _, e := range s.orchs {
+		if l := ix.Limit(e.cfg.ID); l > 0 && (e.limit == 0 || l < e.limit) {
+			e.limit = l
+		}
+		if ej, ok := ix.Ejection(e.cfg.ID); ok {
+			e.policyEjectUntilMs, e.policyEjectReason = ej.UntilMs, ej.Reason
+		}
+	}
+	for k, t := range s.classes {
+		ids := make([]string, len(t.members))
+		for i, m := range t.members {
+			ids[i] = m.o.cfg.ID
+		}
+		t.defaultShares = Shares(ix.Entry(k.capability, k.model, ""), ids)
+		for _, region := range ix.Regions(k.capability) {
+			if region == "" {
+				continue
+			}
+			if sh := Shares(ix.Entry(k.capability, k.model, region), ids); sh != nil {
+				if t.regionShares == nil {
+					t.regionShares = map[string][]float64{}
+				}
+				t.regionShares[region] = sh
+			}
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"math/rand/v2"
 	"time"
 )
@@ -24,12 +25,12 @@ const BaselineAttempts = 3
 // report order.
 func Baselines() Registry {
 	return Registry{
-		PolicyRandom:        func(env Env) (Policy, error) { return newRandom(env), nil },
-		PolicyRoundRobin:    func(env Env) (Policy, error) { return newRoundRobin(env), nil },
-		PolicyLeastInflight: func(env Env) (Policy, error) { return newLeastInflight(env), nil },
-		PolicyP2CEWMA:       func(env Env) (Policy, error) { return NewP2CEWMA(env, DefaultP2CConfig()) },
-		PolicyLivepeer:      func(env Env) (Policy, error) { return NewLivepeer(env, DefaultLivepeerConfig()) },
-		PolicyOracle:        func(env Env) (Policy, error) { return NewOracle(env, DefaultOracleConfig()) },
+		PolicyRandom:        func(_ context.Context, env Env) (Policy, error) { return newRandom(env), nil },
+		PolicyRoundRobin:    func(_ context.Context, env Env) (Policy, error) { return newRoundRobin(env), nil },
+		PolicyLeastInflight: func(_ context.Context, env Env) (Policy, error) { return newLeastInflight(env), nil },
+		PolicyP2CEWMA:       func(_ context.Context, env Env) (Policy, error) { return NewP2CEWMA(env, DefaultP2CConfig()) },
+		PolicyLivepeer:      func(_ context.Context, env Env) (Policy, error) { return NewLivepeer(env, DefaultLivepeerConfig()) },
+		PolicyOracle:        func(_ context.Context, env Env) (Policy, error) { return NewOracle(env, DefaultOracleConfig()) },
 	}
 }
 

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"time"
 
 	"github.com/loopgate/loopgate/sim/scenario"
@@ -21,8 +22,8 @@ type BenchOptions struct {
 //
 //	reg := sim.Baselines()
 //	reg["loopgate"] = newLoopgate // the product, added by the caller
-//	rep, err := sim.Bench(sc, append(sim.BaselineNames(), "loopgate"), sim.BenchOptions{Registry: reg})
+//	rep, err := sim.Bench(ctx, sc, append(sim.BaselineNames(), "loopgate"), sim.BenchOptions{Registry: reg})
 //	rep.WriteMarkdown(os.Stdout)
-func Bench(sc *scenario.Scenario, policies []string, opts BenchOptions) (*Report, error) {
-	return BenchRuns(sc, policies, opts, nil)
+func Bench(ctx context.Context, sc *scenario.Scenario, policies []string, opts BenchOptions) (*Report, error) {
+	return BenchRuns(ctx, sc, policies, opts, nil)
 }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"context"
 	"testing"
 	"time"
 
@@ -14,7 +15,7 @@ func TestBenchPublic(t *testing.T) {
 	for _, name := range scenarios.Names() {
 		t.Run(name, func(t *testing.T) {
 			sc := loadScenario(t, name)
-			rep, err := Bench(sc, BaselineNames(), BenchOptions{Now: time.Now})
+			rep, err := Bench(context.Background(), sc, BaselineNames(), BenchOptions{Now: time.Now})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -50,7 +51,7 @@ func TestBenchPublic(t *testing.T) {
 
 func TestBenchUnknownPolicy(t *testing.T) {
 	sc := loadScenario(t, "price-shift")
-	if _, err := Bench(sc, []string{"nope"}, BenchOptions{}); err == nil {
+	if _, err := Bench(context.Background(), sc, []string{"nope"}, BenchOptions{}); err == nil {
 		t.Errorf("got no error for an unknown policy, want one")
 	}
 }
@@ -63,7 +64,7 @@ func BenchmarkRun(b *testing.B) {
 	var events int64
 	start := time.Now()
 	for b.Loop() {
-		res, err := runArrivals(sc, newLeastInflight(NewEnv(sc, "least-inflight")), Options{}, arr)
+		res, err := runArrivals(context.Background(), sc, newLeastInflight(NewEnv(sc, "least-inflight")), Options{}, arr)
 		if err != nil {
 			b.Fatal(err)
 		}

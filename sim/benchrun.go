@@ -1,8 +1,10 @@
 package sim
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/loopgate/loopgate/sim/scenario"
@@ -13,9 +15,9 @@ import (
 // request and attempt, which the Report summarizes away. keep may retain
 // res. The Report is the one Bench returns for the same arguments.
 //
-//	rep, err := sim.BenchRuns(sc, sim.BaselineNames(), sim.BenchOptions{},
+//	rep, err := sim.BenchRuns(ctx, sc, sim.BaselineNames(), sim.BenchOptions{},
 //		func(name string, res *sim.Result) { runs[name] = res })
-func BenchRuns(sc *scenario.Scenario, policies []string, opts BenchOptions, keep func(name string, res *Result)) (*Report, error) {
+func BenchRuns(ctx context.Context, sc *scenario.Scenario, policies []string, opts BenchOptions, keep func(name string, res *Result)) (*Report, error) {
 	if sc == nil {
 		return nil, errors.New("bench: nil scenario")
 	}
@@ -34,11 +36,7 @@ func BenchRuns(sc *scenario.Scenario, policies []string, opts BenchOptions, keep
 		if opts.Now != nil {
 			start = opts.Now()
 		}
-		p, err := ctor(NewEnv(sc, name))
-		if err != nil {
-			return nil, fmt.Errorf("bench: build policy %s: %w", name, err)
-		}
-		res, err := runArrivals(sc, p, opts.Run, arr)
+		res, err := runOne(ctx, sc, name, ctor, opts.Run, arr)
 		if err != nil {
 			return nil, fmt.Errorf("bench: policy %s: %w", name, err)
 		}
@@ -53,4 +51,20 @@ func BenchRuns(sc *scenario.Scenario, policies []string, opts BenchOptions, keep
 		}
 	}
 	return rep, nil
+}
+
+// runOne builds the policy, runs it and closes it (io.Closer) on every path.
+func runOne(ctx context.Context, sc *scenario.Scenario, name string, ctor Constructor, opts Options, arr []arrival) (res *Result, err error) {
+	p, err := ctor(ctx, NewEnv(sc, name))
+	if err != nil {
+		return nil, fmt.Errorf("build: %w", err)
+	}
+	if c, ok := p.(io.Closer); ok {
+		defer func() {
+			if cerr := c.Close(); cerr != nil && err == nil {
+				res, err = nil, fmt.Errorf("close: %w", cerr)
+			}
+		}()
+	}
+	return runArrivals(ctx, sc, p, opts, arr)
 }

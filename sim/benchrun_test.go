@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"context"
 	"testing"
 )
 
@@ -10,12 +11,12 @@ import (
 func TestBenchRunsMatchesBench(t *testing.T) {
 	sc := loadScenario(t, "price-shift")
 	names := []string{PolicyRandom, PolicyLivepeer, PolicyOracle}
-	want, err := Bench(sc, names, BenchOptions{})
+	want, err := Bench(context.Background(), sc, names, BenchOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var kept []string
-	got, err := BenchRuns(sc, names, BenchOptions{}, func(name string, res *Result) {
+	got, err := BenchRuns(context.Background(), sc, names, BenchOptions{}, func(name string, res *Result) {
 		if res == nil || len(res.Requests) == 0 {
 			t.Errorf("%s: got an empty result", name)
 		}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"time"
@@ -46,6 +47,10 @@ type request struct {
 
 // engine is one run of one policy on one scenario.
 type engine struct {
+	// ctx is the run's, kept for the duration of run only: the policy's
+	// Advance needs it from deep inside event handling.
+	ctx     context.Context
+	clocked Clocked
 	sc      *scenario.Scenario
 	opts    Options
 	pol     Policy
@@ -94,7 +99,9 @@ func (e *engine) fail(format string, args ...any) {
 	}
 }
 
-func (e *engine) run(arr []arrival) error {
+func (e *engine) run(ctx context.Context, arr []arrival) error {
+	e.ctx = ctx
+	e.clocked, _ = e.pol.(Clocked)
 	e.reqs = make([]request, len(arr))
 	e.all = make([]*attempt, 0, len(arr)+len(arr)/8)
 	for i, ch := range e.sc.Timeline {
@@ -108,6 +115,11 @@ func (e *engine) run(arr []arrival) error {
 	}
 	next := 0
 	for e.err == nil {
+		if e.events%ctxCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("stopped at %s of virtual time: %w", e.now, err)
+			}
+		}
 		if next < len(arr) && (e.agenda.len() == 0 || arr[next].at < e.agenda.peek()) {
 			e.now = arr[next].at
 			e.events++
@@ -124,6 +136,24 @@ func (e *engine) run(arr []arrival) error {
 		e.dispatch(ev)
 	}
 	return e.err
+}
+
+// ctxCheckEvery is how many events pass between two looks at the run's
+// context: often enough to stop within milliseconds, rarely enough to cost
+// nothing.
+const ctxCheckEvery = 1024
+
+// advance lets a Clocked policy do its work up to now before it is asked
+// anything. It reports false, and ends the run, when that work failed.
+func (e *engine) advance() bool {
+	if e.clocked == nil || e.err != nil {
+		return e.err == nil
+	}
+	if err := e.clocked.Advance(e.ctx, e.now); err != nil {
+		e.err = fmt.Errorf("policy at %s: %w", e.now, err)
+		return false
+	}
+	return true
 }
 
 func (e *engine) dispatch(ev event) {
@@ -172,6 +202,9 @@ func (e *engine) arrive(id int, a arrival) {
 
 // pick asks the policy for the next attempt of r and starts it.
 func (e *engine) pick(r *request, hedge bool) {
+	if !e.advance() {
+		return
+	}
 	c := e.pol.Pick(e.now, &r.Request, e.fleet)
 	switch {
 	case c.Orch >= len(e.orchs):
@@ -341,7 +374,9 @@ func (e *engine) settle(a *attempt, o Outcome) {
 	a.req.outstanding--
 	a.req.last = o
 	e.orchs[a.Orch].inflight--
-	e.pol.Observe(e.now, &a.Attempt)
+	if e.advance() {
+		e.pol.Observe(e.now, &a.Attempt)
+	}
 }
 
 // abandon gives up on an attempt that has not answered: a queued attempt

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -96,7 +98,7 @@ func TestAttemptSemantics(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			// One request: rate 0.3/s over 3 s with seed 3 gives a single arrival.
 			sc := mini(t, 0.3, tt.aP50, 300, tt.aExtra, "", "")
-			res, err := Run(sc, tt.policy, Options{})
+			res, err := Run(context.Background(), sc, tt.policy, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -132,7 +134,7 @@ func TestAttemptSemantics(t *testing.T) {
 // attempts it holds (billed if they had started service) and refuses new ones.
 func TestDownEvictsInService(t *testing.T) {
 	sc := mini(t, 10, 600, 300, "", "", "{at: 1s, orchestrator: a, set: {down: true}}")
-	res, err := Run(sc, scripted{[]int{0}, Limits{MaxAttempts: 1}}, Options{})
+	res, err := Run(context.Background(), sc, scripted{[]int{0}, Limits{MaxAttempts: 1}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +163,7 @@ func TestDeterministic(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := Run(sc, p, Options{})
+		res, err := Run(context.Background(), sc, p, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +180,7 @@ func TestDeterministic(t *testing.T) {
 func TestSameLuckAcrossPolicies(t *testing.T) {
 	sc := loadScenario(t, "steady-heterogeneous")
 	first := func(p Policy) map[[2]int]time.Duration {
-		res, err := Run(sc, p, Options{})
+		res, err := Run(context.Background(), sc, p, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -253,7 +255,7 @@ func TestArrivals(t *testing.T) {
 // that reach it later, end only by the client's timeout.
 func TestHangSwallows(t *testing.T) {
 	sc := mini(t, 10, 600, 300, "", "", "{at: 1s, orchestrator: a, set: {hang: true}}")
-	res, err := Run(sc, scripted{[]int{0}, Limits{MaxAttempts: 1}}, Options{})
+	res, err := Run(context.Background(), sc, scripted{[]int{0}, Limits{MaxAttempts: 1}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,5 +274,32 @@ func TestHangSwallows(t *testing.T) {
 	}
 	if timedOut == 0 {
 		t.Errorf("got no timeouts, want every attempt after 1s to time out")
+	}
+}
+
+// TestRunStopsOnCancel checks that a run whose context is cancelled stops
+// with the context's error instead of simulating to the end.
+func TestRunStopsOnCancel(t *testing.T) {
+	sc, err := scenario.Parse([]byte(`
+name: cancel
+seed: 1
+duration: 600s
+regions: [FRA]
+rtt_ms: {same_region: 4}
+classes:
+  - {id: c, capability: text-to-image, model: m, units: 1, slo_ms: 1000, timeout_ms: 5000, value: 0.01}
+clients:
+  - {id: a, region: FRA, rate: 50, mix: {c: 1.0}}
+orchestrators:
+  - {id: o, region: FRA, capacity: 4, queue: 4, classes: {c: {price: 1.0e-9, p50_ms: 100, p99_ms: 300}}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, err := Run(ctx, sc, newRandom(NewEnv(sc, "random")), Options{})
+	if !errors.Is(err, context.Canceled) || res != nil {
+		t.Fatalf("got %v and a result %v, want context.Canceled and none", err, res != nil)
 	}
 }

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"hash/fnv"
 	"math/rand/v2"
 	"time"
@@ -163,8 +164,19 @@ func NewEnv(sc *scenario.Scenario, name string) Env {
 	return Env{Scenario: sc, Rand: rand.New(rand.NewPCG(uint64(sc.Seed), h.Sum64()))}
 }
 
-// Constructor builds a fresh policy for one run.
-type Constructor func(env Env) (Policy, error)
+// Constructor builds a fresh policy for one run; ctx bounds what building
+// it blocks on. A policy that holds resources implements io.Closer: the
+// simulator closes it once the run is over, however it ended.
+type Constructor func(ctx context.Context, env Env) (Policy, error)
+
+// Clocked is implemented by a policy that works as virtual time passes,
+// besides answering Pick and Observe: the product's slow loop writes
+// outcomes and runs its optimizer. The simulator calls Advance with the
+// current virtual time before every Pick and every Observe; an error ends
+// the run with it.
+type Clocked interface {
+	Advance(ctx context.Context, now time.Duration) error
+}
 
 // Registry maps policy names to constructors. Callers own it: Baselines
 // returns a new one, and the product's policy is added by the caller:

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -55,20 +56,20 @@ type Result struct {
 // Run simulates policy p on sc in virtual time and returns every request and
 // attempt. It runs until every request has ended: clients send during
 // [0, Duration), and the run goes on past it until the last reply or timeout.
-func Run(sc *scenario.Scenario, p Policy, opts Options) (*Result, error) {
+//
+// It stops early, with ctx's error, when ctx ends; the policy's own
+// errors (a Clocked policy's Advance) end it too.
+func Run(ctx context.Context, sc *scenario.Scenario, p Policy, opts Options) (*Result, error) {
 	if sc == nil || p == nil {
 		return nil, errors.New("run: nil scenario or policy")
 	}
-	return runArrivals(sc, p, opts, genArrivals(sc))
+	return runArrivals(ctx, sc, p, opts, genArrivals(sc))
 }
 
-func runArrivals(sc *scenario.Scenario, p Policy, opts Options, arr []arrival) (*Result, error) {
+func runArrivals(ctx context.Context, sc *scenario.Scenario, p Policy, opts Options, arr []arrival) (*Result, error) {
 	e := newEngine(sc, p, opts)
-	if err := e.run(arr); err != nil {
+	if err := e.run(ctx, arr); err != nil {
 		return nil, fmt.Errorf("simulate %s: %w", sc.Name, err)
-	}
-	if pe, ok := p.(interface{ Err() error }); ok && pe.Err() != nil {
-		return nil, fmt.Errorf("simulate %s: policy: %w", sc.Name, pe.Err())
 	}
 	res := &Result{
 		Scenario: sc.Name, Seed: sc.Seed, Events: e.events,

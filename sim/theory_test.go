@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"testing"
@@ -78,7 +79,7 @@ func mmcKBlocking(c, queue int, a float64) float64 {
 func TestErlangC(t *testing.T) {
 	const servers, mu, lambda = 4, 100.0, 320.0
 	sc := queueScenario(t, lambda, servers, 1_000_000, 600)
-	res, err := Run(sc, single{Limits{MaxAttempts: 1}}, Options{Service: Exponential})
+	res, err := Run(context.Background(), sc, single{Limits{MaxAttempts: 1}}, Options{Service: Exponential})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func TestErlangC(t *testing.T) {
 func TestMMcKBlocking(t *testing.T) {
 	const servers, queue, mu, lambda = 2, 3, 100.0, 180.0
 	sc := queueScenario(t, lambda, servers, queue, 1200)
-	res, err := Run(sc, single{Limits{MaxAttempts: 1}}, Options{Service: Exponential})
+	res, err := Run(context.Background(), sc, single{Limits{MaxAttempts: 1}}, Options{Service: Exponential})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func TestMMcKBlocking(t *testing.T) {
 // attempt that got a reply, on a multi-region scenario with failures.
 func TestRoundTripsExact(t *testing.T) {
 	sc := loadScenario(t, "fault-storm")
-	res, err := Run(sc, newRandom(NewEnv(sc, "random")), Options{})
+	res, err := Run(context.Background(), sc, newRandom(NewEnv(sc, "random")), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,7 @@ var (
 // loadChdb binds libchdb.so at path.
 func loadChdb(path string) (lib *chdbLib, err error) {
 	if path == "" {
-		return nil, fmt.Errorf("%w: no library path (set LOOPGATE_CHDB_LIB or CHDB_LIB_PATH, or Config.LibPath)", ErrNoChdb)
+		return nil, fmt.Errorf("%w: libchdb.so %s is not installed and no path is set: run `make run`, `make test` or `deploy/local/chdb.sh install` once (it caches the library), or set LOOPGATE_CHDB_LIB (warehouse.lib_path)", ErrNoChdb, ChdbVersion)
 	}
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoChdb, err)

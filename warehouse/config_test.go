@@ -1,6 +1,8 @@
 package warehouse
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -43,6 +45,22 @@ func TestConfigValidate(t *testing.T) {
 
 func TestChdbLibPath(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	cache := t.TempDir()
+	cached := filepath.Join(cache, "chdb-"+ChdbVersion, "libchdb.so")
+	if err := os.MkdirAll(filepath.Dir(cached), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cached, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	homeCached := filepath.Join(home, ".cache", "loopgate", "chdb-"+ChdbVersion, "libchdb.so")
+	if err := os.MkdirAll(filepath.Dir(homeCached), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(homeCached, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		cfg  string
@@ -53,6 +71,10 @@ func TestChdbLibPath(t *testing.T) {
 		{"loopgate variable next", "", map[string]string{"LOOPGATE_CHDB_LIB": "/b.so", "CHDB_LIB_PATH": "/c.so"}, "/b.so"},
 		{"chdb-go variable last", "", map[string]string{"CHDB_LIB_PATH": "/c.so"}, "/c.so"},
 		{"nothing", "", nil, ""},
+		{"variables win over the cache", "", map[string]string{"CHDB_LIB_PATH": "/c.so", "LOOPGATE_CACHE": cache}, "/c.so"},
+		{"the cache of chdb.sh", "", map[string]string{"LOOPGATE_CACHE": cache}, cached},
+		{"the default cache under HOME", "", map[string]string{"HOME": home}, homeCached},
+		{"a cache without the library", "", map[string]string{"LOOPGATE_CACHE": t.TempDir()}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,4 +100,17 @@ func TestLockDataDir(t *testing.T) {
 		t.Fatalf("lock after release: %v", err)
 	}
 	release2()
+}
+
+// TestChdbVersionMatchesInstaller keeps ChdbVersion and the version that
+// deploy/local/chdb.sh installs in step: the cached path depends on both.
+func TestChdbVersionMatchesInstaller(t *testing.T) {
+	b, err := os.ReadFile("../deploy/local/chdb.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "CHDB_NPM_VERSION=" + ChdbVersion + "\n"
+	if !strings.Contains(string(b), want) {
+		t.Errorf("deploy/local/chdb.sh does not set %q: update ChdbVersion or the script", strings.TrimSpace(want))
+	}
 }

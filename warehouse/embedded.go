@@ -37,15 +37,41 @@ const (
 	insertInlineTSV
 )
 
+// ChdbVersion is the libchdb release the embedded backend is built and
+// tested against: the npm package @chdb/lib-linux-x64-gnu at this version,
+// which deploy/local/chdb.sh installs (a test keeps the two in step).
+const ChdbVersion = "26.7.3-stable.1"
+
 // chdbLibPath resolves Config.LibPath: the field, then LOOPGATE_CHDB_LIB,
-// then CHDB_LIB_PATH (the variable chdb-go reads).
+// then CHDB_LIB_PATH (the variable chdb-go reads), then the copy that
+// deploy/local/chdb.sh caches for `make run` and `make test`
+// ($LOOPGATE_CACHE, default ~/.cache/loopgate, /chdb-VERSION/libchdb.so)
+// when it exists. "" when none is set or cached.
 func chdbLibPath(cfg Config, getenv func(string) string) string {
 	for _, p := range []string{cfg.LibPath, getenv("LOOPGATE_CHDB_LIB"), getenv("CHDB_LIB_PATH")} {
 		if p != "" {
 			return p
 		}
 	}
+	if p := cachedChdbLib(getenv); p != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
 	return ""
+}
+
+// cachedChdbLib is where deploy/local/chdb.sh installs libchdb.
+func cachedChdbLib(getenv func(string) string) string {
+	cache := getenv("LOOPGATE_CACHE")
+	if cache == "" {
+		home := getenv("HOME")
+		if home == "" {
+			return ""
+		}
+		cache = filepath.Join(home, ".cache", "loopgate")
+	}
+	return filepath.Join(cache, "chdb-"+ChdbVersion, "libchdb.so")
 }
 
 // openEmbedded loads libchdb (on first use in the process) and opens a

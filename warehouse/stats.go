@@ -1,30 +1,19 @@
 package warehouse
 
 import (
+	"github.com/loopgate/loopgate/event"
+
 	"context"
 	"fmt"
 	"time"
 )
 
-// AttemptStat is one orchestrator × capability × model × client region
-// over a window, read from the attempts_10s rollup: what the optimizer
-// learns from.
-type AttemptStat struct {
-	Orchestrator, Capability, Model, ClientRegion string
-
-	Attempts, Successes, Errors, Busy, Refused, Timeouts, ClientErrors, Canceled int64
-	BilledAttempts                                                               int64
-	BilledCost                                                                   float64 // USD
-
-	// Latency quantiles of successful attempts, ms; 0 when none succeeded.
-	LatencyP50Ms, LatencyP90Ms, LatencyP95Ms, LatencyP99Ms float64
-}
-
-// AttemptStats aggregates attempts in the 10-second buckets from the one
-// holding from through the one holding to: the current, partial bucket is
-// included, so a policy computed now sees the last seconds. It returns the
-// stats and the seconds they cover (to − the first bucket's start).
-func (s *Store) AttemptStats(ctx context.Context, from, to time.Time) ([]AttemptStat, float64, error) {
+// Stats aggregates attempts in the 10-second buckets of the attempts_10s
+// rollup from the one holding from through the one holding to: the
+// current, partial bucket is included, so a policy computed now sees the
+// last seconds. Every row's Seconds is the span they cover (to − the first
+// bucket's start). It is the optimizer's statistics reader.
+func (s *Store) Stats(ctx context.Context, from, to time.Time) ([]event.AttemptStats, error) {
 	lo := from.Unix() / 10 * 10
 	hi := to.Unix()/10*10 + 10
 	span := float64(to.UnixMilli()-lo*1000) / 1000
@@ -43,15 +32,15 @@ GROUP BY orchestrator, capability, model, client_region
 ORDER BY orchestrator, capability, model, client_region`, s.cfg.Database, lo, hi)
 	rows, err := s.Query(ctx, sql)
 	if err != nil {
-		return nil, 0, fmt.Errorf("read attempt stats: %w", err)
+		return nil, fmt.Errorf("read attempt stats: %w", err)
 	}
-	out := make([]AttemptStat, 0, rows.Len())
+	out := make([]event.AttemptStats, 0, rows.Len())
 	for _, r := range rows.Values {
-		st := AttemptStat{
+		st := event.AttemptStats{
 			Orchestrator: str(r[0]), Capability: str(r[1]), Model: str(r[2]), ClientRegion: str(r[3]),
 			Attempts: i64(r[4]), Successes: i64(r[5]), Errors: i64(r[6]), Busy: i64(r[7]), Refused: i64(r[8]),
 			Timeouts: i64(r[9]), ClientErrors: i64(r[10]), Canceled: i64(r[11]), BilledAttempts: i64(r[12]),
-			BilledCost: f64(r[13]),
+			BilledCost: f64(r[13]), Seconds: span,
 		}
 		if st.Successes > 0 {
 			if q, ok := r[14].([]any); ok && len(q) == 4 {
@@ -60,7 +49,7 @@ ORDER BY orchestrator, capability, model, client_region`, s.cfg.Database, lo, hi
 		}
 		out = append(out, st)
 	}
-	return out, span, nil
+	return out, nil
 }
 
 func str(v any) string { s, _ := v.(string); return s }

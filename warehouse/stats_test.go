@@ -32,14 +32,16 @@ func TestAttemptStats(t *testing.T) {
 			t.Fatal(err)
 		}
 		base := time.UnixMilli(eventtest.BaseMs)
-		stats, secs, err := st.AttemptStats(ctx, base.Add(-time.Minute), base.Add(time.Minute))
+		stats, err := st.Stats(ctx, base.Add(-time.Minute), base.Add(time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if secs != 120 {
-			t.Errorf("got a window of %v s, want 120", secs)
+		for _, s := range stats {
+			if s.Seconds != 120 {
+				t.Errorf("%s: got a window of %v s, want 120", s.Orchestrator, s.Seconds)
+			}
 		}
-		by := map[string]AttemptStat{}
+		by := map[string]event.AttemptStats{}
 		for _, s := range stats {
 			by[s.Orchestrator] = s
 		}
@@ -57,7 +59,7 @@ func TestAttemptStats(t *testing.T) {
 			t.Errorf("a: got class %q region %q", a.Capability, a.ClientRegion)
 		}
 		// A window after the data is empty.
-		later, _, err := st.AttemptStats(ctx, base.Add(time.Hour), base.Add(2*time.Hour))
+		later, err := st.Stats(ctx, base.Add(time.Hour), base.Add(2*time.Hour))
 		if err != nil || len(later) != 0 {
 			t.Errorf("later window: got %d stats, %v; want none", len(later), err)
 		}

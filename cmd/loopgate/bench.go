@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/loopgate/loopgate/sim"
+	"github.com/loopgate/loopgate/sim/closedloop"
 	"github.com/loopgate/loopgate/sim/plot"
 	"github.com/loopgate/loopgate/sim/scenario"
 	"github.com/loopgate/loopgate/sim/scenarios"
@@ -41,10 +42,10 @@ func (l *listFlag) Set(v string) error {
 }
 
 // benchRegistry is every policy bench can run: the baselines and the
-// product's policy (benchpolicy.go).
+// product's policy (package closedloop).
 func benchRegistry() sim.Registry {
 	reg := sim.Baselines()
-	reg[benchPolicyName] = newBenchPolicy
+	reg[closedloop.Name] = closedloop.Constructor(closedloop.DefaultConfig())
 	return reg
 }
 
@@ -87,17 +88,17 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	prog := newProgress(env.stderr, len(scs)*len(pols))
 	defer prog.done()
 	for i, sc := range scs {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		var runs []plot.Run
-		rep, err := sim.BenchRuns(sc, pols, sim.BenchOptions{Registry: reg}, func(name string, res *sim.Result) {
+		rep, err := sim.BenchRuns(ctx, sc, pols, sim.BenchOptions{Registry: reg}, func(name string, res *sim.Result) {
 			prog.step(sc.Name, name)
 			if *out != "" {
 				runs = append(runs, plot.Run{Policy: name, Result: res})
 			}
 		})
 		if err != nil {
+			if ctx.Err() != nil {
+				fmt.Fprintf(env.stderr, "loopgate bench: interrupted during %s; no report written for it\n", sc.Name)
+			}
 			return err
 		}
 		if i > 0 {

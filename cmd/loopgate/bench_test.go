@@ -9,9 +9,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func benchEnv() (*cliEnv, *bytes.Buffer, *bytes.Buffer) {
@@ -119,3 +122,77 @@ func TestBenchUnknownScenario(t *testing.T) {
 		t.Errorf("got %v, want an error naming the built-in scenarios", err)
 	}
 }
+
+// TestBenchFindsCachedChdb runs the loopgate policy through a loopgate
+// process with no libchdb variable set: the library is found in the cache
+// `make run` and `make test` fill.
+func TestBenchFindsCachedChdb(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tiny.yaml")
+	if err := os.WriteFile(path, []byte(tinyBenchScenario), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := cliCommand(t, "bench", "--scenario", path, "--policies", "random,loopgate")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("loopgate bench: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "| loopgate |") {
+		t.Errorf("got output %q, want a table row for loopgate", out)
+	}
+}
+
+// TestBenchStopsOnSignal sends SIGTERM and then SIGINT to loopgate bench in
+// the middle of a run of the loopgate policy (about half a minute of work):
+// each time the process must stop within 2 s, say so, and exit non-zero.
+func TestBenchStopsOnSignal(t *testing.T) {
+	for _, sig := range []os.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			cmd := cliCommand(t, "bench", "--scenario", "steady-heterogeneous", "--policies", "loopgate")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				t.Fatalf("bench ended before the signal: %v\n%s", err, &stderr)
+			case <-time.After(3 * time.Second):
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				var exit *exec.ExitError
+				if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+					t.Errorf("got %v after %v, want a non-zero exit", err, sig)
+				}
+				if !strings.Contains(stderr.String(), "interrupted") {
+					t.Errorf("got stderr %q, want it to say the run was interrupted", &stderr)
+				}
+			case <-time.After(2 * time.Second):
+				cmd.Process.Kill()
+				<-done
+				t.Fatalf("bench still running 2 s after %v\n%s", sig, &stderr)
+			}
+		})
+	}
+}
+
+const tinyBenchScenario = `
+name: bench-cli-tiny
+seed: 5
+duration: 30s
+warmup: 5s
+regions: [FRA]
+rtt_ms: {same_region: 4}
+classes:
+  - {id: t2i, capability: text-to-image, model: stabilityai/sdxl-turbo, units: 1048576, slo_ms: 3000, timeout_ms: 10000, value: 0.02}
+clients:
+  - {id: acme, region: FRA, rate: 5, mix: {t2i: 1.0}}
+orchestrators:
+  - {id: fra-1, region: FRA, stake: 10, capacity: 4, queue: 8, classes: {t2i: {price: 2.0e-9, p50_ms: 700, p99_ms: 1800}}}
+  - {id: fra-2, region: FRA, stake: 10, capacity: 4, queue: 8, classes: {t2i: {price: 3.0e-9, p50_ms: 800, p99_ms: 2000}}}
+`

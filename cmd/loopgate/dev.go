@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/loopgate/loopgate/router"
+	"github.com/loopgate/loopgate/sim/closedloop"
 	"github.com/loopgate/loopgate/sim/fleet"
 	"github.com/loopgate/loopgate/sim/load"
 	"github.com/loopgate/loopgate/sim/scenario"
@@ -112,7 +113,7 @@ func (d devLoop) run(ctx context.Context, sc *scenario.Scenario) error {
 	defer rsvc.r.Close()
 
 	ocfg := cfg.Optimizer
-	ocfg.Catalog = catalogFor(sc, fl.Orchestrators())
+	ocfg.Catalog = closedloop.Catalog(sc, advertised(fl.Orchestrators()))
 	osvc, err := newOptimizerService(infra, cfg, ocfg, brokers, store, log, reg, time.Now)
 	if err != nil {
 		return err

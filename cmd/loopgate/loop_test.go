@@ -14,6 +14,7 @@ import (
 
 	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/internal/testenv"
+	"github.com/loopgate/loopgate/sim/closedloop"
 	"github.com/loopgate/loopgate/sim/fleet"
 	"github.com/loopgate/loopgate/sim/load"
 	"github.com/loopgate/loopgate/sim/scenario"
@@ -163,7 +164,7 @@ func runLoopTest(t *testing.T, cfg Config) {
 	ocfg := cfg.Optimizer
 	ocfg.Period, ocfg.Window = time.Second, 10*time.Second
 	ocfg.Ejection.Cooldown = 10 * time.Second
-	ocfg.Catalog = catalogFor(sc, fl.Orchestrators())
+	ocfg.Catalog = closedloop.Catalog(sc, advertised(fl.Orchestrators()))
 	osvc, err := newOptimizerService(ctx, cfg, ocfg, brokers, store, log, reg, time.Now)
 	if err != nil {
 		t.Fatal(err)

@@ -15,56 +15,8 @@ import (
 
 	"github.com/loopgate/loopgate/eventlog"
 	"github.com/loopgate/loopgate/optimizer"
-	"github.com/loopgate/loopgate/sim/fleet"
-	"github.com/loopgate/loopgate/sim/scenario"
 	"github.com/loopgate/loopgate/warehouse"
 )
-
-// warehouseStats reads the optimizer's statistics from the attempts_10s
-// rollup (optimizer.StatsReader).
-type warehouseStats struct{ store *warehouse.Store }
-
-func (w warehouseStats) Stats(ctx context.Context, from, to time.Time) ([]optimizer.Stat, error) {
-	rows, secs, err := w.store.AttemptStats(ctx, from, to)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]optimizer.Stat, len(rows))
-	for i, r := range rows {
-		out[i] = optimizer.Stat{
-			Orchestrator: r.Orchestrator, Capability: r.Capability, Model: r.Model, ClientRegion: r.ClientRegion,
-			Attempts: r.Attempts, Successes: r.Successes, Errors: r.Errors, Timeouts: r.Timeouts,
-			Refused: r.Refused, Busy: r.Busy, ClientErrors: r.ClientErrors, Canceled: r.Canceled,
-			LatencyP50Ms: r.LatencyP50Ms, LatencyP90Ms: r.LatencyP90Ms, LatencyP95Ms: r.LatencyP95Ms, LatencyP99Ms: r.LatencyP99Ms,
-			BilledAttempts: r.BilledAttempts, BilledCost: r.BilledCost, Seconds: secs,
-		}
-	}
-	return out, nil
-}
-
-// catalogFor is the optimizer's catalog for a simulated fleet: the
-// orchestrators with their prices and concurrency, the classes with their
-// SLO, value and units.
-func catalogFor(sc *scenario.Scenario, infos []fleet.OrchestratorInfo) optimizer.Catalog {
-	var c optimizer.Catalog
-	for _, in := range infos {
-		o := optimizer.Orchestrator{ID: in.ID, URL: in.URL, Address: in.Address, Region: in.Region, MaxInFlight: in.Capacity + in.Queue}
-		for k, price := range in.Prices() {
-			o.Classes = append(o.Classes, optimizer.ClassPrice{Capability: k.Capability, Model: k.Model, PricePerUnit: price})
-		}
-		c.Orchestrators = append(c.Orchestrators, o)
-	}
-	seen := map[[2]string]bool{}
-	for _, cl := range sc.Classes {
-		k := [2]string{cl.Capability, cl.Model}
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		c.Classes = append(c.Classes, optimizer.Class{Capability: cl.Capability, Model: cl.Model, SLO: cl.SLO, Value: cl.Value, Units: cl.Units})
-	}
-	return c
-}
 
 // optimizerService is an optimizer with the policy writer it publishes to.
 type optimizerService struct {
@@ -79,7 +31,7 @@ func newOptimizerService(ctx context.Context, cfg Config, ocfg optimizer.Config,
 	if err != nil {
 		return nil, fmt.Errorf("policy writer: %w", err)
 	}
-	opt, err := optimizer.New(ocfg, warehouseStats{store}, policySink{w: w, store: store}, log.With("component", "optimizer"), reg, now,
+	opt, err := optimizer.New(ocfg, store, policySink{w: w, store: store}, log.With("component", "optimizer"), reg, now,
 		optimizer.WithLastVersion(func(ctx context.Context) (uint64, error) { return lastPolicyVersion(ctx, store) }))
 	if err != nil {
 		w.Close()

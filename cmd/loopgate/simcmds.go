@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"github.com/loopgate/loopgate/event"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -45,13 +46,7 @@ func sha256Hex(s string) string {
 func routerConfigFor(base router.Config, sc *scenario.Scenario, infos []fleet.OrchestratorInfo) router.Config {
 	cfg := base
 	cfg.Orchestrators = nil
-	for _, in := range infos {
-		oc := router.OrchestratorConfig{ID: in.ID, URL: in.URL, Region: in.Region}
-		for k, price := range in.Prices() {
-			oc.Classes = append(oc.Classes, router.ClassPrice{Capability: k.Capability, Model: k.Model, PricePerUnit: price})
-		}
-		cfg.Orchestrators = append(cfg.Orchestrators, oc)
-	}
+	cfg.Orchestrators = advertised(infos)
 	cfg.APIKeys = nil
 	for _, c := range sc.Clients {
 		cfg.APIKeys = append(cfg.APIKeys, router.APIKeyConfig{ID: c.ID, SHA256: sha256Hex(simKey(c.ID)), Customer: c.ID, ClientRegion: c.Region})
@@ -122,4 +117,13 @@ func runLoad(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	return sum.WriteText(env.stdout)
+}
+
+// advertised is the fleet as discovery reports it.
+func advertised(infos []fleet.OrchestratorInfo) []event.Orchestrator {
+	out := make([]event.Orchestrator, len(infos))
+	for i, in := range infos {
+		out[i] = in.Orchestrator
+	}
+	return out
 }

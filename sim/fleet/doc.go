@@ -10,8 +10,8 @@
 //	cfg.Speed = 10                                // a 600 s scenario in 60 s
 //	f, err := fleet.New(sc, cfg, logger, reg)
 //	if err := f.Start(ctx); err != nil { ... }    // binds every port, starts the timeline
-//	for _, o := range f.Orchestrators() {         // → router.OrchestratorConfig
-//		// o.ID, o.URL, o.Region, o.Prices()[fleet.ClassKey{Capability, Model}]
+//	for _, o := range f.Orchestrators() {
+//		cfg.Orchestrators = append(cfg.Orchestrators, o.Orchestrator) // an event.Orchestrator: id, URL, prices
 //	}
 //	g.Go(func() error { return f.Run(ctx) })      // serves until ctx is cancelled
 //	...

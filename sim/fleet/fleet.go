@@ -1,6 +1,8 @@
 package fleet
 
 import (
+	"github.com/loopgate/loopgate/event"
+
 	"context"
 	"errors"
 	"fmt"
@@ -442,18 +444,16 @@ func (f *Fleet) Addrs() map[string]string {
 	return out
 }
 
-// OrchestratorInfo is what a router's configuration needs to know about one
-// simulated orchestrator: where it is and what it sells.
+// OrchestratorInfo is one simulated orchestrator as a gateway would know
+// it (the embedded event.Orchestrator: id, URL, region, address, stake,
+// concurrency and class prices, what the router's and the optimizer's
+// configuration take as they are), with what the simulation knows besides.
 type OrchestratorInfo struct {
-	ID       string
-	URL      string // base URL; empty before Start unless the port is pinned
-	Region   string
-	Address  string // on-chain address, may be empty
-	Stake    float64
+	event.Orchestrator
 	Capacity int
 	Queue    int
 	Down     bool
-	Classes  []ClassOffer // sorted by class id
+	Offers   []ClassOffer // the truth per scenario class, sorted by class id
 }
 
 // ClassOffer is one class an orchestrator serves.
@@ -465,20 +465,6 @@ type ClassOffer struct {
 	P50, P99   time.Duration
 }
 
-// Prices maps the wire class (capability, model) to the orchestrator's
-// price per unit. Scenario classes that share a capability and a model
-// have one price on the wire: the lowest.
-func (i OrchestratorInfo) Prices() map[ClassKey]float64 {
-	out := map[ClassKey]float64{}
-	for _, c := range i.Classes {
-		k := ClassKey{c.Capability, c.Model}
-		if p, ok := out[k]; !ok || c.Price < p {
-			out[k] = c.Price
-		}
-	}
-	return out
-}
-
 // Orchestrators describes every orchestrator as it is now (timeline changes
 // so far applied), in scenario order.
 func (f *Fleet) Orchestrators() []OrchestratorInfo {
@@ -487,14 +473,12 @@ func (f *Fleet) Orchestrators() []OrchestratorInfo {
 		url := f.url(o)
 		o.mu.Lock()
 		c := o.cfg
-		info := OrchestratorInfo{
-			ID: c.ID, URL: url, Region: c.Region, Address: c.Address, Stake: c.Stake,
-			Capacity: c.Capacity, Queue: c.Queue, Down: c.Down,
-		}
+		info := OrchestratorInfo{Orchestrator: f.sc.Advertised(&c), Capacity: c.Capacity, Queue: c.Queue, Down: c.Down}
+		info.URL = url
 		for _, id := range slices.Sorted(maps.Keys(c.Classes)) {
 			off := c.Classes[id]
 			cl := f.sc.Classes[f.sc.ClassIndex(id)]
-			info.Classes = append(info.Classes, ClassOffer{
+			info.Offers = append(info.Offers, ClassOffer{
 				ClassID: id, Capability: cl.Capability, Model: cl.Model,
 				Price: off.Price, P50: off.P50, P99: off.P99,
 			})

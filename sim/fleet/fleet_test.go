@@ -393,8 +393,8 @@ timeline:
 		t.Errorf("b after 3s: got %d %v, want 200", r.status, r.err)
 	}
 	for _, o := range f.Orchestrators() {
-		if o.ID == "a" && o.Prices()[ClassKey{"text-to-image", "stabilityai/sdxl-turbo"}] != 2 {
-			t.Errorf("a after 3s: got prices %v, want text-to-image at 2", o.Prices())
+		if o.ID == "a" && priceOf(o, "text-to-image", "stabilityai/sdxl-turbo") != 2 {
+			t.Errorf("a after 3s: got prices %v, want text-to-image at 2", o.Classes)
 		}
 	}
 }
@@ -512,17 +512,19 @@ orchestrators:
 		{"text-to-image", "stabilityai/sdxl-turbo"}:  2.0e-9,
 		{"image-to-image", "stabilityai/sdxl-turbo"}: 3.0e-9,
 	}
-	got := a.Prices()
-	if len(got) != len(want) {
-		t.Fatalf("a prices: got %v, want %v", got, want)
+	if len(a.Classes) != len(want) {
+		t.Fatalf("a prices: got %v, want %v", a.Classes, want)
 	}
 	for k, p := range want {
-		if got[k] != p {
-			t.Errorf("a price of %v: got %v, want %v", k, got[k], p)
+		if got := priceOf(a, k.Capability, k.Model); got != p {
+			t.Errorf("a price of %v: got %v, want %v", k, got, p)
 		}
 	}
-	if a.Classes[1].ClassID != "t2i" || a.Classes[1].P50 != 700*time.Millisecond {
-		t.Errorf("a classes: got %+v, want i2i then t2i with p50 700ms", a.Classes)
+	if a.MaxInFlight != 6 {
+		t.Errorf("a advertises %d at once, want capacity 4 + queue 2", a.MaxInFlight)
+	}
+	if a.Offers[1].ClassID != "t2i" || a.Offers[1].P50 != 700*time.Millisecond {
+		t.Errorf("a offers: got %+v, want i2i then t2i with p50 700ms", a.Offers)
 	}
 	b, _ := json.Marshal(infos)
 	if !strings.Contains(string(b), "meta-llama") {
@@ -584,4 +586,14 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// priceOf is o's advertised price for a wire class, -1 if it serves none.
+func priceOf(o OrchestratorInfo, capability, model string) float64 {
+	for _, c := range o.Classes {
+		if c.Capability == capability && c.Model == model {
+			return c.PricePerUnit
+		}
+	}
+	return -1
 }

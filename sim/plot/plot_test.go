@@ -2,6 +2,7 @@ package plot
 
 import (
 	"bytes"
+	"context"
 	"image/png"
 	"io"
 	"testing"
@@ -19,7 +20,7 @@ func TestFigures(t *testing.T) {
 		t.Fatal(err)
 	}
 	var runs []Run
-	if _, err := sim.BenchRuns(sc, []string{sim.PolicyRandom, sim.PolicyOracle}, sim.BenchOptions{}, func(name string, res *sim.Result) {
+	if _, err := sim.BenchRuns(context.Background(), sc, []string{sim.PolicyRandom, sim.PolicyOracle}, sim.BenchOptions{}, func(name string, res *sim.Result) {
 		runs = append(runs, Run{Policy: name, Result: res})
 	}); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/loopgate/loopgate/event"
 )
 
 // Scenario is one parsed and validated scenario file.
@@ -243,4 +245,34 @@ func (sc *Scenario) PickClass(mix map[string]float64, u float64) int {
 		}
 	}
 	return last // rounding: shares sum to 1 within 1e-6
+}
+
+// Advertised is what discovery tells a gateway about o, in the fleet
+// vocabulary: its id, region, address and stake, how many requests it
+// takes at once (capacity + queue, what it would advertise as its
+// sessions), and its price for every class it serves, one per wire class
+// (capability, model) — the lowest when several scenario classes share
+// one — in the scenario's class order. Its latency, failures and the
+// timeline's down and hang states stay hidden. URL is left empty: the
+// simulated fleet fills in where it listens.
+func (s *Scenario) Advertised(o *Orchestrator) event.Orchestrator {
+	out := event.Orchestrator{
+		ID: o.ID, Region: o.Region, Address: o.Address, Stake: o.Stake,
+		MaxInFlight: o.Capacity + o.Queue,
+	}
+	at := map[[2]string]int{}
+	for _, cl := range s.Classes {
+		off, ok := o.Classes[cl.ID]
+		if !ok {
+			continue
+		}
+		k := [2]string{cl.Capability, cl.Model}
+		if i, seen := at[k]; seen {
+			out.Classes[i].PricePerUnit = min(out.Classes[i].PricePerUnit, off.Price)
+			continue
+		}
+		at[k] = len(out.Classes)
+		out.Classes = append(out.Classes, event.ClassPrice{Capability: cl.Capability, Model: cl.Model, PricePerUnit: off.Price})
+	}
+	return out
 }

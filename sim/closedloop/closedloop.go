@@ -1,0 +1,534 @@
+package closedloop
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/loopgate/loopgate/event"
+	"github.com/loopgate/loopgate/optimizer"
+	"github.com/loopgate/loopgate/router"
+	"github.com/loopgate/loopgate/sim"
+	"github.com/loopgate/loopgate/sim/scenario"
+	"github.com/loopgate/loopgate/warehouse"
+)
+
+// Name is the product's policy in bench reports.
+const Name = "loopgate"
+
+// Epoch is where virtual time starts on the clock that outcomes,
+// warehouse buckets and the optimizer read: virtual offset t is Epoch() + t.
+func Epoch() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+
+// Config tunes the policy. DefaultConfig gives the product's defaults.
+type Config struct {
+	// Router is the fast loop's configuration: MaxAttempts and Selection
+	// are read. Default router.DefaultConfig().
+	Router router.Config
+	// Optimizer is the slow loop's configuration; its catalog is built
+	// from what the scenario's orchestrators advertise. Default
+	// optimizer.DefaultConfig().
+	Optimizer optimizer.Config
+	// FlushEvery is how often finished requests' outcomes are written to
+	// the warehouse, in virtual time: the ingest consumer's batching.
+	// Default 1s.
+	FlushEvery time.Duration
+	// LibPath is libchdb.so for the embedded warehouse. Default: found as
+	// the warehouse finds it (LOOPGATE_CHDB_LIB, CHDB_LIB_PATH, then the
+	// copy `make run` and `make test` cache).
+	LibPath string
+	// TempDir holds each run's warehouse data directory, removed by
+	// Close. Default: the system's temporary directory.
+	TempDir string
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	return Config{Router: router.DefaultConfig(), Optimizer: optimizer.DefaultConfig(), FlushEvery: time.Second}
+}
+
+// Validate reports settings that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	if c.FlushEvery <= 0 {
+		errs = append(errs, fmt.Errorf("closedloop: flush_every %v must be positive", c.FlushEvery))
+	}
+	if c.Router.MaxAttempts < 1 {
+		errs = append(errs, fmt.Errorf("closedloop: router max_attempts %d must be at least 1", c.Router.MaxAttempts))
+	}
+	if err := c.Optimizer.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Constructor is the sim.Constructor of the policy with cfg: register it
+// under Name beside the baselines.
+func Constructor(cfg Config) sim.Constructor {
+	return func(ctx context.Context, env sim.Env) (sim.Policy, error) { return New(ctx, cfg, env) }
+}
+
+// Policy is loopgate in the simulator. See the package doc.
+type Policy struct {
+	sc     *scenario.Scenario
+	cfg    Config
+	sel    router.SelectionConfig
+	params router.Params
+	rng    *rand.Rand
+	ids    io.Reader // seeded source for event.NewID
+
+	store *warehouse.Store
+	dir   string // the store's data directory, removed by Close
+	opt   *optimizer.Optimizer
+	now   time.Duration // the virtual clock the optimizer reads
+
+	orchIDs []string
+	fast    []router.Tracker // by orchestrator index: the router's own fast-loop state
+
+	// The applied policy, resolved per (class, client region) through the
+	// router's PolicyIndex: shares by orchestrator index, nil = equal.
+	version    uint64
+	shares     map[shareKey][]float64
+	ejectUntil []int64 // Unix ms (virtual), by orchestrator
+	limit      []int   // in-flight limit by orchestrator, 0 = none
+
+	pending   map[int]*request
+	buf       []event.Outcome
+	flushes   int
+	written   int // outcomes written to the warehouse
+	rounds    int // optimizer rounds that published a policy
+	nextFlush time.Duration
+	nextStep  time.Duration
+	fleet     *sim.Fleet // the router's view, for the catalog; nil before the first Pick
+	catalog   optimizer.Catalog
+
+	cands  []router.Candidate
+	idx    []int
+	err    error // the first error outside Advance, returned by the next Advance
+	closed bool
+}
+
+type shareKey struct {
+	class  int
+	region string
+}
+
+// request is a request whose outcome is not built yet.
+type request struct {
+	req      sim.Request // copied at the first Pick
+	client   string
+	version  uint64
+	picks    []router.Choice // per attempt, in Seq order
+	attempts []event.Attempt
+	inflight int
+	answered float64 // price per unit of the attempt that answered
+}
+
+// New builds the policy for one run of env's scenario: it opens an
+// embedded warehouse of its own (own data directory, own database) and an
+// optimizer reading it. Close releases both; the process holds at most one
+// embedded engine at a time, so a run must be closed before the next opens.
+func New(ctx context.Context, cfg Config, env sim.Env) (*Policy, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	sc := env.Scenario
+	sel := cfg.Router.Selection
+	p := &Policy{
+		sc: sc, cfg: cfg, sel: sel, params: sel.Params(), rng: env.Rand,
+		orchIDs:    make([]string, len(sc.Orchestrators)),
+		fast:       make([]router.Tracker, len(sc.Orchestrators)),
+		ejectUntil: make([]int64, len(sc.Orchestrators)),
+		limit:      make([]int, len(sc.Orchestrators)),
+		pending:    map[int]*request{},
+		nextFlush:  cfg.FlushEvery,
+	}
+	var seed [32]byte
+	for i := 0; i < len(seed); i += 8 {
+		v := env.Rand.Uint64()
+		for j := range 8 {
+			seed[i+j] = byte(v >> (8 * j))
+		}
+	}
+	p.ids = rand.NewChaCha8(seed)
+	for i, o := range sc.Orchestrators {
+		p.orchIDs[i] = o.ID
+	}
+
+	dir, err := os.MkdirTemp(cfg.TempDir, "loopgate-bench-chdb-")
+	if err != nil {
+		return nil, fmt.Errorf("create warehouse data dir: %w", err)
+	}
+	p.dir = dir
+	wcfg := warehouse.DefaultConfig()
+	wcfg.Backend = warehouse.BackendEmbedded
+	wcfg.DataDir = dir
+	wcfg.Database = "loopgate_bench_" + sqlName(sc.Name)
+	wcfg.LibPath = cfg.LibPath
+	// Virtual timestamps start in 2026; TTLs must never drop them.
+	wcfg.RawRetentionDays, wcfg.RollupRetentionDays, wcfg.FineRetentionDays = 0, 0, 0
+	store, err := warehouse.Open(ctx, wcfg, nil, nil)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("the loopgate policy needs the embedded warehouse: %w", err)
+	}
+	p.store = store
+
+	ocfg := cfg.Optimizer
+	ocfg.Catalog = catalog(sc, func(i int) *scenario.Orchestrator { return &sc.Orchestrators[i] })
+	p.catalog = ocfg.Catalog
+	p.nextStep = ocfg.Period
+	opt, err := optimizer.New(ocfg, store, publisher{p}, nil, nil, func() time.Time { return Epoch().Add(p.now) })
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("optimizer: %w", err)
+	}
+	p.opt = opt
+	return p, nil
+}
+
+// sqlName keeps the letters, digits and underscores a database name allows.
+func sqlName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// catalog is the optimizer's catalog at the moment: what each
+// orchestrator advertises now (orch(i): its state after the timeline so
+// far), reached at a made-up URL.
+func catalog(sc *scenario.Scenario, orch func(i int) *scenario.Orchestrator) optimizer.Catalog {
+	orchs := make([]event.Orchestrator, len(sc.Orchestrators))
+	for i := range sc.Orchestrators {
+		orchs[i] = sc.Advertised(orch(i))
+		orchs[i].URL = "http://" + sqlName(orchs[i].ID) + ".sim"
+	}
+	return Catalog(sc, orchs)
+}
+
+// Catalog is the optimizer's catalog for a simulated fleet: the
+// orchestrators as discovery reports them, and the scenario's classes with
+// their SLO, value and units. `loopgate dev` gives its optimizer the same.
+func Catalog(sc *scenario.Scenario, orchs []event.Orchestrator) optimizer.Catalog {
+	c := optimizer.Catalog{Orchestrators: orchs}
+	seen := map[[2]string]bool{}
+	for _, cl := range sc.Classes {
+		k := [2]string{cl.Capability, cl.Model}
+		if !seen[k] {
+			seen[k] = true
+			c.Classes = append(c.Classes, optimizer.Class{Capability: cl.Capability, Model: cl.Model, SLO: cl.SLO, Value: cl.Value, Units: cl.Units})
+		}
+	}
+	return c
+}
+
+// publisher hands every policy the optimizer computes straight to the
+// fast loop, as the router does with a policy from the log.
+type publisher struct{ p *Policy }
+
+func (b publisher) PublishPolicy(_ context.Context, pol event.Policy) error {
+	b.p.apply(pol)
+	return nil
+}
+
+func (p *Policy) clock(now time.Duration) time.Time { return Epoch().Add(now) }
+
+// apply resolves pol through the router's PolicyIndex, as the router's
+// tables do: shares per class and client region with the same fallbacks,
+// ejections and in-flight limits.
+func (p *Policy) apply(pol event.Policy) {
+	p.version = pol.Version
+	ix := router.NewPolicyIndex(&pol, p.clock(p.now).UnixMilli())
+	for o, id := range p.orchIDs {
+		p.limit[o] = ix.Limit(id)
+		ej, _ := ix.Ejection(id)
+		p.ejectUntil[o] = ej.UntilMs
+	}
+	p.shares = map[shareKey][]float64{}
+	for ci, cl := range p.sc.Classes {
+		for _, region := range p.sc.Regions {
+			if sh := router.Shares(ix.Entry(cl.Capability, cl.Model, region), p.orchIDs); sh != nil {
+				p.shares[shareKey{ci, region}] = sh
+			}
+		}
+	}
+}
+
+// Limits implements sim.Policy: the router's attempts, no hedging.
+func (p *Policy) Limits(time.Duration, *sim.Request) sim.Limits {
+	return sim.Limits{MaxAttempts: p.cfg.Router.MaxAttempts}
+}
+
+// Pick implements sim.Policy with the router's candidates and draw.
+func (p *Policy) Pick(now time.Duration, req *sim.Request, fleet *sim.Fleet) sim.Choice {
+	p.fleet = fleet
+	nowT := p.clock(now)
+	elig := fleet.Eligible(req.Class)
+	shares := p.shares[shareKey{req.Class, req.Region}]
+	p.cands, p.idx = p.cands[:0], p.idx[:0]
+	for _, o := range elig {
+		if sim.Tried(req, o) {
+			continue
+		}
+		share := 1 / float64(len(elig))
+		if shares != nil {
+			share = shares[o]
+		}
+		c, ok := p.fast[o].CandidateOf(nowT, p.sel.LatencyStale, share, fleet.InFlight(o), p.limit[o], p.ejectUntil[o])
+		if !ok {
+			continue
+		}
+		p.cands = append(p.cands, c)
+		p.idx = append(p.idx, o)
+	}
+	r := p.pending[req.ID]
+	ch, ok := router.Choose(p.params, p.cands, p.rng.Float64())
+	if !ok {
+		if r != nil && r.inflight == 0 {
+			p.finish(now, r, event.StatusError)
+		}
+		return sim.GiveUp()
+	}
+	if r == nil {
+		r = &request{req: *req, client: p.sc.Clients[req.Client].ID, version: p.version}
+		r.req.Tried = nil
+		p.pending[req.ID] = r
+	}
+	r.picks = append(r.picks, ch)
+	r.inflight++
+	return sim.Use(p.idx[ch.Index])
+}
+
+// Observe implements sim.Policy: the fast loop learns at once; the
+// request's outcome is built when its last attempt is known.
+func (p *Policy) Observe(now time.Duration, a *sim.Attempt) {
+	nowT := p.clock(now)
+	st := &p.fast[a.Orch]
+	ms := float64(a.Latency) / float64(time.Millisecond)
+	switch a.Outcome {
+	case sim.OK:
+		st.ObserveLatency(nowT, ms, p.sel.LatencyTau)
+		st.Succeeded()
+	case sim.TimedOut, sim.AttemptTimeout:
+		st.ObserveLatency(nowT, ms, p.sel.LatencyTau)
+		st.Failed(nowT, p.sel)
+	case sim.Failed, sim.Rejected, sim.Refused, sim.Reset:
+		st.Failed(nowT, p.sel)
+	}
+	r := p.pending[a.Request]
+	if r == nil || a.Seq >= len(r.picks) {
+		return
+	}
+	r.inflight--
+	ch := r.picks[a.Seq]
+	o := &p.sc.Orchestrators[a.Orch]
+	res, status := attemptResult(a.Outcome)
+	r.attempts = append(r.attempts, event.Attempt{
+		Orchestrator: o.ID, OrchRegion: o.Region, StartMs: p.clock(a.Sent).UnixMilli(),
+		LatencyMs: a.Latency.Milliseconds(), Result: res, HTTPStatus: status, Retry: a.Seq > 0, Hedged: a.Hedge,
+		Billed: a.Service > 0 || a.Cost > 0, Cost: a.Cost, Propensity: ch.Propensity, Score: ch.Score,
+	})
+	switch {
+	case a.Outcome == sim.OK:
+		if off, ok := o.Classes[p.sc.Classes[a.Class].ID]; ok {
+			r.answered = off.Price
+		}
+		p.finish(now, r, event.StatusOK)
+	case a.Outcome == sim.TimedOut:
+		p.finish(now, r, event.StatusTimeout)
+	case a.Outcome == sim.Cancelled || r.inflight > 0:
+	case a.Seq+1 >= p.cfg.Router.MaxAttempts:
+		p.finish(now, r, event.StatusError)
+	case now >= r.req.Deadline:
+		p.finish(now, r, event.StatusTimeout)
+	}
+}
+
+// attemptResult is how the router records an attempt that ended so.
+func attemptResult(o sim.Outcome) (event.AttemptResult, int) {
+	switch o {
+	case sim.OK:
+		return event.AttemptOK, 200
+	case sim.Failed, sim.Reset:
+		return event.AttemptError, 500
+	case sim.Rejected:
+		return event.AttemptBusy, 503
+	case sim.Refused:
+		return event.AttemptRefused, 0
+	case sim.Unsupported:
+		return event.AttemptClient, 400
+	case sim.TimedOut, sim.AttemptTimeout:
+		return event.AttemptTimeout, 0
+	}
+	return event.AttemptCanceled, 0
+}
+
+// finish builds r's outcome and buffers it for the next flush.
+func (p *Policy) finish(now time.Duration, r *request, status event.Status) {
+	delete(p.pending, r.req.ID)
+	if len(r.attempts) == 0 {
+		return
+	}
+	cl := &p.sc.Classes[r.req.Class]
+	end := p.clock(now).UnixMilli()
+	id, err := event.NewID(end, p.ids)
+	if err != nil {
+		p.err = cmp.Or(p.err, fmt.Errorf("outcome id: %w", err))
+		return
+	}
+	kind, _ := event.UnitKindOf(cl.Capability)
+	out := event.Outcome{
+		ID: id, Schema: event.SchemaVersion, GatewayID: "bench", GatewayRegion: r.req.Region,
+		ClientRegion: r.req.Region, Customer: r.client, Capability: cl.Capability, Model: cl.Model,
+		Units: int64(cl.Units), UnitKind: kind,
+		StartMs: p.clock(r.req.Arrival).UnixMilli(), EndMs: end, Status: status,
+		LatencyMs: (now - r.req.Arrival).Milliseconds(), PolicyVersion: r.version, Attempts: r.attempts,
+	}
+	switch status {
+	case event.StatusOK:
+		out.HTTPStatus = 200
+		out.PricePerUnit = r.answered
+	case event.StatusTimeout:
+		out.HTTPStatus, out.ErrorClass = 504, "timeout"
+	default:
+		out.HTTPStatus, out.ErrorClass = 502, "attempts_failed"
+	}
+	for _, a := range r.attempts {
+		out.Cost += a.Cost
+	}
+	p.buf = append(p.buf, out)
+}
+
+// Advance implements sim.Clocked, the slow loop in virtual time: every
+// FlushEvery the buffered outcomes go to the warehouse, every optimizer
+// period the optimizer runs a round on what the warehouse holds.
+func (p *Policy) Advance(ctx context.Context, now time.Duration) error {
+	p.now = now
+	if p.err != nil {
+		return p.err
+	}
+	if now >= p.nextFlush {
+		if err := p.flush(ctx, now); err != nil {
+			return err
+		}
+		every := p.cfg.FlushEvery
+		p.nextFlush = now - now%every + every
+	}
+	if now >= p.nextStep {
+		period := p.cfg.Optimizer.Period
+		p.nextStep = now - now%period + period
+		if err := p.refreshCatalog(); err != nil {
+			return err
+		}
+		if _, err := p.opt.Step(ctx); err != nil {
+			return fmt.Errorf("optimizer round at %s: %w", now, err)
+		}
+		p.rounds++
+	}
+	return nil
+}
+
+// refreshCatalog gives the optimizer the prices discovery advertises now,
+// as the optimizer command does when the fleet's prices change.
+func (p *Policy) refreshCatalog() error {
+	if p.fleet == nil {
+		return nil
+	}
+	c := catalog(p.sc, p.fleet.Orchestrator)
+	if reflect.DeepEqual(c, p.catalog) {
+		return nil
+	}
+	if err := p.opt.SetCatalog(c); err != nil {
+		return fmt.Errorf("optimizer catalog: %w", err)
+	}
+	p.catalog = c
+	return nil
+}
+
+// flush ends requests the simulator ended without telling the policy (the
+// deadline passed with no attempt in flight), then writes the buffer.
+func (p *Policy) flush(ctx context.Context, now time.Duration) error {
+	var stale []int
+	for id, r := range p.pending {
+		if r.inflight == 0 && now >= r.req.Deadline {
+			stale = append(stale, id)
+		}
+	}
+	slices.Sort(stale)
+	for _, id := range stale {
+		p.finish(now, p.pending[id], event.StatusTimeout)
+	}
+	if len(p.buf) == 0 {
+		return nil
+	}
+	p.flushes++
+	if err := p.store.WriteOutcomes(ctx, fmt.Sprintf("bench-%d", p.flushes), p.buf); err != nil {
+		return fmt.Errorf("write %d outcomes: %w", len(p.buf), err)
+	}
+	p.written += len(p.buf)
+	p.buf = p.buf[:0]
+	return nil
+}
+
+// Stats are what a run did through the warehouse, for tests and reports.
+type Stats struct {
+	Written int    // outcomes written to the warehouse
+	Rounds  int    // optimizer rounds that published a policy
+	Version uint64 // the policy version in use
+}
+
+// Stats reports what the run did so far.
+func (p *Policy) Stats() Stats {
+	return Stats{Written: p.written, Rounds: p.rounds, Version: p.version}
+}
+
+// Share is the applied policy's share of orchestrator id for a scenario
+// class and client region; ok is false when no entry governs them (equal
+// shares) or id is unknown.
+func (p *Policy) Share(class int, region, id string) (share float64, ok bool) {
+	o := slices.Index(p.orchIDs, id)
+	sh := p.shares[shareKey{class, region}]
+	if o < 0 || sh == nil {
+		return 0, false
+	}
+	return sh[o], true
+}
+
+// Ejected reports whether the applied policy ejects orchestrator id at
+// virtual time now.
+func (p *Policy) Ejected(id string, now time.Duration) bool {
+	o := slices.Index(p.orchIDs, id)
+	return o >= 0 && p.ejectUntil[o] > p.clock(now).UnixMilli()
+}
+
+// Close ends the run: it closes the warehouse and removes its data
+// directory. It is safe to call more than once; the simulator calls it
+// when the run is over, however it ended.
+func (p *Policy) Close() error {
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	var err error
+	if p.store != nil {
+		err = p.store.Close()
+	}
+	return errors.Join(err, os.RemoveAll(p.dir))
+}
+
+var (
+	_ sim.Policy  = (*Policy)(nil)
+	_ sim.Clocked = (*Policy)(nil)
+	_ io.Closer   = (*Policy)(nil)
+)

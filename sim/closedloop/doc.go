@@ -1,0 +1,41 @@
+// Package closedloop is the product's routing policy in the simulator: the
+// policy `loopgate bench` reports as "loopgate". It runs loopgate's two
+// loops in virtual time, joined only through the real data path:
+//
+//   - the fast loop is the router's own code: candidates from
+//     router.Tracker.CandidateOf (peak-EWMA latency with freshness,
+//     consecutive-failure ejection, in-flight limits, policy ejections),
+//     the draw router.Choose, and the policy resolved through
+//     router.NewPolicyIndex and router.Shares, exactly as the router's
+//     tables resolve it;
+//   - every finished request becomes an event.Outcome, written with
+//     warehouse.WriteOutcomes into an embedded ClickHouse (chDB) every
+//     virtual second (the ingest consumer's batching);
+//   - the slow loop is the real optimizer: optimizer.Step every period on
+//     the virtual clock, reading the attempts_10s rollup through
+//     warehouse.Store.Stats, and publishing its policy straight to the fast
+//     loop (in production it goes through the policy log).
+//
+// Kafka is left out: in virtual time there is no concurrency for it to
+// absorb, and the warehouse writer is the one ingest uses. The optimizer's
+// catalog is what discovery would report (scenario.Advertised): ids,
+// regions, prices and advertised concurrency, never latency or failures.
+//
+// Use it beside the baselines:
+//
+//	reg := sim.Baselines()
+//	reg[closedloop.Name] = closedloop.Constructor(closedloop.DefaultConfig())
+//	rep, err := sim.Bench(ctx, sc, append(sim.BaselineNames(), closedloop.Name), sim.BenchOptions{Registry: reg})
+//
+// Each run opens its own embedded warehouse (own data directory under
+// Config.TempDir, own database) and its Close, which the simulator calls on
+// every path, closes it and removes the directory: chDB runs one engine per
+// process, so runs follow one another. Virtual time t is the wall time
+// Epoch() + t for outcomes, buckets and the optimizer's clock; retention
+// TTLs are off so that 2026 timestamps are never dropped.
+//
+// libchdb is found as the warehouse finds it: Config.LibPath,
+// LOOPGATE_CHDB_LIB, CHDB_LIB_PATH, then the copy that `make run` and
+// `make test` cache (deploy/local/chdb.sh). Without it New fails with
+// warehouse.ErrNoChdb and an error that names the fix.
+package closedloop
