@@ -53,8 +53,10 @@ type Config struct {
 	// Capabilities holds per-capability settings keyed by capability name
 	// (e.g. "text-to-image"). Missing entries take the defaults of DefaultConfig.
 	Capabilities map[string]CapabilityConfig `yaml:"capabilities"`
-	// Orchestrators the router may send work to.
-	Orchestrators []OrchestratorConfig `yaml:"orchestrators"`
+	// Orchestrators the router may send work to. In the binary's config
+	// they are the one top-level `orchestrators:` list that every
+	// component reads, never listed here.
+	Orchestrators []OrchestratorConfig `yaml:"-"`
 	// APIKeys accepted in "Authorization: Bearer <key>".
 	APIKeys []APIKeyConfig `yaml:"api_keys"`
 }

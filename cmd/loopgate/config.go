@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/loopgate/loopgate/event"
 	"os"
 	"strings"
 	"time"
@@ -22,12 +23,18 @@ type Config struct {
 	Warehouse WarehouseConfig `yaml:"warehouse"`
 	Ingest    IngestConfig    `yaml:"ingest"`
 	Admin     AdminConfig     `yaml:"admin"`
-	// Router is the router's own configuration: orchestrators, API keys,
-	// timeouts, retries, selection (see package router). Reloaded on SIGHUP.
+	// Orchestrators is the fleet, listed once for every component: the
+	// router sends work to them, the optimizer computes their shares and
+	// limits and lists them on the advisor endpoints. Each entry: id, url,
+	// region, address, stake, max_in_flight and classes with
+	// price_per_unit (event.Orchestrator). Reloaded on SIGHUP.
+	Orchestrators []event.Orchestrator `yaml:"orchestrators"`
+	// Router is the router's own configuration: API keys, timeouts,
+	// retries, selection (see package router). Reloaded on SIGHUP.
 	Router router.Config `yaml:"router"`
-	// Optimizer tunes the slow loop: period, window, λ, priors, exploration,
-	// ejection, and the catalog (orchestrators, classes with SLO and value);
-	// an empty catalog is derived from the router's orchestrators.
+	// Optimizer tunes the slow loop: period, window, λ, priors,
+	// exploration, ejection, and the classes with their SLO, value and
+	// units (optimizer.catalog.classes).
 	Optimizer optimizer.Config `yaml:"optimizer"`
 	// RouterAddr is where the router serves the Livepeer AI API.
 	// Default "127.0.0.1:8935" (LOOPGATE_ROUTER_ADDR).
@@ -110,6 +117,21 @@ func DefaultConfig() Config {
 	}
 }
 
+// RouterConfig is the router's configuration with the fleet in it.
+func (c Config) RouterConfig() router.Config {
+	r := c.Router
+	r.Orchestrators = c.Orchestrators
+	return r
+}
+
+// OptimizerConfig is the optimizer's configuration with the fleet in its
+// catalog.
+func (c Config) OptimizerConfig() optimizer.Config {
+	o := c.Optimizer
+	o.Catalog.Orchestrators = c.Orchestrators
+	return o
+}
+
 // Validate reports settings that cannot work.
 func (c Config) Validate() error {
 	var errs []error
@@ -124,6 +146,12 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir is required"))
+	}
+	if err := c.RouterConfig().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.OptimizerConfig().Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

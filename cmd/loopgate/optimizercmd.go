@@ -75,10 +75,7 @@ func runOptimizer(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer b.close()
-	ocfg := cfg.Optimizer
-	if len(ocfg.Catalog.Orchestrators) == 0 {
-		ocfg.Catalog = catalogFromRouter(cfg)
-	}
+	ocfg := cfg.OptimizerConfig()
 	svc, err := newOptimizerService(ctx, cfg, ocfg, b.brokers, b.store, env.log, b.reg, time.Now)
 	if err != nil {
 		return err
@@ -91,18 +88,4 @@ func runOptimizer(ctx context.Context, env *cliEnv, args []string) error {
 		return serveAdmin(gctx, cfg.Admin.Addr, b.reg, b.store.Ping, extra, env.log)
 	})
 	return g.Wait()
-}
-
-// catalogFromRouter derives the optimizer's catalog from the router's
-// orchestrators when the config gives no catalog of its own.
-func catalogFromRouter(cfg Config) optimizer.Catalog {
-	var c optimizer.Catalog
-	for _, o := range cfg.Router.Orchestrators {
-		oc := optimizer.Orchestrator{ID: o.ID, URL: o.URL, Region: o.Region, MaxInFlight: o.MaxInFlight}
-		for _, cp := range o.Classes {
-			oc.Classes = append(oc.Classes, optimizer.ClassPrice{Capability: cp.Capability, Model: cp.Model, PricePerUnit: cp.PricePerUnit})
-		}
-		c.Orchestrators = append(c.Orchestrators, oc)
-	}
-	return c
 }

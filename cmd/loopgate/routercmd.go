@@ -96,7 +96,7 @@ func runRouter(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer stopKafka()
-	svc, err := newRouterService(cfg, cfg.Router, brokers, env.log, reg)
+	svc, err := newRouterService(cfg, cfg.RouterConfig(), brokers, env.log, reg)
 	if err != nil {
 		return err
 	}
@@ -126,13 +126,13 @@ func reloadOnHangup(ctx context.Context, r *router.Router, log *slog.Logger) err
 		path := configPathFromArgs(os.Args)
 		cfg, err := loadConfig(path, os.Getenv)
 		if err == nil {
-			err = r.Reload(cfg.Router)
+			err = r.Reload(cfg.RouterConfig())
 		}
 		if err != nil {
 			log.Error("reload refused; keeping the running config", "config", path, "err", err)
 			continue
 		}
-		log.Info("router config reloaded", "config", path, "orchestrators", len(cfg.Router.Orchestrators))
+		log.Info("router config reloaded", "config", path, "orchestrators", len(cfg.Orchestrators))
 	}
 }
 

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// readmeConfig is the config example in README.md, between its markers.
+func readmeConfig(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	begin, end := strings.Index(s, "<!-- config-example:begin -->"), strings.Index(s, "<!-- config-example:end -->")
+	if begin < 0 || end < begin {
+		t.Fatal("README.md has no config example between <!-- config-example:begin --> and <!-- config-example:end -->")
+	}
+	block := s[begin:end]
+	open := strings.Index(block, "```yaml\n")
+	closing := strings.LastIndex(block, "```")
+	if open < 0 || closing <= open {
+		t.Fatal("README.md's config example is not a ```yaml block")
+	}
+	return block[open+len("```yaml\n") : closing]
+}
+
+// TestREADMEConfig loads README's config example and checks that its one
+// orchestrators list reaches both the router and the optimizer.
+func TestREADMEConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "loopgate.yaml")
+	if err := os.WriteFile(path, []byte(readmeConfig(t)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(path, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("README's config does not validate: %v", err)
+	}
+	rc, oc := cfg.RouterConfig(), cfg.OptimizerConfig()
+	if got := len(cfg.Orchestrators); got != 2 {
+		t.Fatalf("got %d orchestrators, want 2", got)
+	}
+	for name, got := range map[string]int{"router": len(rc.Orchestrators), "optimizer": len(oc.Catalog.Orchestrators)} {
+		if got != 2 {
+			t.Errorf("%s sees %d orchestrators, want the 2 listed", name, got)
+		}
+	}
+	a := rc.Orchestrators[0]
+	if a.ID != "orch-a" || a.URL != "https://orch-a.example:8935" || a.MaxInFlight != 8 || len(a.Classes) != 2 || a.Classes[1].PricePerUnit != 5.0e-6 {
+		t.Errorf("router's orch-a: got %+v", a)
+	}
+	if oc.Catalog.Orchestrators[0].Address != "0x1111111111111111111111111111111111111111" {
+		t.Errorf("optimizer's orch-a address: got %q", oc.Catalog.Orchestrators[0].Address)
+	}
+	if len(rc.APIKeys) != 1 || rc.GatewayID != "gw-fra-1" || len(oc.Catalog.Classes) != 1 {
+		t.Errorf("got api keys %v, gateway %q, classes %v", rc.APIKeys, rc.GatewayID, oc.Catalog.Classes)
+	}
+}
+
+// TestConfigRefusesNestedOrchestrators checks that the orchestrators
+// lists of older configs (under router: or optimizer.catalog:) are refused
+// with an error naming the field, not silently ignored.
+func TestConfigRefusesNestedOrchestrators(t *testing.T) {
+	for name, src := range map[string]string{
+		"router":    "router:\n  orchestrators:\n    - {id: a, url: http://a:1}\n",
+		"optimizer": "optimizer:\n  catalog:\n    orchestrators:\n      - {id: a}\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "old.yaml")
+			if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := loadConfig(path, func(string) string { return "" })
+			if err == nil || !strings.Contains(err.Error(), "orchestrators") {
+				t.Fatalf("got %v, want an error naming the orchestrators field", err)
+			}
+		})
+	}
+}
