@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/eventlog"
 	"github.com/loopgate/loopgate/ingest"
@@ -73,7 +75,7 @@ func runChild() int {
 	}
 	ctx := context.Background()
 	spec.Warehouse.RawRetentionDays, spec.Warehouse.RollupRetentionDays, spec.Warehouse.FineRetentionDays = 3650, 3650, 3650
-	st, err := warehouse.Open(ctx, spec.Warehouse, nil, nil)
+	st, err := warehouse.Open(ctx, spec.Warehouse, deps.Deps{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child: open warehouse:", err)
 		return 1
@@ -81,21 +83,21 @@ func runChild() int {
 	rcfg := eventlog.DefaultReaderConfig()
 	rcfg.Brokers, rcfg.Topic, rcfg.GroupID = spec.Brokers, spec.Topics.Outcomes, spec.Group
 	rcfg.SessionTimeout, rcfg.HeartbeatInterval = 6*time.Second, time.Second
-	reader, err := eventlog.NewReader(rcfg, nil, nil)
+	reader, err := eventlog.NewReader(rcfg, deps.Deps{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child: reader:", err)
 		return 1
 	}
 	wcfg := eventlog.DefaultWriterConfig()
 	wcfg.Brokers, wcfg.Topic = spec.Brokers, spec.Topics.DLQ
-	dlq, err := eventlog.NewWriter(wcfg, nil, nil)
+	dlq, err := eventlog.NewWriter(wcfg, deps.Deps{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child: dlq:", err)
 		return 1
 	}
 	icfg := ingest.DefaultConfig()
 	icfg.BatchRows, icfg.BatchWait = spec.BatchRows, 300*time.Millisecond
-	ing, err := ingest.New(icfg, reader, &killAfter{Sink: st, n: spec.CrashAfterWrites}, dlq, nil, nil)
+	ing, err := ingest.New(icfg, reader, &killAfter{Sink: st, n: spec.CrashAfterWrites}, dlq, deps.Deps{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child: ingest:", err)
 		return 1

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/event/eventtest"
 	"github.com/loopgate/loopgate/eventlog"
@@ -168,7 +170,7 @@ func TestPoisonMessages(t *testing.T) {
 			}
 			wcfg := eventlog.DefaultWriterConfig()
 			wcfg.Brokers, wcfg.Topic = bs, tc.Outcomes
-			w, err := eventlog.NewWriter(wcfg, logger(t), nil)
+			w, err := eventlog.NewWriter(wcfg, deps.Deps{Logger: logger(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -189,7 +191,7 @@ func TestPoisonMessages(t *testing.T) {
 			// Read the DLQ: 4 copies of each poison, each with its reason and error.
 			rcfg := eventlog.DefaultReaderConfig()
 			rcfg.Brokers, rcfg.Topic, rcfg.GroupID = bs, tc.DLQ, "e2e-dlq-"+suffix()
-			r, err := eventlog.NewReader(rcfg, logger(t), nil)
+			r, err := eventlog.NewReader(rcfg, deps.Deps{Logger: logger(t)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/event/eventtest"
 	"github.com/loopgate/loopgate/eventlog"
@@ -62,7 +64,7 @@ var brokers = []broker{
 	{"embedded", func(t testing.TB) []string {
 		cfg := eventlog.DefaultEmbeddedConfig()
 		cfg.DataDir = t.TempDir()
-		emb, err := eventlog.StartEmbedded(cfg, logger(t))
+		emb, err := eventlog.StartEmbedded(t.Context(), cfg, deps.Deps{Logger: logger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,7 +101,7 @@ func openStore(t testing.TB, cfg warehouse.Config) *warehouse.Store {
 		cfg.Database = "loopgate_e2e_" + suffix()
 	}
 	cfg.RawRetentionDays, cfg.RollupRetentionDays, cfg.FineRetentionDays = 3650, 3650, 3650
-	st, err := warehouse.Open(context.Background(), cfg, logger(t), nil)
+	st, err := warehouse.Open(context.Background(), cfg, deps.Deps{Logger: logger(t)})
 	if err != nil {
 		t.Fatalf("open %s warehouse: %v", cfg.Backend, err)
 	}
@@ -131,7 +133,7 @@ func publish(t testing.TB, brokers []string, topic string, from, to int) {
 	t.Helper()
 	cfg := eventlog.DefaultPublisherConfig()
 	cfg.Brokers, cfg.Topic, cfg.SpillDir = brokers, topic, t.TempDir()
-	pub, err := eventlog.NewPublisher(cfg, logger(t), nil)
+	pub, err := eventlog.NewPublisher(cfg, deps.Deps{Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,13 +186,13 @@ func startPipeline(t testing.TB, brokers []string, tc eventlog.TopicsConfig, st 
 	rcfg := eventlog.DefaultReaderConfig()
 	rcfg.Brokers, rcfg.Topic, rcfg.GroupID = brokers, tc.Outcomes, o.group
 	rcfg.SessionTimeout, rcfg.HeartbeatInterval = 6*time.Second, time.Second
-	reader, err := eventlog.NewReader(rcfg, logger(t), nil)
+	reader, err := eventlog.NewReader(rcfg, deps.Deps{Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wcfg := eventlog.DefaultWriterConfig()
 	wcfg.Brokers, wcfg.Topic = brokers, tc.DLQ
-	dlq, err := eventlog.NewWriter(wcfg, logger(t), nil)
+	dlq, err := eventlog.NewWriter(wcfg, deps.Deps{Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +213,7 @@ func startPipeline(t testing.TB, brokers []string, tc eventlog.TopicsConfig, st 
 	if o.source != nil {
 		src = o.source(reader)
 	}
-	ing, err := ingest.New(icfg, src, sink, dlq, logger(t), nil)
+	ing, err := ingest.New(icfg, src, sink, dlq, deps.Deps{Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/event/eventtest"
 	"github.com/loopgate/loopgate/eventlog"
@@ -31,7 +33,7 @@ func BenchmarkPublish(b *testing.B) {
 			e := startEmbedded(b, "", 0, topics)
 			cfg := publisherConfig(b, e.Brokers(), topics.Outcomes)
 			cfg.Linger = 5 * time.Millisecond
-			pub, err := eventlog.NewPublisher(cfg, nil, nil)
+			pub, err := eventlog.NewPublisher(cfg, deps.Deps{})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -18,7 +18,7 @@
 //	cfg := eventlog.DefaultPublisherConfig()
 //	cfg.Brokers = []string{"kafka-1:9092"}
 //	cfg.SpillDir = "/var/lib/loopgate/spill" // survives restarts
-//	pub, err := eventlog.NewPublisher(cfg, logger, prometheus.DefaultRegisterer)
+//	pub, err := eventlog.NewPublisher(cfg, deps.Deps{Logger: logger, Registerer: prometheus.DefaultRegisterer})
 //	if err != nil { ... }
 //	g.Go(func() error { return pub.Run(ctx) }) // the send loop; returns on cancel
 //
@@ -34,7 +34,7 @@
 //
 //	rcfg := eventlog.DefaultReaderConfig()
 //	rcfg.Brokers, rcfg.Topic, rcfg.GroupID = brokers, eventlog.TopicOutcomes, "ingest"
-//	r, err := eventlog.NewReader(rcfg, logger, reg)
+//	r, err := eventlog.NewReader(rcfg, deps.Deps{Logger: logger, Registerer: reg})
 //	defer r.Close()
 //	for {
 //		m, err := r.Fetch(ctx)

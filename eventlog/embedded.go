@@ -3,11 +3,12 @@ package eventlog
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/loopgate/loopgate/deps"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -65,13 +66,11 @@ type Embedded struct {
 
 // StartEmbedded starts a broker listening on 127.0.0.1 and creates the
 // configured topics.
-func StartEmbedded(cfg EmbeddedConfig, logger *slog.Logger) (*Embedded, error) {
+func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, d deps.Deps) (*Embedded, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger := d.Log()
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.ClusterID("loopgate-embedded"),
@@ -101,7 +100,7 @@ func StartEmbedded(cfg EmbeddedConfig, logger *slog.Logger) (*Embedded, error) {
 	// way to give the policy topic its cleanup.policy. This is a loopback
 	// call to a listener in this process, bounded by StartTimeout; it has no
 	// caller context because StartEmbedded is a constructor.
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.StartTimeout)
+	ctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
 	if err := EnsureTopics(ctx, []string{addr}, cfg.Topics); err != nil {
 		c.Close()

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/loopgate/loopgate/eventlog"
 )
 
@@ -18,7 +20,7 @@ func TestEmbeddedRestartKeepsLogAndOffsets(t *testing.T) {
 	topics.OutcomesPartitions = 1
 	dir := t.TempDir()
 	e := startEmbedded(t, dir, 0, topics)
-	w, err := eventlog.NewWriter(writerConfig(e.Brokers(), topics.Outcomes), nil, nil)
+	w, err := eventlog.NewWriter(writerConfig(e.Brokers(), topics.Outcomes), deps.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +32,7 @@ func TestEmbeddedRestartKeepsLogAndOffsets(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Close()
-	r, err := eventlog.NewReader(readerConfig(e.Brokers(), topics.Outcomes, "g"), nil, nil)
+	r, err := eventlog.NewReader(readerConfig(e.Brokers(), topics.Outcomes, "g"), deps.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +62,7 @@ func TestEmbeddedRestartKeepsLogAndOffsets(t *testing.T) {
 	if e2.Addr() != e.Addr() {
 		t.Fatalf("restarted on %s, want %s", e2.Addr(), e.Addr())
 	}
-	r2, err := eventlog.NewReader(readerConfig(e2.Brokers(), topics.Outcomes, "g"), nil, nil)
+	r2, err := eventlog.NewReader(readerConfig(e2.Brokers(), topics.Outcomes, "g"), deps.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/loopgate/loopgate/eventlog"
 )
 
@@ -20,7 +22,7 @@ func Example() {
 	}
 	defer os.RemoveAll(dir)
 
-	broker, err := eventlog.StartEmbedded(eventlog.DefaultEmbeddedConfig(), nil)
+	broker, err := eventlog.StartEmbedded(ctx, eventlog.DefaultEmbeddedConfig(), deps.Deps{})
 	if err != nil {
 		panic(err)
 	}
@@ -29,7 +31,7 @@ func Example() {
 	cfg := eventlog.DefaultPublisherConfig()
 	cfg.Brokers = broker.Brokers()
 	cfg.SpillDir = dir
-	pub, err := eventlog.NewPublisher(cfg, nil, nil)
+	pub, err := eventlog.NewPublisher(cfg, deps.Deps{})
 	if err != nil {
 		panic(err)
 	}
@@ -51,7 +53,7 @@ func Example() {
 	rcfg.Brokers = broker.Brokers()
 	rcfg.Topic = eventlog.TopicOutcomes
 	rcfg.GroupID = "example"
-	r, err := eventlog.NewReader(rcfg, nil, nil)
+	r, err := eventlog.NewReader(rcfg, deps.Deps{})
 	if err != nil {
 		panic(err)
 	}

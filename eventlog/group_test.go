@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/loopgate/loopgate/eventlog"
 )
 
@@ -35,7 +37,7 @@ func TestReaderGroupSharesPartitions(t *testing.T) {
 			defer cancel()
 			var wg sync.WaitGroup
 			for i := range 2 {
-				r, err := eventlog.NewReader(readerConfig(bs, topics.Outcomes, group), testLogger(t), nil)
+				r, err := eventlog.NewReader(readerConfig(bs, topics.Outcomes, group), deps.Deps{Logger: testLogger(t)})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -68,7 +70,7 @@ func TestReaderGroupSharesPartitions(t *testing.T) {
 				})
 			}
 
-			w, err := eventlog.NewWriter(writerConfig(bs, topics.Outcomes), nil, nil)
+			w, err := eventlog.NewWriter(writerConfig(bs, topics.Outcomes), deps.Deps{})
 			if err != nil {
 				t.Fatal(err)
 			}

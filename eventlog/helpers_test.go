@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
@@ -84,7 +86,7 @@ func startEmbedded(t testing.TB, dataDir string, port int, topics eventlog.Topic
 	cfg.DataDir = dataDir
 	cfg.Port = port
 	cfg.Topics = topics
-	e, err := eventlog.StartEmbedded(cfg, testLogger(t))
+	e, err := eventlog.StartEmbedded(t.Context(), cfg, deps.Deps{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("start embedded broker: %v", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
@@ -30,7 +32,7 @@ func TestPublishReadCommitRestart(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			cfg := publisherConfig(t, bs, topics.Outcomes)
 			cfg.Compression = "snappy"
-			pub, err := eventlog.NewPublisher(cfg, testLogger(t), reg)
+			pub, err := eventlog.NewPublisher(cfg, deps.Deps{Logger: testLogger(t), Registerer: reg})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -61,7 +63,7 @@ func TestPublishReadCommitRestart(t *testing.T) {
 
 			group := "g-" + topics.Outcomes
 			rreg := prometheus.NewRegistry()
-			r, err := eventlog.NewReader(readerConfig(bs, topics.Outcomes, group), testLogger(t), rreg)
+			r, err := eventlog.NewReader(readerConfig(bs, topics.Outcomes, group), deps.Deps{Logger: testLogger(t), Registerer: rreg})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +87,7 @@ func TestPublishReadCommitRestart(t *testing.T) {
 
 			// New sentinels through a synchronous Writer; a restarted
 			// member of the group must see only them.
-			w, err := eventlog.NewWriter(writerConfig(bs, topics.Outcomes), testLogger(t), nil)
+			w, err := eventlog.NewWriter(writerConfig(bs, topics.Outcomes), deps.Deps{Logger: testLogger(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,7 +100,7 @@ func TestPublishReadCommitRestart(t *testing.T) {
 				t.Fatalf("write sentinels: %v", err)
 			}
 			w.Close()
-			r2, err := eventlog.NewReader(readerConfig(bs, topics.Outcomes, group), testLogger(t), nil)
+			r2, err := eventlog.NewReader(readerConfig(bs, topics.Outcomes, group), deps.Deps{Logger: testLogger(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -190,7 +192,7 @@ func TestWriterPolicyTopic(t *testing.T) {
 			ctx := testCtx(t, 30*time.Second)
 			topics := uniqueTopics(t)
 			bs := b.start(t, topics)
-			w, err := eventlog.NewWriter(writerConfig(bs, topics.Policy), testLogger(t), prometheus.NewRegistry())
+			w, err := eventlog.NewWriter(writerConfig(bs, topics.Policy), deps.Deps{Logger: testLogger(t), Registerer: prometheus.NewRegistry()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -204,7 +206,7 @@ func TestWriterPolicyTopic(t *testing.T) {
 			if err := w.Write(ctx, eventlog.Message{Topic: "other", Value: []byte("x")}); err == nil {
 				t.Error("write to another topic: got nil, want an error")
 			}
-			r, err := eventlog.NewReader(readerConfig(bs, topics.Policy, "g-"+topics.Policy), testLogger(t), nil)
+			r, err := eventlog.NewReader(readerConfig(bs, topics.Policy, "g-"+topics.Policy), deps.Deps{Logger: testLogger(t)})
 			if err != nil {
 				t.Fatal(err)
 			}

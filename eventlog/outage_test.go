@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/loopgate/loopgate/eventlog"
@@ -29,7 +31,7 @@ func TestPublisherSurvivesBrokerOutage(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	cfg := publisherConfig(t, e.Brokers(), topics.Outcomes)
 	cfg.SpillSegmentBytes = 4 << 10 // several segments
-	pub, err := eventlog.NewPublisher(cfg, testLogger(t), reg)
+	pub, err := eventlog.NewPublisher(cfg, deps.Deps{Logger: testLogger(t), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +89,7 @@ func TestPublisherSurvivesBrokerOutage(t *testing.T) {
 	}
 	wait()
 
-	r, err := eventlog.NewReader(readerConfig(e2.Brokers(), topics.Outcomes, "g"), testLogger(t), nil)
+	r, err := eventlog.NewReader(readerConfig(e2.Brokers(), topics.Outcomes, "g"), deps.Deps{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +112,7 @@ func TestPublisherSpillReplayedOnRestart(t *testing.T) {
 	cfg := publisherConfig(t, []string{deadAddr(t)}, topics.Outcomes)
 	cfg.SpillDir = spillDir
 	cfg.WriteTimeout = 500 * time.Millisecond
-	p1, err := eventlog.NewPublisher(cfg, testLogger(t), nil)
+	p1, err := eventlog.NewPublisher(cfg, deps.Deps{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +145,7 @@ func TestPublisherSpillReplayedOnRestart(t *testing.T) {
 	e := startEmbedded(t, "", 0, topics)
 	cfg.Brokers = e.Brokers()
 	reg := prometheus.NewRegistry()
-	p2, err := eventlog.NewPublisher(cfg, testLogger(t), reg)
+	p2, err := eventlog.NewPublisher(cfg, deps.Deps{Logger: testLogger(t), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +176,7 @@ func TestPublisherSpillReplayedOnRestart(t *testing.T) {
 		t.Errorf("spill segments left after replay: %v", files)
 	}
 
-	r, err := eventlog.NewReader(readerConfig(e.Brokers(), topics.Outcomes, "g"), testLogger(t), nil)
+	r, err := eventlog.NewReader(readerConfig(e.Brokers(), topics.Outcomes, "g"), deps.Deps{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +202,7 @@ func TestPublisherOverflowKeepsOrder(t *testing.T) {
 	cfg := publisherConfig(t, e.Brokers(), topics.Outcomes)
 	cfg.MaxQueuedBytes = 4 << 10
 	cfg.BatchSize = 7 // many small batches
-	pub, err := eventlog.NewPublisher(cfg, testLogger(t), nil)
+	pub, err := eventlog.NewPublisher(cfg, deps.Deps{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +222,7 @@ func TestPublisherOverflowKeepsOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait()
-	r, err := eventlog.NewReader(readerConfig(e.Brokers(), topics.Outcomes, "g"), testLogger(t), nil)
+	r, err := eventlog.NewReader(readerConfig(e.Brokers(), topics.Outcomes, "g"), deps.Deps{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +236,7 @@ func TestPublisherCloseWithoutBroker(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t, 30*time.Second)
 	cfg := publisherConfig(t, []string{deadAddr(t)}, "t.close")
-	pub, err := eventlog.NewPublisher(cfg, testLogger(t), nil)
+	pub, err := eventlog.NewPublisher(cfg, deps.Deps{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +266,7 @@ func TestPublisherBrokerDiesMidBatch(t *testing.T) {
 	dataDir := t.TempDir()
 	e := startEmbedded(t, dataDir, 0, topics)
 	port := e.Port()
-	pub, err := eventlog.NewPublisher(publisherConfig(t, e.Brokers(), topics.Outcomes), testLogger(t), nil)
+	pub, err := eventlog.NewPublisher(publisherConfig(t, e.Brokers(), topics.Outcomes), deps.Deps{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +299,7 @@ func TestPublisherBrokerDiesMidBatch(t *testing.T) {
 	if s := pub.Stats(); s.SpillEvents != 0 || s.Dropped != 0 {
 		t.Fatalf("after close: got %+v, want everything sent", s)
 	}
-	r, err := eventlog.NewReader(readerConfig(e2.Brokers(), topics.Outcomes, "g"), testLogger(t), nil)
+	r, err := eventlog.NewReader(readerConfig(e2.Brokers(), topics.Outcomes, "g"), deps.Deps{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

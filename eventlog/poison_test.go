@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/segmentio/kafka-go"
 
 	"github.com/loopgate/loopgate/eventlog"
@@ -32,7 +34,7 @@ func TestPublisherRejectsPoisonEvents(t *testing.T) {
 			}
 			cfg := publisherConfig(t, bs, topic)
 			cfg.BatchSize = 10 // batches of normal events stay under the topic limit
-			pub, err := eventlog.NewPublisher(cfg, testLogger(t), nil)
+			pub, err := eventlog.NewPublisher(cfg, deps.Deps{Logger: testLogger(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,7 +66,7 @@ func TestPublisherRejectsPoisonEvents(t *testing.T) {
 			if s := pub.Stats(); s.SpillEvents != 0 || s.QueuedEvents != 0 || s.Dropped != 0 {
 				t.Fatalf("after close: got %+v", s)
 			}
-			r, err := eventlog.NewReader(readerConfig(bs, topic, "g-"+topic), testLogger(t), nil)
+			r, err := eventlog.NewReader(readerConfig(bs, topic, "g-"+topic), deps.Deps{Logger: testLogger(t)})
 			if err != nil {
 				t.Fatal(err)
 			}

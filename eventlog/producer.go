@@ -35,10 +35,11 @@ type producer struct {
 
 	partitions []int // cached partition ids of topic
 	metaAt     time.Time
+	now        func() time.Time
 	groups     [][]int32 // record indexes per partition, reused
 }
 
-func newProducer(brokers []string, topic string, compression kafka.Compression, timeout time.Duration) *producer {
+func newProducer(brokers []string, topic string, compression kafka.Compression, timeout time.Duration, now func() time.Time) *producer {
 	tr := newTransport()
 	tr.MetadataTopics = []string{topic}
 	// The transport answers metadata requests from a cache it refreshes at
@@ -48,6 +49,7 @@ func newProducer(brokers []string, topic string, compression kafka.Compression, 
 	tr.MetadataTTL = 2 * time.Second
 	return &producer{
 		topic:       topic,
+		now:         now,
 		compression: compression,
 		timeout:     timeout,
 		attempts:    3,
@@ -63,7 +65,7 @@ func (p *producer) close() { p.transport.CloseIdleConnections() }
 // partitionsFor returns the topic's partition ids, from a cache refreshed
 // every metadataTTL and after any error.
 func (p *producer) partitionsFor(ctx context.Context) ([]int, error) {
-	if p.partitions != nil && time.Since(p.metaAt) < p.metadataTTL {
+	if p.partitions != nil && p.now().Sub(p.metaAt) < p.metadataTTL {
 		return p.partitions, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
@@ -88,7 +90,7 @@ func (p *producer) partitionsFor(ctx context.Context) ([]int, error) {
 		for i := range ids {
 			ids[i] = i
 		}
-		p.partitions, p.metaAt = ids, time.Now()
+		p.partitions, p.metaAt = ids, p.now()
 		return ids, nil
 	}
 	return nil, fmt.Errorf("read metadata of %s: %w", p.topic, kafka.UnknownTopicOrPartition)

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -80,18 +82,11 @@ type publisherMetrics struct {
 // left there before any new event) and registers the metrics on reg. A nil
 // logger discards logs; a nil reg registers nothing. Call Run to start
 // sending and Close to stop.
-func NewPublisher(cfg PublisherConfig, logger *slog.Logger, reg prometheus.Registerer) (*Publisher, error) {
+func NewPublisher(cfg PublisherConfig, d deps.Deps) (*Publisher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	logger = logger.With(logKeyTopic, cfg.Topic)
-	now := cfg.Now
-	if now == nil {
-		now = time.Now
-	}
+	logger, reg, now := d.Log().With(logKeyTopic, cfg.Topic), d.Registerer, d.Now
 	compression, _ := parseCompression(cfg.Compression)
 	sp, err := openSpill(cfg.SpillDir, spillOptions{
 		maxBytes:     cfg.MaxSpillBytes,
@@ -105,7 +100,7 @@ func NewPublisher(cfg PublisherConfig, logger *slog.Logger, reg prometheus.Regis
 		cfg:     cfg,
 		logger:  logger,
 		now:     now,
-		prod:    newProducer(cfg.Brokers, cfg.Topic, compression, cfg.WriteTimeout),
+		prod:    newProducer(cfg.Brokers, cfg.Topic, compression, cfg.WriteTimeout, now),
 		notify:  make(chan struct{}, 1),
 		closing: make(chan struct{}),
 		runDone: make(chan struct{}),
@@ -332,12 +327,12 @@ func (p *Publisher) next(ctx context.Context) (batch, bool) {
 		var timeout <-chan time.Time
 		if wait > 0 {
 			if lingerUntil.IsZero() {
-				lingerUntil = time.Now().Add(wait)
+				lingerUntil = p.now().Add(wait)
 			}
 			if timer == nil {
 				timer = time.NewTimer(wait)
 			} else {
-				timer.Reset(time.Until(lingerUntil))
+				timer.Reset(lingerUntil.Sub(p.now()))
 			}
 			timeout = timer.C
 		}

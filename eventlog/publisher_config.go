@@ -56,9 +56,6 @@ type PublisherConfig struct {
 	// Compression of record batches: "none", "gzip", "snappy", "lz4" or
 	// "zstd". Default "none".
 	Compression string
-	// Now is the clock that stamps each event's record time at Publish.
-	// Nil means time.Now.
-	Now func() time.Time
 }
 
 // DefaultPublisherConfig returns the defaults; Brokers and SpillDir are left

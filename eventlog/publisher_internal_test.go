@@ -3,6 +3,8 @@ package eventlog
 import (
 	"bytes"
 	"testing"
+
+	"github.com/loopgate/loopgate/deps"
 )
 
 // BenchmarkPublishMemoryPath measures Publish alone on its common path (the
@@ -12,7 +14,7 @@ func BenchmarkPublishMemoryPath(b *testing.B) {
 	cfg := DefaultPublisherConfig()
 	cfg.Brokers = []string{"127.0.0.1:1"}
 	cfg.SpillDir = b.TempDir()
-	p, err := NewPublisher(cfg, nil, nil)
+	p, err := NewPublisher(cfg, deps.Deps{})
 	if err != nil {
 		b.Fatal(err)
 	}

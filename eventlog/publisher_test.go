@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/loopgate/loopgate/eventlog"
@@ -42,7 +44,7 @@ func TestPublisherDropsOnlyWhenSpillFull(t *testing.T) {
 	cfg.MaxQueuedBytes = 10 * (100 + 64) // ten events in memory
 	cfg.MaxSpillBytes = 8 + 20*(8+8+1+0+100)
 	reg := prometheus.NewRegistry()
-	pub, err := eventlog.NewPublisher(cfg, testLogger(t), reg)
+	pub, err := eventlog.NewPublisher(cfg, deps.Deps{Logger: testLogger(t), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +90,7 @@ func TestPublisherDropsOnlyWhenSpillFull(t *testing.T) {
 
 func TestPublisherRunTwice(t *testing.T) {
 	ctx := testCtx(t, 10*time.Second)
-	pub, err := eventlog.NewPublisher(publisherConfig(t, []string{deadAddr(t)}, "t.run"), nil, nil)
+	pub, err := eventlog.NewPublisher(publisherConfig(t, []string{deadAddr(t)}, "t.run"), deps.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,18 +117,18 @@ func TestPublisherRunTwice(t *testing.T) {
 func TestPublisherMetricsRegistration(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	cfg := publisherConfig(t, []string{"127.0.0.1:1"}, "t.metrics")
-	pub, err := eventlog.NewPublisher(cfg, nil, reg)
+	pub, err := eventlog.NewPublisher(cfg, deps.Deps{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pub.Close(testCtx(t, 5*time.Second))
 	cfg.SpillDir = t.TempDir()
-	if _, err := eventlog.NewPublisher(cfg, nil, reg); err == nil {
+	if _, err := eventlog.NewPublisher(cfg, deps.Deps{Registerer: reg}); err == nil {
 		t.Fatal("second publisher for the same topic on one registry: got nil error")
 	}
 	// Another topic registers fine: metrics carry a topic label.
 	cfg.Topic = "t.metrics2"
-	p2, err := eventlog.NewPublisher(cfg, nil, reg)
+	p2, err := eventlog.NewPublisher(cfg, deps.Deps{Registerer: reg})
 	if err != nil {
 		t.Fatalf("publisher for another topic: %v", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 )
@@ -134,14 +136,12 @@ type Reader struct {
 
 // NewReader returns a Reader that joins the group in the background. A nil
 // logger discards logs; a nil reg registers no metrics.
-func NewReader(cfg ReaderConfig, logger *slog.Logger, reg prometheus.Registerer) (*Reader, error) {
+func NewReader(cfg ReaderConfig, d deps.Deps) (*Reader, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	logger = logger.With(logKeyTopic, cfg.Topic, logKeyGroup, cfg.GroupID)
+	reg := d.Registerer
+	logger := d.Log().With(logKeyTopic, cfg.Topic, logKeyGroup, cfg.GroupID)
 	labels := prometheus.Labels{"topic": cfg.Topic, "group": cfg.GroupID}
 	counter := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{

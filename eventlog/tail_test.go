@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/loopgate/loopgate/eventlog"
@@ -19,7 +21,7 @@ func TestTailReadsWholePartition(t *testing.T) {
 			ctx := testCtx(t, 30*time.Second)
 			topics := uniqueTopics(t)
 			bs := b.start(t, topics)
-			w, err := eventlog.NewWriter(writerConfig(bs, topics.Policy), testLogger(t), prometheus.NewRegistry())
+			w, err := eventlog.NewWriter(writerConfig(bs, topics.Policy), deps.Deps{Logger: testLogger(t), Registerer: prometheus.NewRegistry()})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -32,8 +34,6 @@ type WriterConfig struct {
 	// Compression of record batches: "none", "gzip", "snappy", "lz4" or
 	// "zstd". Default "none".
 	Compression string
-	// Now stamps messages whose Time is zero. Nil means time.Now.
-	Now func() time.Time
 }
 
 // DefaultWriterConfig returns the defaults; Brokers and Topic are left empty.
@@ -101,24 +101,18 @@ type Writer struct {
 
 // NewWriter returns a Writer. A nil logger discards logs; a nil reg
 // registers no metrics. It does not connect until the first Write.
-func NewWriter(cfg WriterConfig, logger *slog.Logger, reg prometheus.Registerer) (*Writer, error) {
+func NewWriter(cfg WriterConfig, d deps.Deps) (*Writer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	now := cfg.Now
-	if now == nil {
-		now = time.Now
-	}
+	logger, reg, now := d.Log(), d.Registerer, d.Now
 	compression, _ := parseCompression(cfg.Compression)
 	labels := prometheus.Labels{"topic": cfg.Topic}
 	w := &Writer{
 		cfg:    cfg,
 		logger: logger.With(logKeyTopic, cfg.Topic),
 		now:    now,
-		prod:   newProducer(cfg.Brokers, cfg.Topic, compression, cfg.WriteTimeout),
+		prod:   newProducer(cfg.Brokers, cfg.Topic, compression, cfg.WriteTimeout, now),
 		written: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "loopgate", Subsystem: "eventlog_writer", Name: "written_total",
 			Help: "Messages acknowledged by Kafka.", ConstLabels: labels,

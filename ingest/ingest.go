@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/loopgate/loopgate/deps"
 
 	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/eventlog"
@@ -110,27 +110,25 @@ type Option func(*Ingester)
 // eventlog.Reader.Lag).
 func WithLag(fn func() int64) Option { return func(i *Ingester) { i.lagFn = fn } }
 
-// WithClock replaces the wall clock and the backoff sleep, for tests.
-func WithClock(now func() time.Time, sleep func(ctx context.Context, d time.Duration) error) Option {
-	return func(i *Ingester) { i.now, i.sleep = now, sleep }
+// WithSleep replaces the backoff sleep, for tests that must not wait.
+func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
+	return func(i *Ingester) { i.sleep = sleep }
 }
 
 // New returns an Ingester reading src and writing to sink and dlq.
-func New(cfg Config, src Source, sink Sink, dlq DeadLetters, logger *slog.Logger, reg prometheus.Registerer, opts ...Option) (*Ingester, error) {
+func New(cfg Config, src Source, sink Sink, dlq DeadLetters, d deps.Deps, opts ...Option) (*Ingester, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if src == nil || sink == nil || dlq == nil {
 		return nil, errors.New("ingest: source, sink and dead-letter writer are required")
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	m, err := newMetrics(reg)
+	logger := d.Log()
+	m, err := newMetrics(d.Registerer)
 	if err != nil {
 		return nil, err
 	}
-	ing := &Ingester{cfg: cfg, src: src, sink: sink, dlq: dlq, log: logger, m: m, sleep: sleepCtx, now: time.Now}
+	ing := &Ingester{cfg: cfg, src: src, sink: sink, dlq: dlq, log: logger, m: m, sleep: sleepCtx, now: d.Now}
 	for _, o := range opts {
 		o(ing)
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/loopgate/loopgate/event"
@@ -126,7 +128,7 @@ func noSleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
 
 func newIngester(t *testing.T, cfg ingest.Config, src ingest.Source, sink ingest.Sink, dlq ingest.DeadLetters, reg prometheus.Registerer) *ingest.Ingester {
 	t.Helper()
-	ing, err := ingest.New(cfg, src, sink, dlq, nil, reg, ingest.WithClock(time.Now, noSleep))
+	ing, err := ingest.New(cfg, src, sink, dlq, deps.Deps{Registerer: reg}, ingest.WithSleep(noSleep))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@
 // virtual time by calling Step. Given the same statistics, catalog, clock
 // and knob, a round computes the same policy.
 //
-//	opt, err := optimizer.New(cfg, stats, publisher, logger, reg, time.Now,
+//	opt, err := optimizer.New(cfg, stats, publisher, deps.Deps{Logger: logger, Registerer: reg},
 //		optimizer.WithLastVersion(lastVersion)) // highest version ever published
 //	if err != nil { ... }
 //	mux.Handle("/orchestrators/", opt.AdvisorHandler())

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/event"
 )
 
@@ -129,7 +130,7 @@ type harness struct {
 func newHarness(t testing.TB, cfg Config, opts ...Option) *harness {
 	t.Helper()
 	h := &harness{clock: newClock(), stats: &fakeStats{}, pub: &fakePub{}, reg: prometheus.NewRegistry()}
-	opt, err := New(cfg, h.stats, h.pub, nil, h.reg, h.clock.now, opts...)
+	opt, err := New(cfg, h.stats, h.pub, deps.Deps{Registerer: h.reg, Clock: h.clock.now}, opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

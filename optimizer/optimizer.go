@@ -11,8 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/event"
 )
 
@@ -51,24 +50,18 @@ func WithLastVersion(fn VersionSource) Option {
 	return func(o *Optimizer) { o.lastVersion = fn }
 }
 
-// New returns an Optimizer reading stats and publishing through pub. now is
-// the clock every window, timestamp, cooldown and version is taken from
-// (nil: time.Now); a simulator passes its virtual clock and calls Step. A
-// nil logger discards; a nil registerer registers nothing.
-func New(cfg Config, stats StatsReader, pub Publisher, logger *slog.Logger, reg prometheus.Registerer, now func() time.Time, opts ...Option) (*Optimizer, error) {
+// New returns an Optimizer reading stats and publishing through pub.
+// d.Clock is the clock every window, timestamp, cooldown and version is
+// taken from; a simulator passes its virtual clock and calls Step.
+func New(cfg Config, stats StatsReader, pub Publisher, d deps.Deps, opts ...Option) (*Optimizer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if stats == nil || pub == nil {
 		return nil, errors.New("optimizer: stats reader and publisher are required")
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	if now == nil {
-		now = time.Now
-	}
-	m, err := newMetrics(reg)
+	logger, now := d.Log(), d.Now
+	m, err := newMetrics(d.Registerer)
 	if err != nil {
 		return nil, err
 	}

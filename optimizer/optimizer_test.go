@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/event"
 )
 
@@ -487,11 +488,11 @@ func TestPoliciesOfAMixedFleetValidate(t *testing.T) {
 
 func TestNewRejectsBadInput(t *testing.T) {
 	cfg := DefaultConfig()
-	if _, err := New(cfg, nil, &fakePub{}, nil, nil, nil); err == nil {
+	if _, err := New(cfg, nil, &fakePub{}, deps.Deps{}); err == nil {
 		t.Error("got nil error without a stats reader")
 	}
 	cfg.Window = 0
-	if _, err := New(cfg, &fakeStats{}, &fakePub{}, nil, nil, nil); err == nil {
+	if _, err := New(cfg, &fakeStats{}, &fakePub{}, deps.Deps{}); err == nil {
 		t.Error("got nil error for a zero window")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/loopgate/loopgate/deps"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -82,7 +83,7 @@ func TestAdminHandler(t *testing.T) {
 }
 
 func TestReadyNeedsOrchestrators(t *testing.T) {
-	r, err := New(testConfig(), &fakePublisher{}, nil, nil, rand.New(rand.NewPCG(1, 1)), time.Now)
+	r, err := New(testConfig(), &fakePublisher{}, deps.Deps{Rand: rand.New(rand.NewPCG(1, 1))})
 	if err != nil {
 		t.Fatal(err)
 	}

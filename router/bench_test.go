@@ -3,6 +3,7 @@ package router
 import (
 	"bytes"
 	"fmt"
+	"github.com/loopgate/loopgate/deps"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -43,7 +44,7 @@ func benchSelect(b *testing.B, n, classes int) {
 		}
 	}
 	clock := newFakeClock()
-	r, err := New(cfg, &fakePublisher{}, nil, nil, rand.New(rand.NewPCG(1, 2)), clock.Now)
+	r, err := New(cfg, &fakePublisher{}, deps.Deps{Rand: rand.New(rand.NewPCG(1, 2)), Clock: clock.Now})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func BenchmarkProxy(b *testing.B) {
 	cfg := DefaultConfig()
 	cfg.Orchestrators = []OrchestratorConfig{orch("a", upstream.URL, t2i(1e-9)), orch("b", upstream.URL+"/", t2i(1e-9))}
 	cfg.APIKeys = []APIKeyConfig{{ID: "k", SHA256: keyHash(testKey), Customer: "c"}}
-	r, err := New(cfg, discardPublisher{}, nil, nil, rand.New(rand.NewPCG(1, 2)), time.Now)
+	r, err := New(cfg, discardPublisher{}, deps.Deps{Rand: rand.New(rand.NewPCG(1, 2))})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,7 +8,7 @@
 //
 //	rng := rand.New(rand.NewChaCha8(seedFromCryptoRand()))   // math/rand/v2
 //	reg := prometheus.NewRegistry()
-//	rt, err := router.New(cfg, publisher, logger, reg, rng, time.Now)
+//	rt, err := router.New(cfg, publisher, deps.Deps{Logger: logger, Registerer: reg, Rand: deps.SeededRand()})
 //	if err != nil { ... }
 //	defer rt.Close()
 //	api := &http.Server{Addr: ":8935", Handler: rt.Handler()}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/loopgate/loopgate/deps"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -242,7 +243,7 @@ type testRouter struct {
 func newTestRouter(t *testing.T, cfg Config) *testRouter {
 	t.Helper()
 	tr := &testRouter{pub: &fakePublisher{}, clock: newFakeClock(), reg: prometheus.NewRegistry()}
-	r, err := New(cfg, tr.pub, nil, tr.reg, rand.New(rand.NewPCG(1, 2)), tr.clock.Now)
+	r, err := New(cfg, tr.pub, deps.Deps{Registerer: tr.reg, Rand: rand.New(rand.NewPCG(1, 2)), Clock: tr.clock.Now})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

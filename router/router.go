@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/loopgate/loopgate/deps"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -15,7 +16,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/loopgate/loopgate/event"
 )
@@ -80,22 +80,19 @@ type Router struct {
 
 const relayBufSize = 32 << 10
 
-// New validates cfg and returns a Router. pub receives outcome events; log
-// may be nil (discard); reg may be nil (metrics not registered); rng drives
-// selection and the random half of outcome ids, so seed it from
-// crypto/rand in production (rand.New(rand.NewChaCha8(seed))) and with a
-// fixed seed in tests; now is the clock (time.Now in production).
-func New(cfg Config, pub Publisher, log *slog.Logger, reg prometheus.Registerer, rng *rand.Rand, now func() time.Time) (*Router, error) {
+// New validates cfg and returns a Router. pub receives outcome events.
+// d.Rand is required: it drives selection and the random half of outcome
+// ids, so seed it from the OS in production (deps.SeededRand) and with a
+// fixed seed in tests; d.Clock is the clock.
+func New(cfg Config, pub Publisher, d deps.Deps) (*Router, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if pub == nil || rng == nil || now == nil {
-		return nil, errors.New("router: publisher, random source and clock are required")
+	if pub == nil || d.Rand == nil {
+		return nil, errors.New("router: publisher and random source are required")
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	m, err := newMetrics(reg)
+	log, rng, now := d.Log(), d.Rand, d.Now
+	m, err := newMetrics(d.Registerer)
 	if err != nil {
 		return nil, err
 	}

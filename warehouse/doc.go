@@ -6,7 +6,7 @@
 //
 //	cfg := warehouse.DefaultConfig()            // embedded, database "loopgate"
 //	cfg.Backend, cfg.Addr = warehouse.BackendServer, "clickhouse:9000"
-//	st, err := warehouse.Open(ctx, cfg, logger, prometheus.DefaultRegisterer)
+//	st, err := warehouse.Open(ctx, cfg, deps.Deps{Logger: logger, Registerer: prometheus.DefaultRegisterer})
 //	if err != nil { ... }                       // creates the database, migrates
 //	defer st.Close()
 //	err = st.WriteOutcomes(ctx, "outcomes/3/1200-1299", outs) // nil: durable, exactly once

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
+
+	"github.com/loopgate/loopgate/deps"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -79,12 +82,12 @@ func testConfig(t testing.TB, tb testBackend) Config {
 // openStore opens a Store for cfg, closed at the end of the test.
 func openStore(t testing.TB, cfg Config) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), cfg, nil, prometheus.NewRegistry())
+	s, err := Open(context.Background(), cfg, deps.Deps{Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		// A failed migration leaves the database behind on the server (the
 		// embedded one lives in a temporary directory).
 		if cfg.Backend == BackendServer {
-			if b, err := openServer(context.Background(), cfg); err == nil {
+			if b, err := openServer(context.Background(), cfg, time.Now); err == nil {
 				b.exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database)
 				b.close()
 			}

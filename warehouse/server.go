@@ -23,18 +23,19 @@ import (
 type serverBackend struct {
 	conn driver.Conn
 	cfg  Config
+	now  func() time.Time
 
 	mu      sync.Mutex
 	seq     uint64
 	unknown []string // query ids of failed inserts that may still be running
 }
 
-func openServer(ctx context.Context, cfg Config) (*serverBackend, error) {
+func openServer(ctx context.Context, cfg Config, now func() time.Time) (*serverBackend, error) {
 	conn, err := dialServer(ctx, cfg, "")
 	if err != nil {
 		return nil, err
 	}
-	return &serverBackend{conn: conn, cfg: cfg}, nil
+	return &serverBackend{conn: conn, cfg: cfg, now: now}, nil
 }
 
 // use reconnects with db as the connection's default database (the native
@@ -92,7 +93,7 @@ func (s *serverBackend) insert(ctx context.Context, db string, b *block, token s
 	}
 	s.mu.Lock()
 	s.seq++
-	queryID := fmt.Sprintf("loopgate-insert-%d-%d-%d", os.Getpid(), time.Now().UnixNano(), s.seq)
+	queryID := fmt.Sprintf("loopgate-insert-%d-%d-%d", os.Getpid(), s.now().UnixNano(), s.seq)
 	s.mu.Unlock()
 	opts = append(opts, clickhouse.WithQueryID(queryID))
 	ctx = clickhouse.Context(ctx, opts...)

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/loopgate/loopgate/deps"
 )
 
 // Store is loopgate's warehouse: the schema, the exactly-once outcome
@@ -27,27 +27,25 @@ type Store struct {
 // migrations. Metrics are registered on reg (nil: not registered). For the
 // embedded backend only one Store may be open per process; a second Open
 // returns ErrEngineInUse until the first is closed.
-func Open(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Store, error) {
+func Open(ctx context.Context, cfg Config, d deps.Deps) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("validate warehouse config: %w", err)
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger, reg := d.Log(), d.Registerer
 	var (
 		b   backend
 		err error
 	)
 	switch cfg.Backend {
 	case BackendServer:
-		b, err = openServer(ctx, cfg)
+		b, err = openServer(ctx, cfg, d.Now)
 	default:
 		b, err = openEmbedded(cfg)
 	}
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{b: b, cfg: cfg, log: logger.With("component", "warehouse", "backend", cfg.Backend), m: newMetrics(), now: time.Now}
+	s := &Store{b: b, cfg: cfg, log: logger.With("component", "warehouse", "backend", cfg.Backend), m: newMetrics(), now: d.Now}
 	if err := s.init(ctx); err != nil {
 		b.close()
 		return nil, err

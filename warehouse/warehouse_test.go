@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -28,7 +30,7 @@ func TestMigrationsIdempotent(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, tb testBackend) {
 		ctx := context.Background()
 		cfg := testConfig(t, tb)
-		s1, err := Open(ctx, cfg, nil, nil)
+		s1, err := Open(ctx, cfg, deps.Deps{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -365,7 +367,7 @@ func TestQueryTypes(t *testing.T) {
 func TestEmbeddedOnePerProcess(t *testing.T) {
 	tb := testBackends[1]
 	s := newStore(t, tb)
-	_, err := Open(context.Background(), testConfig(t, tb), nil, nil)
+	_, err := Open(context.Background(), testConfig(t, tb), deps.Deps{})
 	if !errors.Is(err, ErrEngineInUse) {
 		t.Fatalf("second embedded Open: got %v, want ErrEngineInUse", err)
 	}
@@ -390,7 +392,7 @@ func TestOpenWithoutLibchdb(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.LibPath = "/nonexistent/libchdb.so"
 	cfg.DataDir = t.TempDir()
-	_, err := Open(context.Background(), cfg, nil, nil)
+	_, err := Open(context.Background(), cfg, deps.Deps{})
 	if !errors.Is(err, ErrNoChdb) {
 		t.Fatalf("got %v, want ErrNoChdb", err)
 	}

@@ -4,10 +4,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/loopgate/loopgate/event"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/loopgate/loopgate/event"
 
 	"gopkg.in/yaml.v3"
 

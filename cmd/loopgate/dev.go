@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"golang.org/x/sync/errgroup"
 
 	"github.com/loopgate/loopgate/router"
@@ -94,7 +96,7 @@ func (d devLoop) run(ctx context.Context, sc *scenario.Scenario) error {
 
 	fcfg := fleet.DefaultConfig()
 	fcfg.Speed = d.speed
-	fl, err := fleet.New(sc, fcfg, log.With("component", "fleet"), reg)
+	fl, err := fleet.New(sc, fcfg, deps.Deps{Logger: log.With("component", "fleet"), Registerer: reg})
 	if err != nil {
 		return err
 	}
@@ -122,7 +124,7 @@ func (d devLoop) run(ctx context.Context, sc *scenario.Scenario) error {
 
 	lcfg := load.DefaultConfig()
 	lcfg.Target, lcfg.Speed, lcfg.APIKeys, lcfg.Origin = "http://"+cfg.RouterAddr, d.speed, simAPIKeys(sc), fl.Origin()
-	gen, err := load.New(sc, lcfg, log.With("component", "load"), reg, rand.New(rand.NewPCG(uint64(sc.Seed), uint64(started.UnixNano()))))
+	gen, err := load.New(sc, lcfg, deps.Deps{Logger: log.With("component", "load"), Registerer: reg, Rand: rand.New(rand.NewPCG(uint64(sc.Seed), uint64(started.UnixNano())))})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/loopgate/loopgate/event"
@@ -147,7 +149,7 @@ func runLoopTest(t *testing.T, cfg Config) {
 
 	fcfg := fleet.DefaultConfig()
 	fcfg.DisableTimeline = true
-	fl, err := fleet.New(sc, fcfg, log, nil)
+	fl, err := fleet.New(sc, fcfg, deps.Deps{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +176,7 @@ func runLoopTest(t *testing.T, cfg Config) {
 
 	lcfg := load.DefaultConfig()
 	lcfg.Target, lcfg.APIKeys = "http://"+cfg.RouterAddr, simAPIKeys(sc)
-	gen, err := load.New(sc, lcfg, log, nil, rand.New(rand.NewPCG(1, 2)))
+	gen, err := load.New(sc, lcfg, deps.Deps{Logger: log, Rand: rand.New(rand.NewPCG(1, 2))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/eventlog"
 	"github.com/loopgate/loopgate/optimizer"
 	"github.com/loopgate/loopgate/warehouse"
@@ -27,11 +28,11 @@ type optimizerService struct {
 func newOptimizerService(ctx context.Context, cfg Config, ocfg optimizer.Config, brokers []string, store *warehouse.Store, log *slog.Logger, reg prometheus.Registerer, now func() time.Time) (*optimizerService, error) {
 	wcfg := eventlog.DefaultWriterConfig()
 	wcfg.Brokers, wcfg.Topic = brokers, cfg.Kafka.PolicyTopic
-	w, err := eventlog.NewWriter(wcfg, log.With("component", "policy-writer"), reg)
+	w, err := eventlog.NewWriter(wcfg, deps.Deps{Logger: log.With("component", "policy-writer"), Registerer: reg})
 	if err != nil {
 		return nil, fmt.Errorf("policy writer: %w", err)
 	}
-	opt, err := optimizer.New(ocfg, store, policySink{w: w, store: store}, log.With("component", "optimizer"), reg, now,
+	opt, err := optimizer.New(ocfg, store, policySink{w: w, store: store}, deps.Deps{Logger: log.With("component", "optimizer"), Registerer: reg, Clock: now},
 		optimizer.WithLastVersion(func(ctx context.Context) (uint64, error) { return lastPolicyVersion(ctx, store) }))
 	if err != nil {
 		w.Close()

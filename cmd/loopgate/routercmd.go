@@ -2,17 +2,16 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"flag"
 	"fmt"
 	"log/slog"
-	mrand "math/rand/v2"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/loopgate/loopgate/deps"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,16 +20,6 @@ import (
 	"github.com/loopgate/loopgate/eventlog"
 	"github.com/loopgate/loopgate/router"
 )
-
-// seededRand is a ChaCha8 source seeded from the OS: routers must not share
-// outcome ids, which draw from it.
-func seededRand() *mrand.Rand {
-	var seed [32]byte
-	if _, err := rand.Read(seed[:]); err != nil {
-		binary.LittleEndian.PutUint64(seed[:], uint64(time.Now().UnixNano()))
-	}
-	return mrand.New(mrand.NewChaCha8(seed))
-}
 
 // routerService is a router with its outcome publisher.
 type routerService struct {
@@ -42,12 +31,12 @@ func newRouterService(cfg Config, rcfg router.Config, brokers []string, log *slo
 	pcfg := eventlog.DefaultPublisherConfig()
 	pcfg.Brokers, pcfg.Topic = brokers, cfg.Kafka.OutcomesTopic
 	pcfg.SpillDir = filepath.Join(cfg.DataDir, "spill", rcfg.GatewayID)
-	pub, err := eventlog.NewPublisher(pcfg, log.With("component", "publisher"), reg)
+	pub, err := eventlog.NewPublisher(pcfg, deps.Deps{Logger: log.With("component", "publisher"), Registerer: reg})
 	if err != nil {
 		return nil, fmt.Errorf("outcome publisher: %w", err)
 	}
 	gin.SetMode(gin.ReleaseMode)
-	r, err := router.New(rcfg, pub, log.With("component", "router"), reg, seededRand(), time.Now)
+	r, err := router.New(rcfg, pub, deps.Deps{Logger: log.With("component", "router"), Registerer: reg, Rand: deps.SeededRand()})
 	if err != nil {
 		return nil, err
 	}

@@ -6,11 +6,14 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
-	"github.com/loopgate/loopgate/event"
 	"math/rand/v2"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/loopgate/loopgate/deps"
+
+	"github.com/loopgate/loopgate/event"
 
 	"github.com/loopgate/loopgate/router"
 	"github.com/loopgate/loopgate/sim/fleet"
@@ -76,7 +79,7 @@ func runFleet(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	cfg := fleet.DefaultConfig()
 	cfg.Speed, cfg.BasePort = *speed, *basePort
-	f, err := fleet.New(sc, cfg, env.log.With("component", "fleet"), nil)
+	f, err := fleet.New(sc, cfg, deps.Deps{Logger: env.log.With("component", "fleet")})
 	if err != nil {
 		return err
 	}
@@ -108,7 +111,7 @@ func runLoad(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	cfg := load.DefaultConfig()
 	cfg.Target, cfg.Speed, cfg.Duration, cfg.APIKeys = *target, *speed, *dur, simAPIKeys(sc)
-	g, err := load.New(sc, cfg, env.log.With("component", "load"), nil, rand.New(rand.NewPCG(uint64(sc.Seed), uint64(time.Now().UnixNano()))))
+	g, err := load.New(sc, cfg, deps.Deps{Logger: env.log.With("component", "load"), Rand: rand.New(rand.NewPCG(uint64(sc.Seed), uint64(time.Now().UnixNano())))})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -51,7 +53,7 @@ func kafka(ctx context.Context, cfg Config, embedded bool, log *slog.Logger) (br
 	ecfg.DataDir = filepath.Join(cfg.DataDir, "kafka")
 	ecfg.Port = cfg.Kafka.EmbeddedPort
 	ecfg.Topics = topicsConfig(cfg)
-	emb, err := eventlog.StartEmbedded(ecfg, log.With("component", "broker"))
+	emb, err := eventlog.StartEmbedded(ctx, ecfg, deps.Deps{Logger: log.With("component", "broker")})
 	if err != nil {
 		return nil, nil, fmt.Errorf("start embedded broker: %w", err)
 	}
@@ -76,7 +78,7 @@ func warehouseConfig(cfg Config) warehouse.Config {
 }
 
 func openWarehouse(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*warehouse.Store, error) {
-	st, err := warehouse.Open(ctx, warehouseConfig(cfg), log, reg)
+	st, err := warehouse.Open(ctx, warehouseConfig(cfg), deps.Deps{Logger: log, Registerer: reg})
 	if err != nil {
 		return nil, fmt.Errorf("open %s warehouse: %w", cfg.Warehouse.Backend, err)
 	}
@@ -93,20 +95,20 @@ type ingestPipeline struct {
 func newIngestPipeline(cfg Config, brokers []string, sink ingest.Sink, log *slog.Logger, reg prometheus.Registerer) (*ingestPipeline, error) {
 	rcfg := eventlog.DefaultReaderConfig()
 	rcfg.Brokers, rcfg.Topic, rcfg.GroupID = brokers, cfg.Kafka.OutcomesTopic, cfg.Ingest.Group
-	reader, err := eventlog.NewReader(rcfg, log.With("component", "reader"), reg)
+	reader, err := eventlog.NewReader(rcfg, deps.Deps{Logger: log.With("component", "reader"), Registerer: reg})
 	if err != nil {
 		return nil, fmt.Errorf("outcome reader: %w", err)
 	}
 	wcfg := eventlog.DefaultWriterConfig()
 	wcfg.Brokers, wcfg.Topic = brokers, cfg.Kafka.DLQTopic
-	dlq, err := eventlog.NewWriter(wcfg, log.With("component", "dlq"), reg)
+	dlq, err := eventlog.NewWriter(wcfg, deps.Deps{Logger: log.With("component", "dlq"), Registerer: reg})
 	if err != nil {
 		reader.Close()
 		return nil, fmt.Errorf("dead-letter writer: %w", err)
 	}
 	icfg := ingest.DefaultConfig()
 	icfg.BatchRows, icfg.BatchWait, icfg.DLQTopic = cfg.Ingest.BatchRows, cfg.Ingest.BatchWait, cfg.Kafka.DLQTopic
-	ing, err := ingest.New(icfg, reader, sink, dlq, log.With("component", "ingest"), reg, ingest.WithLag(reader.Lag))
+	ing, err := ingest.New(icfg, reader, sink, dlq, deps.Deps{Logger: log.With("component", "ingest"), Registerer: reg}, ingest.WithLag(reader.Lag))
 	if err != nil {
 		reader.Close()
 		dlq.Close()

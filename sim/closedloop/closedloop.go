@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/optimizer"
 	"github.com/loopgate/loopgate/router"
@@ -175,7 +176,7 @@ func New(ctx context.Context, cfg Config, env sim.Env) (*Policy, error) {
 	wcfg.LibPath = cfg.LibPath
 	// Virtual timestamps start in 2026; TTLs must never drop them.
 	wcfg.RawRetentionDays, wcfg.RollupRetentionDays, wcfg.FineRetentionDays = 0, 0, 0
-	store, err := warehouse.Open(ctx, wcfg, nil, nil)
+	store, err := warehouse.Open(ctx, wcfg, deps.Deps{})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("the loopgate policy needs the embedded warehouse: %w", err)
@@ -186,7 +187,7 @@ func New(ctx context.Context, cfg Config, env sim.Env) (*Policy, error) {
 	ocfg.Catalog = catalog(sc, func(i int) *scenario.Orchestrator { return &sc.Orchestrators[i] })
 	p.catalog = ocfg.Catalog
 	p.nextStep = ocfg.Period
-	opt, err := optimizer.New(ocfg, store, publisher{p}, nil, nil, func() time.Time { return Epoch().Add(p.now) })
+	opt, err := optimizer.New(ocfg, store, publisher{p}, deps.Deps{Clock: func() time.Time { return Epoch().Add(p.now) }})
 	if err != nil {
 		p.Close()
 		return nil, fmt.Errorf("optimizer: %w", err)

@@ -8,7 +8,7 @@
 //	sc, err := scenario.Load("fault-storm.yaml")  // or scenarios.Load("fault-storm")
 //	cfg := fleet.DefaultConfig()
 //	cfg.Speed = 10                                // a 600 s scenario in 60 s
-//	f, err := fleet.New(sc, cfg, logger, reg)
+//	f, err := fleet.New(sc, cfg, deps.Deps{Logger: logger, Registerer: reg})
 //	if err := f.Start(ctx); err != nil { ... }    // binds every port, starts the timeline
 //	for _, o := range f.Orchestrators() {
 //		cfg.Orchestrators = append(cfg.Orchestrators, o.Orchestrator) // an event.Orchestrator: id, URL, prices

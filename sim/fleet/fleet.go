@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/event"
 
 	"context"
@@ -15,8 +16,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/loopgate/loopgate/sim/scenario"
 )
@@ -53,7 +52,7 @@ type Fleet struct {
 
 // New builds the fleet of sc; nothing listens until Start. logger and reg
 // may be nil (no logs, metrics not registered).
-func New(sc *scenario.Scenario, cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Fleet, error) {
+func New(sc *scenario.Scenario, cfg Config, d deps.Deps) (*Fleet, error) {
 	if sc == nil {
 		return nil, errors.New("fleet: nil scenario")
 	}
@@ -73,10 +72,8 @@ func New(sc *scenario.Scenario, cfg Config, logger *slog.Logger, reg prometheus.
 	if cfg.BasePort > 0 && cfg.BasePort+len(sc.Orchestrators)-1 > 65535 {
 		return nil, fmt.Errorf("fleet config: base_port %d leaves no room for %d orchestrators", cfg.BasePort, len(sc.Orchestrators))
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	m, err := newMetrics(reg)
+	logger := d.Log()
+	m, err := newMetrics(d.Registerer)
 	if err != nil {
 		return nil, err
 	}

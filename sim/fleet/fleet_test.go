@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/loopgate/loopgate/sim/scenario"
 )
 
@@ -308,7 +310,7 @@ orchestrators:
 `)
 	baseline := runtime.NumGoroutine()
 	reg := promRegistry()
-	f, err := New(sc, DefaultConfig(), nil, reg)
+	f, err := New(sc, DefaultConfig(), deps.Deps{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,7 +484,7 @@ orchestrators:
 	}
 
 	cfg.RTTFrom = "SIN"
-	if _, err := New(sc, cfg, nil, nil); err == nil {
+	if _, err := New(sc, cfg, deps.Deps{}); err == nil {
 		t.Error("RTTFrom SIN, not a scenario region: got no error")
 	}
 }
@@ -537,7 +539,7 @@ func TestSetRejectsBadChanges(t *testing.T) {
 orchestrators:
   - {id: a, region: FRA, capacity: 4, classes: {t2i: {price: 1, p50_ms: 1, p99_ms: 1}}}
 `)
-	f, err := New(sc, DefaultConfig(), nil, nil)
+	f, err := New(sc, DefaultConfig(), deps.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/loopgate/loopgate/sim/scenario"
@@ -45,7 +47,7 @@ func parseScenario(t *testing.T, yaml string) *scenario.Scenario {
 func startFleet(t *testing.T, sc *scenario.Scenario, cfg Config) (*Fleet, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	f, err := New(sc, cfg, nil, reg)
+	f, err := New(sc, cfg, deps.Deps{Registerer: reg})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

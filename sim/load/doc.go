@@ -8,7 +8,7 @@
 //	cfg.APIKeys = map[string]string{"acme": "sk-acme", "globex": "sk-globex"}
 //	cfg.Speed = 10                                  // same as the fleet's
 //	cfg.Origin = f.Origin()                         // share the fleet's timeline clock
-//	g, err := load.New(sc, cfg, logger, reg, rand.New(rand.NewPCG(seed, 0)))
+//	g, err := load.New(sc, cfg, deps.Deps{Logger: logger, Registerer: reg, Rand: rand.New(rand.NewPCG(seed, 0))})
 //	sum, err := g.Run(ctx)                          // blocks for Duration/Speed, then drains
 //	sum.WriteText(os.Stdout)                        // or json.Marshal(sum)
 //	// sum.Answered() ≤ requests the router recorded ≤ sum.Total.Sent

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/loopgate/loopgate/sim/fleet"
@@ -56,7 +58,7 @@ orchestrators:
 	freg := prometheus.NewRegistry()
 	fcfg := fleet.DefaultConfig()
 	fcfg.Speed = 4
-	f, err := fleet.New(sc, fcfg, nil, freg)
+	f, err := fleet.New(sc, fcfg, deps.Deps{Registerer: freg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +72,7 @@ orchestrators:
 	lcfg.Target = f.Addrs()["all"]
 	lcfg.Speed = 4
 	lcfg.Origin = f.Origin()
-	g, err := load.New(sc, lcfg, nil, prometheus.NewRegistry(), rand.New(rand.NewPCG(3, 4)))
+	g, err := load.New(sc, lcfg, deps.Deps{Registerer: prometheus.NewRegistry(), Rand: rand.New(rand.NewPCG(3, 4))})
 	if err != nil {
 		t.Fatal(err)
 	}

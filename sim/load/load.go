@@ -16,7 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/loopgate/loopgate/deps"
 
 	"github.com/loopgate/loopgate/sim/scenario"
 )
@@ -56,7 +56,7 @@ type Generator struct {
 // New prepares a generator (and every request body) for sc. rng draws the
 // arrivals and classes; nil means a PCG seeded with the scenario's seed.
 // logger and reg may be nil.
-func New(sc *scenario.Scenario, cfg Config, logger *slog.Logger, reg prometheus.Registerer, rng *rand.Rand) (*Generator, error) {
+func New(sc *scenario.Scenario, cfg Config, d deps.Deps) (*Generator, error) {
 	if sc == nil {
 		return nil, errors.New("load: nil scenario")
 	}
@@ -79,13 +79,11 @@ func New(sc *scenario.Scenario, cfg Config, logger *slog.Logger, reg prometheus.
 		}
 		active[i] = true
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger, rng := d.Log(), d.Rand
 	if rng == nil {
 		rng = rand.New(rand.NewPCG(uint64(sc.Seed), 0x10ad))
 	}
-	m, err := newMetrics(reg)
+	m, err := newMetrics(d.Registerer)
 	if err != nil {
 		return nil, err
 	}

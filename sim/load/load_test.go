@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/loopgate/loopgate/sim/scenario"
 )
 
@@ -94,7 +96,7 @@ func testConfig(target string, speed float64) Config {
 
 func run(t *testing.T, sc *scenario.Scenario, cfg Config) Summary {
 	t.Helper()
-	g, err := New(sc, cfg, nil, nil, rand.New(rand.NewPCG(1, 2)))
+	g, err := New(sc, cfg, deps.Deps{Rand: rand.New(rand.NewPCG(1, 2))})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -307,7 +309,7 @@ clients:
 	defer close(release)
 	cfg := testConfig(srv.URL, 1)
 	cfg.DrainTimeout = 200 * time.Millisecond
-	g, err := New(sc, cfg, nil, nil, rand.New(rand.NewPCG(1, 2)))
+	g, err := New(sc, cfg, deps.Deps{Rand: rand.New(rand.NewPCG(1, 2))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +401,7 @@ clients:
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig("http://127.0.0.1:1", 1)
 			tt.mutate(&cfg)
-			if _, err := New(sc, cfg, nil, nil, nil); err == nil {
+			if _, err := New(sc, cfg, deps.Deps{}); err == nil {
 				t.Error("got nil, want an error")
 			}
 		})
