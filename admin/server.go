@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -457,13 +458,16 @@ func WriteError(w http.ResponseWriter, code int, msg string) {
 
 // WriteJSON answers code with v as JSON.
 func WriteJSON(w http.ResponseWriter, code int, v any) {
-	out, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // nosniff and application/json: "<" stays readable
+	if err := enc.Encode(v); err != nil {
 		code = http.StatusInternalServerError
-		out = []byte(`{"error":{"message":"encode response"}}`)
+		buf.Reset()
+		buf.WriteString(`{"error":{"message":"encode response"}}` + "\n")
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
-	_, _ = w.Write(append(out, '\n'))
+	_, _ = w.Write(buf.Bytes())
 }
