@@ -155,6 +155,14 @@ func (e *embeddedBackend) run(ctx context.Context, q, format string, after func(
 	go func() {
 		defer func() { <-e.sem }()
 		out, err := e.conn.query(q, format)
+		if err != nil {
+			// chDB keeps what a statement wrote before it failed during
+			// execution (throwIf, max_result_rows) and returns it ahead of
+			// the next statement's own result, which would then decode as
+			// the failed one's (empty) rows. A throwaway statement run while
+			// still holding the engine takes it.
+			e.conn.query("SELECT 1", "TabSeparated") //nolint:errcheck // only drains
+		}
 		after()
 		done <- result{out, err}
 	}()

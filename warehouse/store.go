@@ -143,9 +143,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Query runs one read-only statement (for analysts, tests and tools) and
-// returns all of its rows in memory. Tables without a database name are
-// the store's, e.g. "SELECT count() FROM requests".
+// Query runs loopgate's own SQL (tests, tools, the stats queries) and
+// returns all of its rows in memory. It checks nothing: SQL from outside
+// (analysts, an HTTP endpoint) goes through QueryReadOnly. Tables without a
+// database name are the store's, e.g. "SELECT count() FROM requests".
 func (s *Store) Query(ctx context.Context, sql string) (*Rows, error) {
 	rows, err := s.b.query(ctx, sql)
 	if err != nil {
