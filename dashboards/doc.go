@@ -1,0 +1,2 @@
+// Package dashboards is loopgate's Grafana dashboards as code.
+package dashboards
