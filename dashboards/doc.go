@@ -1,2 +1,4 @@
 // Package dashboards is loopgate's Grafana dashboards as code.
 package dashboards
+
+//go:generate go run ./internal/export json
