@@ -45,8 +45,10 @@ var clickHouseMacros = map[string]macroFunc{
 	"timeInterval_ms": timeIntervalMs,
 	"interval_s":      func(q QueryContext, _ []string) (string, error) { return strconv.Itoa(intervalSeconds(q)), nil },
 	// macropro's dialect-neutral defaults that the plugin keeps.
-	"interval":    func(q QueryContext, _ []string) (string, error) { return formatDuration(q.Interval), nil },
-	"interval_ms": func(q QueryContext, _ []string) (string, error) { return strconv.FormatInt(q.Interval.Milliseconds(), 10), nil },
+	"interval": func(q QueryContext, _ []string) (string, error) { return formatDuration(q.Interval), nil },
+	"interval_ms": func(q QueryContext, _ []string) (string, error) {
+		return strconv.FormatInt(q.Interval.Milliseconds(), 10), nil
+	},
 }
 
 // macroNames are the macro names, longest first, so that $__timeFilter_ms
@@ -65,9 +67,11 @@ var macroNames = func() []string {
 	return names
 }()
 
-func toDate(t time.Time) string       { return fmt.Sprintf("toDate('%s')", t.Format("2006-01-02")) }
-func toDateTime(t time.Time) string   { return fmt.Sprintf("toDateTime(%d)", t.Unix()) }
-func toDateTime64(t time.Time) string { return fmt.Sprintf("fromUnixTimestamp64Milli(%d)", t.UnixMilli()) }
+func toDate(t time.Time) string     { return fmt.Sprintf("toDate('%s')", t.Format("2006-01-02")) }
+func toDateTime(t time.Time) string { return fmt.Sprintf("toDateTime(%d)", t.Unix()) }
+func toDateTime64(t time.Time) string {
+	return fmt.Sprintf("fromUnixTimestamp64Milli(%d)", t.UnixMilli())
+}
 
 // filterMacro is $__timeFilter(col) and its kin: col >= F(from) AND col <= F(to).
 func filterMacro(name string, conv func(time.Time) string) macroFunc {
@@ -246,7 +250,7 @@ func splitArgs(raw string) ([]string, error) {
 }
 
 // skipQuoted returns the index just past the quoted literal starting at
-// s[pos], honouring doubled quotes ('') and, as ClickHouse does, backslash
+// s[pos], honouring doubled quotes (”) and, as ClickHouse does, backslash
 // escapes (\'). Unterminated: len(s).
 func skipQuoted(s string, pos int) int {
 	q := s[pos]
