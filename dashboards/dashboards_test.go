@@ -491,3 +491,28 @@ func TestFaultToTrafficMoving(t *testing.T) {
 		t.Errorf("got %v s from fault to traffic moving, want about 30 (fault at %v, moved at %v)", m["seconds"], m["fault_at"], m["moved_at"])
 	}
 }
+
+// TestDocListsEveryPanel keeps the package documentation's list of
+// dashboards and panels in step with the code.
+func TestDocListsEveryPanel(t *testing.T) {
+	raw, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Join(strings.Fields(strings.ReplaceAll(string(raw), "//", " ")), " ")
+	for _, d := range All() {
+		for _, want := range append([]string{d.Title, d.File}, titles(d)...) {
+			if !strings.Contains(doc, want) {
+				t.Errorf("doc.go does not mention %q (%s)", want, d.UID)
+			}
+		}
+	}
+}
+
+func titles(d Dashboard) []string {
+	var out []string
+	for _, p := range d.Panels {
+		out = append(out, p.Title)
+	}
+	return out
+}
