@@ -22,6 +22,9 @@ build: ## build bin/loopgate
 .PHONY: run
 run: build ## start the whole loop in one process on embedded Kafka and ClickHouse (Ctrl-C stops)
 	deploy/local/chdb.sh install >/dev/null
+	@echo "Grafana: dashboards in dashboards/json/, provisioning in deploy/grafana/provisioning/, alerts in deploy/prometheus/."
+	@echo "  make run keeps ClickHouse embedded (Grafana cannot reach it); to watch the dashboards, run loopgate on a"
+	@echo "  ClickHouse server (--clickhouse HOST:9000) and point Grafana at it as deploy/grafana/README.md shows."
 	LOOPGATE_CHDB_LIB="$$(deploy/local/chdb.sh path)" $(BIN) dev $(ARGS)
 
 .PHONY: services
@@ -58,6 +61,10 @@ bench: ## run every scenario through every policy in the simulator and rewrite t
 .PHONY: bench-go
 bench-go: services ## run the Go benchmarks (event path, writer, router) against the local services
 	$(WITH_SERVICES) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./...
+
+.PHONY: dashboards
+dashboards: ## regenerate the Grafana dashboards' JSON (dashboards/json) from the Go code in dashboards/
+	$(GO) generate ./dashboards
 
 .PHONY: clean
 clean: ## remove build output and local service data (not the download cache)

@@ -131,7 +131,8 @@ type Reader struct {
 	lagGauge                                      prometheus.Gauge
 
 	mu   sync.Mutex
-	lags map[int]int64 // per partition: records after the last one fetched
+	lags map[int]int64    // per partition: records after the last one fetched
+	tr   *kafka.Transport // for GroupLag; created on first use
 }
 
 // NewReader returns a Reader that joins the group in the background. A nil
@@ -250,10 +251,92 @@ func (r *Reader) Lag() int64 {
 	return sum
 }
 
+// GroupLag asks the brokers for the group's real lag: for every partition
+// of the topic, the partition's end offset minus the group's committed
+// offset (minus the partition's first offset when the group has committed
+// nothing there), summed. Unlike Lag it does not depend on this Reader
+// fetching, so it keeps moving while the consumer is stuck — during a
+// warehouse outage, ingest stops fetching while producers keep writing.
+func (r *Reader) GroupLag(ctx context.Context) (int64, error) {
+	c := &kafka.Client{Addr: kafka.TCP(r.cfg.Brokers...), Transport: r.transport()}
+	meta, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{r.cfg.Topic}})
+	if err != nil {
+		return 0, fmt.Errorf("group lag of %s: metadata: %w", r.cfg.GroupID, err)
+	}
+	var ids []int
+	for _, t := range meta.Topics {
+		if t.Name != r.cfg.Topic {
+			continue
+		}
+		if t.Error != nil {
+			return 0, fmt.Errorf("group lag of %s: metadata of %s: %w", r.cfg.GroupID, t.Name, t.Error)
+		}
+		for _, p := range t.Partitions {
+			ids = append(ids, p.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return 0, fmt.Errorf("group lag of %s: topic %s has no partitions", r.cfg.GroupID, r.cfg.Topic)
+	}
+	committed, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: r.cfg.GroupID, Topics: map[string][]int{r.cfg.Topic: ids}})
+	if err != nil {
+		return 0, fmt.Errorf("group lag of %s: committed offsets: %w", r.cfg.GroupID, err)
+	}
+	if committed.Error != nil {
+		return 0, fmt.Errorf("group lag of %s: committed offsets: %w", r.cfg.GroupID, committed.Error)
+	}
+	reqs := make([]kafka.OffsetRequest, 0, 2*len(ids))
+	for _, id := range ids {
+		reqs = append(reqs, kafka.FirstOffsetOf(id), kafka.LastOffsetOf(id))
+	}
+	ends, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{r.cfg.Topic: reqs}})
+	if err != nil {
+		return 0, fmt.Errorf("group lag of %s: end offsets: %w", r.cfg.GroupID, err)
+	}
+	first, last := map[int]int64{}, map[int]int64{}
+	for _, p := range ends.Topics[r.cfg.Topic] {
+		if p.Error != nil {
+			return 0, fmt.Errorf("group lag of %s: offsets of partition %d: %w", r.cfg.GroupID, p.Partition, p.Error)
+		}
+		first[p.Partition], last[p.Partition] = p.FirstOffset, p.LastOffset
+	}
+	pos := map[int]int64{}
+	for _, p := range committed.Topics[r.cfg.Topic] {
+		if p.Error != nil {
+			return 0, fmt.Errorf("group lag of %s: committed offset of partition %d: %w", r.cfg.GroupID, p.Partition, p.Error)
+		}
+		pos[p.Partition] = p.CommittedOffset
+	}
+	var sum int64
+	for _, id := range ids {
+		at, ok := pos[id]
+		if !ok || at < 0 {
+			at = first[id] // nothing committed: a new group starts at the oldest record
+		}
+		sum += max(0, last[id]-at)
+	}
+	return sum, nil
+}
+
+// transport is the kafka-go transport of the Reader's side requests.
+func (r *Reader) transport() *kafka.Transport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.tr == nil {
+		r.tr = newTransport()
+	}
+	return r.tr
+}
+
 // Close leaves the group (so its partitions move to other members at once)
 // and stops the background fetching. Uncommitted messages will be delivered
 // again to whoever reads the partition next.
 func (r *Reader) Close() error {
+	r.mu.Lock()
+	if r.tr != nil {
+		r.tr.CloseIdleConnections()
+	}
+	r.mu.Unlock()
 	if err := r.r.Close(); err != nil {
 		return fmt.Errorf("close reader: %w", err)
 	}

@@ -29,6 +29,8 @@
 //	loopgate_ingest_batch_write_seconds         histogram of sink write latency (successful writes)
 //	loopgate_ingest_write_errors_total          failed sink writes (each is retried)
 //	loopgate_ingest_dead_letters_total{reason}  messages sent to the DLQ by reason
-//	loopgate_ingest_consumer_lag                messages behind the partition ends
+//	loopgate_ingest_consumer_lag                messages between the group's committed offsets and the
+//	                                            partition ends, asked of the brokers every LagInterval
+//	                                            (so it grows while the warehouse is down)
 //	loopgate_ingest_last_commit_timestamp_seconds
 package ingest

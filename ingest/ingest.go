@@ -32,6 +32,14 @@ type Sink interface {
 	WriteOutcomes(ctx context.Context, token string, outs []event.Outcome) error
 }
 
+// GroupLagger is a Source that can ask the brokers for its consumer
+// group's lag: the partition ends minus the committed offsets
+// (eventlog.Reader.GroupLag). When the Source has it, Run refreshes the lag
+// gauge from it every LagInterval, fetching or not.
+type GroupLagger interface {
+	GroupLag(ctx context.Context) (int64, error)
+}
+
 // DeadLetters receives messages that cannot be ingested. Write returns nil
 // only when the messages are acknowledged.
 type DeadLetters interface {
@@ -57,6 +65,11 @@ type Config struct {
 	WriteTimeout time.Duration
 	// DLQTopic is written into dead letters' headers for reference. Default "loopgate.outcomes.dlq".
 	DLQTopic string
+	// LagInterval is how often Run asks a GroupLagger Source for the
+	// group's lag, independently of fetching and writing, so
+	// loopgate_ingest_consumer_lag keeps moving while the warehouse is down.
+	// Default 5s.
+	LagInterval time.Duration
 }
 
 // DefaultConfig returns the documented defaults.
@@ -69,6 +82,7 @@ func DefaultConfig() Config {
 		DrainTimeout: 10 * time.Second,
 		WriteTimeout: 2 * time.Minute,
 		DLQTopic:     "loopgate.outcomes.dlq",
+		LagInterval:  5 * time.Second,
 	}
 }
 
@@ -85,6 +99,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ingest: write timeout %v must be positive", c.WriteTimeout)
 	case c.DrainTimeout < 0:
 		return fmt.Errorf("ingest: drain timeout %v is negative", c.DrainTimeout)
+	case c.LagInterval <= 0:
+		return fmt.Errorf("ingest: lag interval %v must be positive", c.LagInterval)
 	}
 	return nil
 }
@@ -106,8 +122,9 @@ type Ingester struct {
 // Option customises an Ingester beyond its Config.
 type Option func(*Ingester)
 
-// WithLag reports consumer lag through fn on every batch (for example
-// eventlog.Reader.Lag).
+// WithLag reports consumer lag through fn after every commit (for example
+// eventlog.Reader.Lag). It is not used when the Source is a GroupLagger,
+// whose answer is the group's real lag.
 func WithLag(fn func() int64) Option { return func(i *Ingester) { i.lagFn = fn } }
 
 // WithSleep replaces the backoff sleep, for tests that must not wait.
@@ -150,6 +167,12 @@ func (b *batch) reset() { *b = batch{msgs: b.msgs[:0], outs: b.outs[:0], dead: b
 // re-delivered to the next run. It returns nil after a cancel, or the error
 // that stopped it (a Source failure other than cancellation).
 func (i *Ingester) Run(ctx context.Context) error {
+	if gl, ok := i.src.(GroupLagger); ok {
+		lctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); i.watchLag(lctx, gl) }()
+		defer func() { stop(); <-done }()
+	}
 	var b batch
 	for {
 		wait := i.cfg.BatchWait
@@ -258,10 +281,34 @@ func (i *Ingester) flush(ctx context.Context, b *batch) error {
 		return err
 	}
 	i.m.lastCommit.Set(float64(i.now().UnixMilli()) / 1000)
-	if i.lagFn != nil {
+	if _, ok := i.src.(GroupLagger); !ok && i.lagFn != nil {
 		i.m.lag.Set(float64(i.lagFn()))
 	}
 	return nil
+}
+
+// watchLag sets the lag gauge from the group's lag every LagInterval until
+// ctx ends. A failed query keeps the last value (and logs): during a broker
+// outage the lag is unknown, not zero.
+func (i *Ingester) watchLag(ctx context.Context, gl GroupLagger) {
+	t := time.NewTicker(i.cfg.LagInterval)
+	defer t.Stop()
+	for {
+		qctx, cancel := context.WithTimeout(ctx, i.cfg.LagInterval)
+		lag, err := gl.GroupLag(qctx)
+		cancel()
+		switch {
+		case err == nil:
+			i.m.lag.Set(float64(lag))
+		case ctx.Err() == nil:
+			i.log.Warn("consumer lag unknown", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // retry runs fn until it succeeds, backing off between failures, or until

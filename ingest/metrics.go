@@ -46,6 +46,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "loopgate_ingest_last_commit_timestamp_seconds", Help: "Unix time of the last offset commit.",
 		}),
 	}
+	// Every known label value exists from the start at 0, so the first
+	// dead letter is an increase that alerts and rate() can see.
+	for _, r := range []string{"ok", "dead_letter"} {
+		m.messages.WithLabelValues(r)
+	}
+	for _, r := range []string{"too_large", "schema_version", "malformed", "invalid", "other"} {
+		m.deadLetters.WithLabelValues(r)
+	}
 	if reg == nil {
 		return m, nil
 	}
