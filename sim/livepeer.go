@@ -85,7 +85,9 @@ func (c LivepeerConfig) Validate() error {
 //     sessions the last refresh found plus those suspended). An empty pool
 //     first signals Penalty extra refreshes, releasing everyone.
 //     Concurrent tries that find a refresh due each run one, as
-//     go-livepeer's unlocked check lets them.
+//     go-livepeer's unlocked check lets them. The first try of a class
+//     creates its selector, whose first refresh holds the session
+//     manager's lock: tries of every class wait for it.
 //   - Discovery queries every orchestrator; the refresh waits until all
 //     have answered or DiscoveryTimeout (500 ms) has passed with at least
 //     one usable answer (doubling while none, up to 6 s). Only those that
@@ -110,8 +112,11 @@ type Livepeer struct {
 	n     int
 	pools []*lpPool // by class
 	reqs  map[int]*lpReq
-	// waiting are requests parked at the edge on a refresh; one whose
-	// deadline passes there ends without an Observe, so it is swept.
+	// locked is when the session manager's lock, held while a class's
+	// selector is created and first refreshed, is free again.
+	locked time.Duration
+	// waiting are requests parked at the edge; one whose deadline passes
+	// there ends without an Observe, so it is swept.
 	waiting []int
 	w       []float64
 }
@@ -146,7 +151,8 @@ type lpReq struct {
 	class     int
 	arrival   time.Duration
 	deadline  time.Duration
-	refreshed bool     // a refresh ran for the current try: select at once
+	parked    bool     // waiting at the edge inside a try
+	refreshed bool     // that wait is the try's own refresh: select next
 	sess      []lpSess // by attempt Seq
 	held      []lpSess // insufficient-capacity sessions returned when the request ends
 }
@@ -178,20 +184,33 @@ func (p *Livepeer) Pick(now time.Duration, req *Request, fleet *Fleet) Choice {
 	r := p.reqs[req.ID]
 	pool := p.pools[req.Class]
 	pool.settle(now)
-	if !r.refreshed && req.Attempts > 0 && now-r.arrival >= p.cfg.RetryWindow {
+	inTry := r.parked // back from a wait inside this try
+	r.parked = false
+	if !inTry && req.Attempts > 0 && now-r.arrival >= p.cfg.RetryWindow {
 		// go-livepeer checks its retry context before each try, not after
-		// the refresh the try runs.
+		// the waits inside one.
 		p.end(req.ID, r)
 		return GiveUp()
 	}
-	if r.refreshed {
-		r.refreshed = false
-	} else if p.refreshDue(now, pool, fleet) {
+	switch {
+	case r.refreshed:
+		r.refreshed = false // the refresh this try ran is over: select
+	case now < p.locked:
+		// Another class's selector is being created under the session
+		// manager's lock (getSelector): wait for it.
+		return p.park(req.ID, r, p.locked-now, false)
+	case !pool.started:
+		// The selector's creation refreshes it, holding the lock.
+		pool.started = true
 		d := p.startRefresh(now, pool, req, fleet)
+		p.locked = now + d
 		if d > 0 {
-			r.refreshed = true
-			p.waiting = append(p.waiting, req.ID)
-			return Choice{Orch: -1, Wait: d}
+			return p.park(req.ID, r, d, true)
+		}
+		pool.settle(now)
+	case p.refreshDue(now, pool, fleet):
+		if d := p.startRefresh(now, pool, req, fleet); d > 0 {
+			return p.park(req.ID, r, d, true)
 		}
 		pool.settle(now)
 	}
@@ -205,13 +224,16 @@ func (p *Livepeer) Pick(now time.Duration, req *Request, fleet *Fleet) Choice {
 	return Use(o)
 }
 
-// refreshDue is AISessionSelector.Select's shouldRefreshSelector, with
-// the selector's creation (which refreshes) on its first use.
+// park makes the request wait d at the edge inside its try; refreshed
+// says the wait is its own refresh, after which it selects at once.
+func (p *Livepeer) park(id int, r *lpReq, d time.Duration, refreshed bool) Choice {
+	r.parked, r.refreshed = true, refreshed
+	p.waiting = append(p.waiting, id)
+	return Choice{Orch: -1, Wait: d}
+}
+
+// refreshDue is AISessionSelector.Select's shouldRefreshSelector.
 func (p *Livepeer) refreshDue(now time.Duration, pool *lpPool, fleet *Fleet) bool {
-	if !pool.started {
-		pool.started = true
-		return true
-	}
 	if pool.members == 0 {
 		pool.count += p.cfg.Penalty // release everyone
 	}
@@ -419,7 +441,7 @@ func (p *Livepeer) sweep(now time.Duration) {
 	for _, id := range p.waiting {
 		r, ok := p.reqs[id]
 		switch {
-		case !ok || !r.refreshed:
+		case !ok || !r.parked:
 			// picked again (or over): no longer waiting
 		case now >= r.deadline:
 			p.end(id, r)

@@ -319,3 +319,27 @@ func BenchmarkLivepeerPick(b *testing.B) {
 		p.Observe(now, &Attempt{Request: i, Orch: c.Orch, Class: 0, Outcome: OK})
 	}
 }
+
+// TestLivepeerCreationLock: while the first try of a class creates its
+// selector (discovery under the session manager's lock), other tries wait
+// for it instead of finding an empty pool.
+func TestLivepeerCreationLock(t *testing.T) {
+	sc := lpScenario(t, 3, map[int]string{2: "hang: true"}) // discovery waits 500 ms
+	h := newLPHarness(t, sc)
+	first, second := h.arrive(0), h.arrive(100*time.Millisecond)
+	if c := h.pick(0, first); c.Wait != 500*time.Millisecond {
+		t.Fatalf("first try: got %+v, want a 500 ms wait", c)
+	}
+	if c := h.pick(100*time.Millisecond, second); c.Orch >= 0 || c.Wait != 400*time.Millisecond {
+		t.Fatalf("try during creation: got %+v, want a 400 ms wait for the lock", c)
+	}
+	if c := h.pick(500*time.Millisecond, first); c.Orch < 0 {
+		t.Errorf("first try after discovery: got %+v, want an orchestrator", c)
+	}
+	if c := h.pick(500*time.Millisecond, second); c.Orch < 0 {
+		t.Errorf("second try after the lock: got %+v, want an orchestrator", c)
+	}
+	if got := h.pool().count; got != 1 {
+		t.Errorf("suspender count: got %d, want 1 (one refresh)", got)
+	}
+}
