@@ -93,9 +93,10 @@
 // relative duality gap is within 1e-10; the answer is then polished to be
 // exactly feasible (rates below 1e-9 of their demand dropped, a band loaded
 // past its capacity scaled down, the rest of the demand put on the
-// overflow). Optimality gap: on 348 small instances (150 random fleets and
-// every timeline state of the public scenarios, with and without
-// queueing) the polished objective is within 3.6e-8 (relative) of the
+// overflow). Optimality gap: on 380 small instances (150 random fleets,
+// 16 states of generated 8-region, 5-class fleets of 10 and 20
+// orchestrators, and every timeline state of the public scenarios, each
+// with and without queueing) the polished objective is within 3.6e-8 (relative) of the
 // exact simplex vertex (Method Simplex), and TestIPMMatchesSimplex keeps
 // it within 1e-7. Among tied optima the interior point method returns a
 // point inside the optimal face (it spreads over ties) where the simplex

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/loopgate/loopgate/sim/fleetgen"
 	"github.com/loopgate/loopgate/sim/scenario"
 )
 
@@ -29,6 +30,30 @@ func TestIPMMatchesSimplex(t *testing.T) {
 	for seed := uint64(1); seed <= 150; seed++ {
 		sc := randomScenario(t, rand.New(rand.NewPCG(seed, 99)))
 		all = append(all, instance{fmt.Sprintf("seed %d", seed), sc, sc.Initial()})
+	}
+	// Generated fleets with the full 8 regions × 5 classes structure,
+	// small enough for the dense simplex, a few timeline states each.
+	for _, n := range []int{10, 20} {
+		for seed := uint64(1); seed <= 2; seed++ {
+			cfg := fleetgen.DefaultConfig()
+			cfg.Orchestrators, cfg.Seed, cfg.Faults = n, seed, 4
+			y, err := fleetgen.Generate(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc, err := scenario.Parse(y)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := sc.Initial()
+			all = append(all, instance{fmt.Sprintf("fleetgen %d/%d@0s", n, seed), sc, st.Clone()})
+			for _, ch := range sc.Timeline[:3] {
+				if err := st.Apply(ch); err != nil {
+					t.Fatal(err)
+				}
+				all = append(all, instance{fmt.Sprintf("fleetgen %d/%d@%s", n, seed, scenario.FormatAt(ch.At)), sc, st.Clone()})
+			}
+		}
 	}
 	paths, _ := filepath.Glob("../scenarios/*.yaml")
 	for _, p := range paths {

@@ -144,7 +144,7 @@ func grid2i(n, m int) [][]int {
 }
 
 // simplexFallbackCols is the largest problem the exact simplex takes over
-// when the interior point method fails (it never has on the tests' 348
+// when the interior point method fails (it never has on the tests' 380
 // instances; the simplex solves this size in well under a second).
 const simplexFallbackCols = 2000
 
