@@ -109,7 +109,6 @@ func (c LivepeerConfig) Validate() error {
 type Livepeer struct {
 	cfg   LivepeerConfig
 	rng   *rand.Rand
-	n     int
 	pools []*lpPool // by class
 	reqs  map[int]*lpReq
 	// locked is when the session manager's lock, held while a class's
@@ -163,7 +162,7 @@ func NewLivepeer(env Env, cfg LivepeerConfig) (*Livepeer, error) {
 		return nil, err
 	}
 	n := len(env.Scenario.Orchestrators)
-	p := &Livepeer{cfg: cfg, rng: env.Rand, n: n, reqs: map[int]*lpReq{}}
+	p := &Livepeer{cfg: cfg, rng: env.Rand, reqs: map[int]*lpReq{}}
 	for range env.Scenario.Classes {
 		p.pools = append(p.pools, &lpPool{
 			member: make([]bool, n), gen: make([]int, n), inflight: make([]int, n), suspended: map[int]int{},
