@@ -77,6 +77,10 @@
 // defines them, over requests that arrive after the warmup. recovery_s:
 // see recovery in report.go (requests are placed by arrival; a dip that
 // never recovers reports the time to the end of the run, a lower bound).
+// A policy is judged first by Report.VsBestClassic, its loss ÷ that of
+// the best classic balancer (ClassicNames) on the same scenario, the
+// "vs best classic" column; WriteSummary writes the closing line over
+// several scenarios (worst and mean of that ratio per policy).
 // Report.GapClosed compares each policy with livepeer and the oracle.
 //
 // Files: engine.go (events and the orchestrator model), fleet.go (the

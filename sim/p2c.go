@@ -9,49 +9,86 @@ import (
 
 // P2CConfig tunes the p2c-ewma baseline.
 type P2CConfig struct {
-	// Decay is the time constant of the latency EWMA. Default 10s (Finagle's).
+	// Decay is the time constant τ of the peak EWMA: an estimate left alone
+	// for τ keeps 1/e of its value (half of it after τ·ln 2). Default 10s,
+	// the decayTime of Finagle's p2cPeakEwma and Linkerd's default.
 	Decay time.Duration
-	// FailureDecay is the time constant of the failure score. Default 10s.
-	FailureDecay time.Duration
-	// FailureWeight multiplies the cost by 1 + FailureWeight × failure score,
-	// where each failure adds 1 to the score. Default 10.
-	FailureWeight float64
 }
 
 // DefaultP2CConfig returns the defaults written on each field.
 func DefaultP2CConfig() P2CConfig {
-	return P2CConfig{Decay: 10 * time.Second, FailureDecay: 10 * time.Second, FailureWeight: 10}
+	return P2CConfig{Decay: 10 * time.Second}
 }
 
 // Validate reports a config the policy cannot use.
 func (c P2CConfig) Validate() error {
-	if c.Decay <= 0 || c.FailureDecay <= 0 || c.FailureWeight < 0 {
-		return errors.New("p2c-ewma: want positive decays and a failure weight ≥ 0")
+	if c.Decay <= 0 {
+		return errors.New("p2c-ewma: want a positive decay")
 	}
 	return nil
 }
 
-// p2cStat is what p2c-ewma knows of one orchestrator for one class.
-type p2cStat struct {
-	ewma    float64 // peak-EWMA latency, ns; 0 until the first reply
-	at      time.Duration
-	fails   float64 // decaying failure score
-	failsAt time.Duration
+// p2cPenalty is the load of a node with no latency history but requests
+// pending, as Finagle's PeakEwma has it (Long.MaxValue >> 16, in ns): only
+// its first reply, not a second probe, tells us how slow it is.
+const p2cPenalty = float64(math.MaxInt64 >> 16)
+
+// peakEWMA is Finagle's PeakEwma Metric for one orchestrator and class: a
+// round-trip estimate in ns that jumps to any slower sample at once and
+// otherwise moves towards samples with a weight that grows with the time
+// since it was last touched. Reads touch it too (observe(0) in get()), so
+// an estimate nobody refreshes decays towards 0 and the node gets probed
+// again.
+type peakEWMA struct {
+	cost  float64 // ns
+	stamp time.Duration
 }
 
-// P2CEWMA is the power of two choices on peak-EWMA latency (Finagle,
-// Linkerd): draw two distinct candidates at random and take the one with the
-// lower cost ewma × (in flight + 1) × (1 + weight × failure score). The EWMA
-// jumps up to a slower sample at once and decays towards faster ones, per
-// (orchestrator, class) since classes differ in speed. Successes feed the
-// EWMA (a failure's latency says little: a fast 500 looks fast); every failure,
-// refusal, rejection and timeout adds to a failure score that halves
-// roughly every 7 s (FailureDecay 10 s), so a bad orchestrator is drained
-// fast and tried again once it has been quiet.
+// observe folds one round trip (ns) into the estimate at now; rtt 0 only
+// decays it.
+func (m *peakEWMA) observe(now time.Duration, rtt float64, tau float64) {
+	w := math.Exp(-float64(max(now-m.stamp, 0)) / tau)
+	if rtt > m.cost {
+		m.cost = rtt
+	} else {
+		m.cost = m.cost*w + rtt*(1-w)
+	}
+	m.stamp = now
+}
+
+// P2CEWMA is the power of two choices on peak-EWMA latency as Finagle
+// (PeakEwma.scala with the P2C balancer) and Linkerd (tower's PeakEwma) do
+// it: draw two distinct candidates at random and take the one with the
+// lower load, where
+//
+//	load = ewma × (pending + 1), or 2⁴⁷ + pending when there is no history yet but requests are pending
+//
+// Faithful to Finagle:
+//   - the EWMA decays on every read: computing a candidate's load first
+//     calls observe(0), so the estimate falls as exp(−Δt/τ) between
+//     samples and the read moves the stamp that weighs the next sample;
+//   - every attempt's round trip feeds the EWMA when it ends, whatever the
+//     outcome (Finagle's end(ts) runs on Return and Throw alike): a 10 s
+//     client timeout is a 10 s peak, a fast 500 is a fast sample. There is
+//     no separate failure score;
+//   - a node with no history is free (load 0) while idle and costs the
+//     penalty while its first request is pending;
+//   - ties go to the first of the two draws.
+//
+// Simplified or adapted:
+//   - one estimate per (orchestrator, class), as a balancer per route
+//     would keep, because classes differ in speed; pending is the router's
+//     in-flight count at the orchestrator over all classes, the load the
+//     endpoint actually carries;
+//   - retries are the benchmark's common rule for classic balancers (up to
+//     3 attempts on orchestrators not yet tried), not Finagle's requeue
+//     budget; there is no failure accrual (Finagle's separate module, off
+//     in Linkerd by default) and no node status (Busy/Closed).
 type P2CEWMA struct {
 	cfg   P2CConfig
+	tau   float64 // Decay in ns
 	rng   *rand.Rand
-	stats [][]p2cStat // [orch][class]
+	stats [][]peakEWMA // [orch][class]
 	buf   []int
 }
 
@@ -60,9 +97,9 @@ func NewP2CEWMA(env Env, cfg P2CConfig) (*P2CEWMA, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &P2CEWMA{cfg: cfg, rng: env.Rand, stats: make([][]p2cStat, len(env.Scenario.Orchestrators))}
+	p := &P2CEWMA{cfg: cfg, tau: float64(cfg.Decay), rng: env.Rand, stats: make([][]peakEWMA, len(env.Scenario.Orchestrators))}
 	for i := range p.stats {
-		p.stats[i] = make([]p2cStat, len(env.Scenario.Classes))
+		p.stats[i] = make([]peakEWMA, len(env.Scenario.Classes))
 	}
 	return p, nil
 }
@@ -70,18 +107,15 @@ func NewP2CEWMA(env Env, cfg P2CConfig) (*P2CEWMA, error) {
 // Limits implements Policy.
 func (p *P2CEWMA) Limits(time.Duration, *Request) Limits { return fixedLimits() }
 
-func (p *P2CEWMA) cost(now time.Duration, o, class int, fleet *Fleet) float64 {
-	s := &p.stats[o][class]
-	inflight := float64(fleet.InFlight(o))
-	lat := s.ewma
-	if lat == 0 {
-		if inflight > 0 {
-			return math.MaxFloat64 / 4 // unknown and busy: let its first reply come back
-		}
-		return 0 // unknown and idle: explore it
+// load is Finagle's Metric.get(): decay, then weigh by pending requests.
+func (p *P2CEWMA) load(now time.Duration, o, class int, fleet *Fleet) float64 {
+	m := &p.stats[o][class]
+	m.observe(now, 0, p.tau)
+	pending := float64(fleet.InFlight(o))
+	if m.cost == 0 && pending != 0 {
+		return p2cPenalty + pending
 	}
-	fails := s.fails * math.Exp(-float64(now-s.failsAt)/float64(p.cfg.FailureDecay))
-	return lat * (inflight + 1) * (1 + p.cfg.FailureWeight*fails)
+	return m.cost * (pending + 1)
 }
 
 // Pick implements Policy.
@@ -99,30 +133,14 @@ func (p *P2CEWMA) Pick(now time.Duration, req *Request, fleet *Fleet) Choice {
 		j++
 	}
 	a, b := p.buf[i], p.buf[j]
-	if p.cost(now, b, req.Class, fleet) < p.cost(now, a, req.Class, fleet) {
+	if p.load(now, b, req.Class, fleet) < p.load(now, a, req.Class, fleet) {
 		a = b
 	}
 	return Use(a)
 }
 
-// Observe implements Policy.
+// Observe implements Policy: the attempt's round trip, however it ended,
+// is one sample.
 func (p *P2CEWMA) Observe(now time.Duration, a *Attempt) {
-	s := &p.stats[a.Orch][a.Class]
-	switch a.Outcome {
-	case Cancelled:
-		return // says nothing about the orchestrator
-	case OK:
-	default:
-		s.fails = s.fails*math.Exp(-float64(now-s.failsAt)/float64(p.cfg.FailureDecay)) + 1
-		s.failsAt = now
-		return // a failure's latency says little (a fast 500 looks fast)
-	}
-	lat := float64(a.Latency)
-	if lat > s.ewma {
-		s.ewma = lat
-	} else {
-		w := math.Exp(-float64(now-s.at) / float64(p.cfg.Decay))
-		s.ewma = s.ewma*w + lat*(1-w)
-	}
-	s.at = now
+	p.stats[a.Orch][a.Class].observe(now, float64(a.Latency), p.tau)
 }

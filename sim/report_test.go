@@ -130,9 +130,54 @@ func TestWriteMarkdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, want := range []string{"| policy | requests |", "| loopgate | 10 |", "| 0.50 |", "| policy | 3s | 20s |", "| livepeer | 1.0 | 3.0 |"} {
+	for _, want := range []string{"| policy | requests |", "| vs best classic |", "| loopgate | 10 |", "| 0.50 |", "| policy | 3s | 20s |", "| livepeer | 1.0 | 3.0 |"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestVsBestClassic(t *testing.T) {
+	rep := Report{Scenario: "s", Policies: []PolicyReport{
+		{Name: PolicyRandom, LossPerRequest: 6},
+		{Name: PolicyLeastInflight, LossPerRequest: 4},
+		{Name: PolicyP2CEWMA, LossPerRequest: 5},
+		{Name: PolicyOracle, LossPerRequest: 3},
+		{Name: "loopgate", LossPerRequest: 4.4},
+	}}
+	name, loss, ok := rep.BestClassic()
+	if name != PolicyLeastInflight || loss != 4 || !ok {
+		t.Errorf("best classic: got %s %v %v, want least-inflight 4 true", name, loss, ok)
+	}
+	want := map[string]float64{PolicyRandom: 1.5, PolicyLeastInflight: 1, PolicyP2CEWMA: 1.25, PolicyOracle: 0.75, "loopgate": 1.1}
+	got := rep.VsBestClassic()
+	for k, w := range want {
+		if math.Abs(got[k]-w) > 1e-12 {
+			t.Errorf("%s: got %v, want %v", k, got[k], w)
+		}
+	}
+	none := Report{Policies: []PolicyReport{{Name: PolicyOracle, LossPerRequest: 1}}}
+	if got := none.VsBestClassic(); got != nil {
+		t.Errorf("no classic balancer: got %v, want nil", got)
+	}
+	var buf bytes.Buffer
+	if err := rep.WriteMarkdown(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if want := "| 4.40000 | 1.100 |"; !strings.Contains(buf.String(), want) {
+		t.Errorf("markdown lacks %q:\n%s", want, buf.String())
+	}
+}
+
+func TestWriteSummary(t *testing.T) {
+	a := &Report{Scenario: "a", Policies: []PolicyReport{{Name: PolicyRandom, LossPerRequest: 2}, {Name: "loopgate", LossPerRequest: 2.4}}}
+	b := &Report{Scenario: "b", Policies: []PolicyReport{{Name: PolicyRandom, LossPerRequest: 4}, {Name: "loopgate", LossPerRequest: 3.2}}}
+	var buf bytes.Buffer
+	if err := WriteSummary(&buf, []*Report{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	want := "\nvs best classic over 2 scenarios (worst, mean): random 1.000 (a), 1.000; loopgate 1.200 (a), 1.000\n"
+	if got := buf.String(); got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }

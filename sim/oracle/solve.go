@@ -2,10 +2,6 @@ package oracle
 
 import (
 	"fmt"
-	"math"
-
-	"gonum.org/v1/gonum/mat"
-	"gonum.org/v1/gonum/optimize/convex/lp"
 
 	"github.com/loopgate/loopgate/sim/scenario"
 )
@@ -20,7 +16,22 @@ type Config struct {
 	// Queueing adds the M/M/c waiting time to the miss probability; false
 	// ignores queueing and uses one band. Default true.
 	Queueing bool
+	// Method is the LP solver. Default IPM.
+	Method Method
 }
+
+// Method is an LP solver for the allocation.
+type Method uint8
+
+const (
+	// IPM is a primal-dual interior point method (Mehrotra) that solves the
+	// normal equations through a Schur complement on the demand rows; it
+	// scales to hundreds of orchestrators. See the package doc.
+	IPM Method = iota
+	// Simplex is gonum's dense simplex: an exact vertex, for small
+	// instances and to check IPM against.
+	Simplex
+)
 
 // DefaultConfig returns the defaults written on each field.
 func DefaultConfig() Config {
@@ -38,6 +49,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("bands[%d] %v: want ascending in (0, utilisation %v]", i, b, c.Utilisation)
 		}
 		prev = b
+	}
+	if c.Method > Simplex {
+		return fmt.Errorf("method %d: want IPM or Simplex", c.Method)
 	}
 	return nil
 }
@@ -129,96 +143,22 @@ func Solve(sc *scenario.Scenario, st *scenario.State, cfg Config) (*Allocation, 
 			a.serves[c][o] = ok
 		}
 	}
-	edges := cfg.edges()
-
-	// Columns: x variables, then one overflow per demand row, then one slack
-	// per capacity row. Rows: demand rows, then capacity rows.
-	type xvar struct{ c, r, o, b int }
-	var xs []xvar
-	var classOf []int
-	var cost []float64
-	var demandRows [][2]int
-	for c := 0; c < nc; c++ {
-		for r := 0; r < nr; r++ {
-			if a.Demand[c][r] <= 0 {
-				continue
-			}
-			demandRows = append(demandRows, [2]int{c, r})
-			for o := 0; o < no; o++ {
-				if !a.serves[c][o] {
-					continue
-				}
-				for b := range edges {
-					xs = append(xs, xvar{c, r, o, b})
-					classOf = append(classOf, c)
-					cost = append(cost, bandCost(sc, st, cfg, edges, c, r, o, b))
-				}
-			}
-		}
-	}
-	if len(demandRows) == 0 {
+	prob := buildProblem(sc, st, cfg, a)
+	if prob == nil {
 		return a, nil
 	}
-	capRow := map[[2]int]int{} // (o, b) -> capacity row index among capacity rows
-	var capKeys [][2]int
-	for _, x := range xs {
-		k := [2]int{x.o, x.b}
-		if _, ok := capRow[k]; !ok {
-			capRow[k] = len(capKeys)
-			capKeys = append(capKeys, k)
-		}
-	}
-	rows := len(demandRows) + len(capKeys)
-	cols := len(xs) + len(demandRows) + len(capKeys)
-	A := mat.NewDense(rows, cols, nil)
-	bvec := make([]float64, rows)
-	cvec := make([]float64, cols)
-	copy(cvec, cost)
-	rowOf := map[[2]int]int{}
-	for i, dr := range demandRows {
-		rowOf[dr] = i
-		bvec[i] = a.Demand[dr[0]][dr[1]]
-		u := len(xs) + i
-		A.Set(i, u, 1)
-		cvec[u] = overflowCost(sc, dr[0], classOf, cost)
-	}
-	for j, k := range capKeys {
-		row := len(demandRows) + j
-		lo := 0.0
-		if k[1] > 0 {
-			lo = edges[k[1]-1]
-		}
-		bvec[row] = a.capacity[k[0]] * (edges[k[1]] - lo)
-		A.Set(row, len(xs)+len(demandRows)+j, 1)
-	}
-	for col, x := range xs {
-		A.Set(rowOf[[2]int{x.c, x.r}], col, 1)
-		A.Set(len(demandRows)+capRow[[2]int{x.o, x.b}], col, work(sc, st, x.c, x.o))
-	}
-	basic := make([]int, rows)
-	for i := range basic {
-		basic[i] = len(xs) + i
-	}
-	opt, sol, err := lp.Simplex(cvec, A, bvec, 0, basic)
+	x, u, err := prob.solve(cfg.Method)
 	if err != nil {
-		return nil, fmt.Errorf("solve allocation LP (%d rows, %d columns): %w", rows, cols, err)
+		return nil, err
 	}
-	a.Objective = opt
-	for col, x := range xs {
-		a.Rate[x.c][x.r][x.o] += clean(sol[col])
+	a.Objective = prob.objective(x, u)
+	for j, col := range prob.cols {
+		a.Rate[col.c][col.r][col.o] += x[j]
 	}
-	for i, dr := range demandRows {
-		a.Overflow[dr[0]][dr[1]] = clean(sol[len(xs)+i])
+	for i, dr := range prob.rows {
+		a.Overflow[dr[0]][dr[1]] = u[i]
 	}
 	return a, nil
-}
-
-// clean drops the LP's rounding noise.
-func clean(v float64) float64 {
-	if v < 1e-12 {
-		return 0
-	}
-	return v
 }
 
 func grid2(n, m int) [][]float64 {
@@ -242,46 +182,4 @@ func work(sc *scenario.Scenario, st *scenario.State, c, o int) float64 {
 		return s.mean() * (1 - orch.Fail)
 	}
 	return s.mean()
-}
-
-// bandCost is k[c,r,o,b]: price paid plus value × marginal miss rate.
-func bandCost(sc *scenario.Scenario, st *scenario.State, cfg Config, edges []float64, c, r, o, b int) float64 {
-	class := sc.Classes[c]
-	orch := st.Orchestrators[o]
-	off, s := offerOf(sc, st, c, o)
-	rtt, _ := sc.RTT.Between(sc.Regions[r], orch.Region)
-	billed := 1.0
-	if orch.FailMode == scenario.FailFast {
-		billed = 1 - orch.Fail
-	}
-	miss := func(rho float64) float64 {
-		if !cfg.Queueing {
-			rho = 0
-		}
-		return missProb(s, orch.Capacity, rho, orch.Fail, rtt, class.SLO)
-	}
-	hi := edges[b]
-	lo := 0.0
-	if b > 0 {
-		lo = edges[b-1]
-	}
-	var m float64
-	if !cfg.Queueing {
-		m = miss(0)
-	} else {
-		m = (hi*miss(hi) - lo*miss(lo)) / (hi - lo)
-	}
-	return off.Price*class.Units*billed + class.Value*m
-}
-
-// overflowCost is K[c]: the dearest band of class c plus its value, so
-// overflow is the last resort.
-func overflowCost(sc *scenario.Scenario, c int, classOf []int, cost []float64) float64 {
-	k := 0.0
-	for i, cc := range classOf {
-		if cc == c {
-			k = math.Max(k, cost[i])
-		}
-	}
-	return k + sc.Classes[c].Value + 1e-9
 }
