@@ -5,7 +5,7 @@
 //
 //	cfg := admin.DefaultConfig()            // 127.0.0.1:9464, token from $LOOPGATE_ADMIN_TOKEN
 //	cfg.TokensFile = "/etc/loopgate/admin-tokens"
-//	srv, err := admin.New(cfg, admin.Deps{Logger: log, Gatherer: reg, Registerer: reg, Ready: store.Ping, Auditor: auditLog})
+//	srv, err := admin.New(cfg, admin.Hooks{Gatherer: reg, Ready: store.Ping, Auditor: auditLog}, deps.Deps{Logger: log, Registerer: reg})
 //	if err != nil { ... }
 //	srv.Handle("GET /policy", admin.RoleRead, policyHandler)
 //	srv.Handle("POST /lambda", admin.RoleAdmin, setLambda) // calls admin.AuditOrRefuse before applying
@@ -54,7 +54,7 @@
 // (TokenID). A mutation handler validates the change, then calls Audit (or
 // AuditOrRefuse) with the action and the old and new values, and applies
 // the change only if the record was written: a change whose audit row
-// cannot be stored is refused. The records go to Deps.Auditor, an interface
+// cannot be stored is refused. The records go to Hooks.Auditor, an interface
 // the caller implements (cmd adapts it to the warehouse's audit table).
 //
 // # Metrics

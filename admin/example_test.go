@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strconv"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/loopgate/loopgate/admin"
 )
 
@@ -24,7 +26,7 @@ func Example() {
 	secret, hash, _ := admin.GenerateToken(zeroReader{}) // crypto/rand.Reader in a command
 	cfg := admin.DefaultConfig()
 	cfg.Tokens = []admin.TokenConfig{{ID: "dev", Role: "admin", SHA256: hash}}
-	srv, err := admin.New(cfg, admin.Deps{Auditor: printAuditor{}})
+	srv, err := admin.New(cfg, admin.Hooks{Auditor: printAuditor{}}, deps.Deps{})
 	if err != nil {
 		panic(err)
 	}

@@ -18,16 +18,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/loopgate/loopgate/deps"
 )
 
-// Deps are what the server uses from outside. Every field is optional.
-type Deps struct {
-	// Logger gets refusals and the listener's start; nil: discarded.
-	Logger *slog.Logger
+// Hooks are what the admin server serves from the rest of the process.
+type Hooks struct {
 	// Gatherer is served at GET /metrics; nil: no /metrics route.
 	Gatherer prometheus.Gatherer
-	// Registerer gets loopgate_admin_refused_total; nil: not registered.
-	Registerer prometheus.Registerer
 	// Ready is GET /readyz's check; nil: always ready once serving.
 	Ready func(ctx context.Context) error
 	// Auditor stores the records of Audit; nil: every Audit fails, so
@@ -37,8 +35,6 @@ type Deps struct {
 	Getenv func(string) string
 	// ReadFile reads Config.TokensFile; nil: os.ReadFile.
 	ReadFile func(name string) ([]byte, error)
-	// Now stamps audit records; nil: time.Now.
-	Now func() time.Time
 }
 
 // Route is one registered route.
@@ -90,27 +86,20 @@ const (
 
 // New validates cfg, loads the tokens (Config.Tokens, TokensFile and
 // TokenEnv) and returns a server with /healthz, /readyz and, when
-// deps.Gatherer is set, /metrics. A server with no tokens serves only its
+// hooks.Gatherer is set, /metrics. A server with no tokens serves only its
 // public routes; every other route answers 401.
-func New(cfg Config, deps Deps) (*Server, error) {
+func New(cfg Config, hooks Hooks, d deps.Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := deps.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	log := d.Log()
+	if hooks.Getenv == nil {
+		hooks.Getenv = os.Getenv
 	}
-	log = log.With("component", "admin")
-	if deps.Getenv == nil {
-		deps.Getenv = os.Getenv
+	if hooks.ReadFile == nil {
+		hooks.ReadFile = os.ReadFile
 	}
-	if deps.ReadFile == nil {
-		deps.ReadFile = os.ReadFile
-	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
-	tokens, err := loadTokens(cfg, deps.Getenv, deps.ReadFile, log)
+	tokens, err := loadTokens(cfg, hooks.Getenv, hooks.ReadFile, log)
 	if err != nil {
 		return nil, err
 	}
@@ -119,8 +108,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		log:     log,
 		tokens:  newTokenSet(tokens),
 		cop:     http.NewCrossOriginProtection(),
-		auditor: deps.Auditor,
-		now:     deps.Now,
+		auditor: hooks.Auditor,
+		now:     d.Now,
 		mux:     http.NewServeMux(),
 		origins: map[string]bool{},
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -137,8 +126,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	for _, r := range []string{reasonMissingToken, reasonInvalidToken, reasonRole, reasonCrossSite, reasonAudit} {
 		s.refused.WithLabelValues(r)
 	}
-	if deps.Registerer != nil {
-		if err := deps.Registerer.Register(s.refused); err != nil {
+	if d.Registerer != nil {
+		if err := d.Registerer.Register(s.refused); err != nil {
 			return nil, fmt.Errorf("register admin metrics: %w", err)
 		}
 	}
@@ -152,20 +141,20 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}))
 	s.Handle("GET /readyz", RolePublic, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if deps.Ready != nil {
-			if err := deps.Ready(r.Context()); err != nil {
+		if hooks.Ready != nil {
+			if err := hooks.Ready(r.Context()); err != nil {
 				WriteError(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
 				return
 			}
 		}
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}))
-	if deps.Gatherer != nil {
+	if hooks.Gatherer != nil {
 		role := RoleRead
 		if cfg.PublicMetrics {
 			role = RolePublic
 		}
-		s.Handle("GET /metrics", role, promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{}))
+		s.Handle("GET /metrics", role, promhttp.HandlerFor(hooks.Gatherer, promhttp.HandlerOpts{}))
 	}
 	return s, nil
 }

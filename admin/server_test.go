@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -53,7 +55,7 @@ type fixture struct {
 	lambda  *float64
 }
 
-func newFixture(t *testing.T, mut func(*Config, *Deps)) *fixture {
+func newFixture(t *testing.T, mut func(*Config, *Hooks)) *fixture {
 	t.Helper()
 	f := &fixture{reg: prometheus.NewRegistry(), logs: &bytes.Buffer{}, auditor: &fakeAuditor{}, lambda: new(float64)}
 	*f.lambda = 0.5
@@ -64,17 +66,16 @@ func newFixture(t *testing.T, mut func(*Config, *Deps)) *fixture {
 	}
 	cfg.TokenEnv = ""
 	cfg.AllowedOrigins = []string{"https://console.example.com"}
-	deps := Deps{
+	hooks := Hooks{Gatherer: f.reg, Auditor: f.auditor}
+	d := deps.Deps{
 		Logger:     slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Gatherer:   f.reg,
 		Registerer: f.reg,
-		Auditor:    f.auditor,
-		Now:        func() time.Time { return time.Unix(1700000000, 0) },
+		Clock:      func() time.Time { return time.Unix(1700000000, 0) },
 	}
 	if mut != nil {
-		mut(&cfg, &deps)
+		mut(&cfg, &hooks)
 	}
-	srv, err := New(cfg, deps)
+	srv, err := New(cfg, hooks, d)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -229,7 +230,7 @@ func TestRefusalLogs(t *testing.T) {
 }
 
 func TestPublicMetrics(t *testing.T) {
-	f := newFixture(t, func(c *Config, _ *Deps) { c.PublicMetrics = true })
+	f := newFixture(t, func(c *Config, _ *Hooks) { c.PublicMetrics = true })
 	rec := f.do(call{"GET", "/metrics", nil})
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "loopgate_admin_refused_total") {
 		t.Errorf("GET /metrics: got %d %q, want 200 with loopgate_admin_refused_total", rec.Code, rec.Body.String())
@@ -266,7 +267,7 @@ func TestEveryProtectedRouteNeedsToken(t *testing.T) {
 
 func TestHealthAndReady(t *testing.T) {
 	var notReady error
-	f := newFixture(t, func(_ *Config, d *Deps) {
+	f := newFixture(t, func(_ *Config, d *Hooks) {
 		d.Ready = func(context.Context) error { return notReady }
 	})
 	for _, tc := range []struct {
@@ -357,7 +358,7 @@ func TestAudit(t *testing.T) {
 		}
 	})
 	t.Run("refused without an auditor", func(t *testing.T) {
-		f := newFixture(t, func(_ *Config, d *Deps) { d.Auditor = nil })
+		f := newFixture(t, func(_ *Config, d *Hooks) { d.Auditor = nil })
 		rec := f.do(call{"POST", "/lambda?lambda=0.25", map[string]string{"Authorization": bearer(adminSecret)}})
 		if rec.Code != 503 || *f.lambda != 0.5 {
 			t.Fatalf("POST /lambda without an auditor: got %d, λ %v; want 503, 0.5 unchanged", rec.Code, *f.lambda)
@@ -411,7 +412,7 @@ func TestServe(t *testing.T) {
 }
 
 func TestRunDisabled(t *testing.T) {
-	f := newFixture(t, func(c *Config, _ *Deps) { c.Addr = "" })
+	f := newFixture(t, func(c *Config, _ *Hooks) { c.Addr = "" })
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := f.srv.Run(ctx); err != nil {
@@ -422,10 +423,10 @@ func TestRunDisabled(t *testing.T) {
 func TestNewRegistersOnce(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	cfg := DefaultConfig()
-	if _, err := New(cfg, Deps{Registerer: reg}); err != nil {
+	if _, err := New(cfg, Hooks{}, deps.Deps{Registerer: reg}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(cfg, Deps{Registerer: reg}); err == nil {
+	if _, err := New(cfg, Hooks{}, deps.Deps{Registerer: reg}); err == nil {
 		t.Error("second New on one registry: got nil, want an error")
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/internal/testenv"
 	"github.com/loopgate/loopgate/warehouse"
@@ -202,7 +204,7 @@ func simulatedStore(t *testing.T) *warehouse.Store {
 		cfg.Backend, cfg.LibPath, cfg.DataDir = warehouse.BackendEmbedded, lib, storeDir
 		cfg.RawRetentionDays, cfg.RollupRetentionDays, cfg.FineRetentionDays = 3650, 3650, 3650
 		ctx := context.Background()
-		store, storeErr = warehouse.Open(ctx, cfg, nil, nil)
+		store, storeErr = warehouse.Open(ctx, cfg, deps.Deps{})
 		if storeErr != nil {
 			return
 		}
@@ -213,7 +215,11 @@ func simulatedStore(t *testing.T) *warehouse.Store {
 			}
 		}
 		for _, p := range pols {
-			if storeErr = store.WritePolicy(ctx, p); storeErr != nil {
+			var enc []byte
+			if enc, storeErr = event.EncodePolicy(p); storeErr != nil {
+				return
+			}
+			if storeErr = store.WritePolicy(ctx, p, enc); storeErr != nil {
 				return
 			}
 		}

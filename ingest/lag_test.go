@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/loopgate/loopgate/event"
@@ -60,7 +62,7 @@ func TestLagFollowsGroupDuringOutage(t *testing.T) {
 	topics.OutcomesPartitions = 3
 	ecfg := eventlog.DefaultEmbeddedConfig()
 	ecfg.Topics = topics
-	broker, err := eventlog.StartEmbedded(ecfg, nil)
+	broker, err := eventlog.StartEmbedded(t.Context(), ecfg, deps.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +70,7 @@ func TestLagFollowsGroupDuringOutage(t *testing.T) {
 
 	wcfg := eventlog.DefaultWriterConfig()
 	wcfg.Brokers, wcfg.Topic = broker.Brokers(), topics.Outcomes
-	w, err := eventlog.NewWriter(wcfg, nil, nil)
+	w, err := eventlog.NewWriter(wcfg, deps.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +96,7 @@ func TestLagFollowsGroupDuringOutage(t *testing.T) {
 	rcfg := eventlog.DefaultReaderConfig()
 	rcfg.Brokers, rcfg.Topic, rcfg.GroupID = broker.Brokers(), topics.Outcomes, "lag-test"
 	rcfg.MaxWait = 100 * time.Millisecond
-	reader, err := eventlog.NewReader(rcfg, nil, nil)
+	reader, err := eventlog.NewReader(rcfg, deps.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +108,7 @@ func TestLagFollowsGroupDuringOutage(t *testing.T) {
 	icfg.BatchRows, icfg.BatchWait, icfg.LagInterval = 50, 50*time.Millisecond, 50*time.Millisecond
 	icfg.RetryMin, icfg.RetryMax = 10*time.Millisecond, 50*time.Millisecond
 	reg := prometheus.NewRegistry()
-	ing, err := ingest.New(icfg, reader, sink, nopDLQ{}, nil, reg, ingest.WithLag(reader.Lag))
+	ing, err := ingest.New(icfg, reader, sink, nopDLQ{}, deps.Deps{Registerer: reg}, ingest.WithLag(reader.Lag))
 	if err != nil {
 		t.Fatal(err)
 	}

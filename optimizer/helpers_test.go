@@ -67,7 +67,7 @@ type fakePub struct {
 	err      error
 }
 
-func (f *fakePub) PublishPolicy(_ context.Context, p event.Policy) error {
+func (f *fakePub) PublishPolicy(_ context.Context, p event.Policy, _ []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {

@@ -38,12 +38,14 @@ type StatsReader interface {
 	Stats(ctx context.Context, from, to time.Time) ([]Stat, error)
 }
 
-// Publisher makes a policy durable and visible to routers (the Kafka policy
-// topic and the warehouse policies table). It returns nil only when the
-// policy is published; the optimizer retries with a newer policy next
-// period otherwise.
+// Publisher makes a policy durable and visible to routers (the policy log
+// and the warehouse's policies table). encoded is p's encoding, made once
+// by the optimizer (event.EncodePolicy, validated, within the size limit):
+// publish and store those bytes, do not encode p again. It returns nil
+// only when the policy is published; the optimizer retries with a newer
+// policy next period otherwise.
 type Publisher interface {
-	PublishPolicy(ctx context.Context, p event.Policy) error
+	PublishPolicy(ctx context.Context, p event.Policy, encoded []byte) error
 }
 
 // VersionSource reports the highest policy version ever published, so a

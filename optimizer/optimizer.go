@@ -106,6 +106,7 @@ func (o *Optimizer) SetCatalog(c Catalog) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.catalog = cloneCatalog(c)
+	o.log.Info("optimizer catalog replaced", "orchestrators", len(c.Orchestrators), "classes", len(c.Classes))
 	return nil
 }
 
@@ -176,7 +177,8 @@ func (o *Optimizer) Step(ctx context.Context) (event.Policy, error) {
 	}
 	o.advisor.Store(pl.advisor)
 	o.m.observe(r, pl)
-	size, trimmed, err := fitPolicy(&p) // validates too
+	encoded, trimmed, err := fitPolicy(&p) // validates too; the one encoding
+	size := len(encoded)
 	if err != nil {
 		o.m.runs.WithLabelValues(resultInvalid).Inc()
 		return p, fmt.Errorf("computed policy %d cannot be published: %w", p.Version, err)
@@ -185,7 +187,7 @@ func (o *Optimizer) Step(ctx context.Context) (event.Policy, error) {
 	if trimmed > 0 {
 		o.log.Warn("policy trimmed to fit the event size limit", "version", p.Version, "bytes", size, "steps", trimmed)
 	}
-	if err := o.pub.PublishPolicy(ctx, p); err != nil {
+	if err := o.pub.PublishPolicy(ctx, p, encoded); err != nil {
 		o.m.runs.WithLabelValues(resultPublishError).Inc()
 		o.m.publishErrors.Inc()
 		return p, fmt.Errorf("publish policy %d: %w", p.Version, err)

@@ -21,9 +21,9 @@ import (
 //     router's own exploration still reaches them;
 //  4. drop every reason.
 //
-// It returns the encoded size and the number of steps applied, or an error
-// when even step 4 does not fit.
-func fitPolicy(p *event.Policy) (size, steps int, err error) {
+// It returns the encoding — the one every consumer receives — and the
+// number of steps applied, or an error when even step 4 does not fit.
+func fitPolicy(p *event.Policy) (encoded []byte, steps int, err error) {
 	isFloor := func(s *event.Share) bool {
 		return s.Reason == "" || strings.HasPrefix(s.Reason, reasonExploration)
 	}
@@ -43,13 +43,13 @@ func fitPolicy(p *event.Policy) (size, steps int, err error) {
 		// EncodePolicy refuses a policy over the limit (ErrTooLarge): trim.
 		b, err := event.EncodePolicy(*p)
 		if err == nil {
-			return len(b), steps, nil
+			return b, steps, nil
 		}
 		if !errors.Is(err, event.ErrTooLarge) {
-			return 0, steps, err
+			return nil, steps, err
 		}
 		if steps == len(trim) {
-			return 0, steps, fmt.Errorf("policy exceeds the %d-byte limit even trimmed: %w", event.MaxEncodedSize, err)
+			return nil, steps, fmt.Errorf("policy exceeds the %d-byte limit even trimmed: %w", event.MaxEncodedSize, err)
 		}
 		trim[steps]()
 	}

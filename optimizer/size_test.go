@@ -1,6 +1,7 @@
 package optimizer
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -51,7 +52,7 @@ func TestFitPolicy(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			orig := tt.p
 			orig.Classes = append([]event.ClassPolicy(nil), tt.p.Classes...)
-			size, steps, err := fitPolicy(&tt.p)
+			encoded, steps, err := fitPolicy(&tt.p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,8 +60,8 @@ func TestFitPolicy(t *testing.T) {
 				t.Errorf("got %d steps, want %d", steps, tt.wantSteps)
 			}
 			b, err := event.EncodePolicy(tt.p)
-			if err != nil || len(b) != size || size > event.MaxEncodedSize {
-				t.Fatalf("got %d bytes (reported %d), err %v; want ≤ %d", len(b), size, err, event.MaxEncodedSize)
+			if err != nil || !bytes.Equal(b, encoded) || len(b) > event.MaxEncodedSize {
+				t.Fatalf("got %d bytes (returned %d, equal %v), err %v; want the policy's encoding, ≤ %d", len(b), len(encoded), bytes.Equal(b, encoded), err, event.MaxEncodedSize)
 			}
 			if _, err := event.DecodePolicy(b); err != nil {
 				t.Fatalf("decode: %v", err)

@@ -3,52 +3,33 @@ package router
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"sort"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// AdminOptions configures AdminHandler.
-type AdminOptions struct {
-	// Gatherer is served at /metrics. nil: /metrics answers 404.
-	Gatherer prometheus.Gatherer
-	// Ready is an extra readiness check (e.g. "the publisher reaches
-	// Kafka"); nil: none. It gets the request's context.
-	Ready func(ctx context.Context) error
+// ErrNoOrchestrators is Ready's answer while no orchestrator is configured.
+var ErrNoOrchestrators = errors.New("no orchestrators configured")
+
+// Ready reports whether the router can route: a configuration with
+// orchestrators is loaded. The process's /readyz (package admin) asks it.
+func (r *Router) Ready(context.Context) error {
+	if len(r.snap.Load().orchs) == 0 {
+		return ErrNoOrchestrators
+	}
+	return nil
 }
 
-// AdminHandler returns the operator endpoints, for a separate port:
+// AdminHandler returns the router's operator endpoints, read-only, to be
+// mounted with the read role on the process's admin server (package
+// admin), which serves /metrics, /healthz and /readyz for every command:
 //
-//	GET /metrics        Prometheus metrics of opts.Gatherer
-//	GET /healthz        200 while the process serves HTTP
-//	GET /readyz         200 when a configuration with orchestrators is loaded and opts.Ready passes, else 503
 //	GET /policy         the routing policy in use (JSON), 404 before the first
 //	GET /orchestrators  per orchestrator: in flight, latency estimate, ejection state, price and share per class
-func (r *Router) AdminHandler(opts AdminOptions) http.Handler {
+func (r *Router) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
-	if opts.Gatherer != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
-	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, req *http.Request) {
-		if len(r.snap.Load().orchs) == 0 {
-			writeError(w, http.StatusServiceUnavailable, "no orchestrators configured")
-			return
-		}
-		if opts.Ready != nil {
-			if err := opts.Ready(req.Context()); err != nil {
-				writeError(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
-				return
-			}
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
 	mux.HandleFunc("GET /policy", func(w http.ResponseWriter, _ *http.Request) {
 		p, ok := r.Policy()
 		if !ok {

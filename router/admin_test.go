@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/loopgate/loopgate/deps"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -12,6 +11,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/loopgate/loopgate/deps"
 
 	"github.com/loopgate/loopgate/event"
 )
@@ -29,18 +32,9 @@ func TestAdminHandler(t *testing.T) {
 	cfg := testConfig(orch("a", "http://user:secret@a.invalid:8935/", t2i(1.5)), orch("b", up.srv.URL, t2i(1)))
 	cfg.Orchestrators[0].MaxInFlight = 4
 	tr := newTestRouter(t, cfg)
-	var notReady error = errors.New("kafka unreachable")
-	h := tr.AdminHandler(AdminOptions{Gatherer: tr.reg, Ready: func(context.Context) error { return notReady }})
-
-	if code, _ := adminGet(t, h, "/healthz"); code != 200 {
-		t.Fatalf("healthz: got %d", code)
-	}
-	if code, body := adminGet(t, h, "/readyz"); code != 503 || !strings.Contains(body, "kafka unreachable") {
-		t.Fatalf("readyz: got %d %q, want 503 with the reason", code, body)
-	}
-	notReady = nil
-	if code, _ := adminGet(t, h, "/readyz"); code != 200 {
-		t.Fatalf("readyz: got %d, want 200", code)
+	h := tr.AdminHandler()
+	if err := tr.Ready(context.Background()); err != nil {
+		t.Fatalf("ready with orchestrators: got %v", err)
 	}
 	if code, _ := adminGet(t, h, "/policy"); code != 404 {
 		t.Fatalf("policy before any: got %d, want 404", code)
@@ -74,7 +68,8 @@ func TestAdminHandler(t *testing.T) {
 	if b.ID != "b" || b.InFlight != 0 || b.Ejected || b.Classes[0].RegionShares["SIN"] != 0 {
 		t.Fatalf("b: got %+v", b)
 	}
-	code, body = adminGet(t, h, "/metrics")
+	// The metrics the process's admin server serves from the router's registry.
+	code, body = adminGet(t, promhttp.HandlerFor(tr.reg, promhttp.HandlerOpts{}), "/metrics")
 	for _, name := range []string{"loopgate_router_requests_total", "loopgate_router_policy_version 4", "loopgate_router_outcomes_published_total 1", "loopgate_router_decision_duration_seconds"} {
 		if code != 200 || !strings.Contains(body, name) {
 			t.Fatalf("metrics: got %d, want %q in it", code, name)
@@ -87,11 +82,11 @@ func TestReadyNeedsOrchestrators(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := adminGet(t, r.AdminHandler(AdminOptions{}), "/readyz"); code != 503 {
-		t.Fatalf("got %d, want 503 with no orchestrators", code)
+	if err := r.Ready(context.Background()); !errors.Is(err, ErrNoOrchestrators) {
+		t.Fatalf("got %v, want ErrNoOrchestrators with no orchestrators", err)
 	}
-	if code, _ := adminGet(t, r.AdminHandler(AdminOptions{}), "/metrics"); code != 404 {
-		t.Fatalf("got %d, want 404 without a gatherer", code)
+	if code, _ := adminGet(t, r.AdminHandler(), "/metrics"); code != 404 {
+		t.Fatalf("got %d for /metrics, want 404: the admin server serves metrics", code)
 	}
 }
 

@@ -3,7 +3,6 @@ package router
 import (
 	"bytes"
 	"fmt"
-	"github.com/loopgate/loopgate/deps"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -11,6 +10,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/loopgate/loopgate/deps"
 
 	"github.com/loopgate/loopgate/event"
 )

@@ -12,7 +12,7 @@
 //	if err != nil { ... }
 //	defer rt.Close()
 //	api := &http.Server{Addr: ":8935", Handler: rt.Handler()}
-//	admin := &http.Server{Addr: ":9090", Handler: rt.AdminHandler(router.AdminOptions{Gatherer: reg})}
+//	srv.Handle("GET /policy", admin.RoleRead, rt.AdminHandler()) // on the process's admin server (package admin)
 //	g.Go(func() error { return rt.FollowPolicies(ctx, policySource) }) // or call rt.SetPolicy(p) per message
 //	...
 //	err = rt.Reload(newCfg) // on SIGHUP: swaps orchestrators and keys, keeps fast-loop state

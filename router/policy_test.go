@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -144,9 +145,10 @@ func TestSetPolicyOnlyNewer(t *testing.T) {
 
 var errInvalid = errors.New("invalid")
 
-type fakePolicySource struct{ policies []event.Policy }
+// fakePolicySource delivers encoded policies, as the policy log does.
+type fakePolicySource struct{ policies [][]byte }
 
-func (f fakePolicySource) Subscribe(ctx context.Context, apply func(event.Policy)) error {
+func (f fakePolicySource) Follow(ctx context.Context, apply func([]byte)) error {
 	for _, p := range f.policies {
 		apply(p)
 	}
@@ -154,19 +156,39 @@ func (f fakePolicySource) Subscribe(ctx context.Context, apply func(event.Policy
 	return nil
 }
 
+func encodePolicy(t *testing.T, p event.Policy) []byte {
+	t.Helper()
+	b, err := event.EncodePolicy(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func TestFollowPolicies(t *testing.T) {
 	tr := newTestRouter(t, testConfig(orch("a", "http://a.invalid", t2i(1))))
+	// Decodable JSON the validator refuses (a λ below 0), and bytes that are no policy at all.
+	invalid, err := json.Marshal(event.Policy{Schema: event.SchemaVersion, Version: 3, Lambda: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := fakePolicySource{[][]byte{
+		encodePolicy(t, sharesPolicy(2)), encodePolicy(t, sharesPolicy(1)), invalid, []byte("not json"), encodePolicy(t, sharesPolicy(4)),
+	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- tr.FollowPolicies(ctx, fakePolicySource{[]event.Policy{sharesPolicy(2), sharesPolicy(1), {Version: 3, Lambda: -1}, sharesPolicy(4)}})
-	}()
+	go func() { done <- tr.FollowPolicies(ctx, src) }()
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("got %v, want nil on cancellation", err)
 	}
 	if p, _ := tr.Policy(); p.Version != 4 {
-		t.Fatalf("got version %d, want 4 (1 stale and 3 invalid skipped)", p.Version)
+		t.Fatalf("got version %d, want 4 (1 stale, 3 and the garbage invalid, all skipped)", p.Version)
+	}
+	for result, want := range map[string]float64{"applied": 2, "stale": 1, "invalid": 2} {
+		if got := value(t, tr.m.policyUpdates.WithLabelValues(result)); got != want {
+			t.Errorf("policy updates %s: got %v, want %v", result, got, want)
+		}
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/loopgate/loopgate/deps"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/loopgate/loopgate/deps"
 
 	"github.com/gin-gonic/gin"
 
@@ -27,13 +28,14 @@ type Publisher interface {
 	Publish(key, value []byte) error
 }
 
-// PolicySource delivers routing policies, in log order, to apply. cmd adapts
-// a Kafka subscriber of loopgate.policy to it; the router never imports the
-// optimizer or the warehouse.
+// PolicySource delivers encoded routing policies, in log order, starting
+// from the newest: eventlog.PolicyLog is one. The router decodes and
+// validates each policy once, on receipt; it never imports the optimizer
+// or the warehouse.
 type PolicySource interface {
-	// Subscribe calls apply for every policy it reads until ctx is cancelled
-	// or it fails. It blocks; it returns nil on cancellation.
-	Subscribe(ctx context.Context, apply func(event.Policy)) error
+	// Follow calls apply with the newest policy and every later one until
+	// ctx is cancelled. It blocks; it returns nil on cancellation.
+	Follow(ctx context.Context, apply func(encoded []byte)) error
 }
 
 // Log keys, defined once.
@@ -160,6 +162,11 @@ func (r *Router) SetPolicy(p event.Policy) error {
 		r.m.policyUpdates.WithLabelValues("invalid").Inc()
 		return fmt.Errorf("policy %d: %w", p.Version, err)
 	}
+	return r.applyPolicy(p)
+}
+
+// applyPolicy swaps in p, already validated, if it is newer.
+func (r *Router) applyPolicy(p event.Policy) error {
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
 	prev := r.snap.Load()
@@ -175,12 +182,20 @@ func (r *Router) SetPolicy(p event.Policy) error {
 	return nil
 }
 
-// FollowPolicies applies every policy src delivers until ctx is cancelled.
-// Stale and invalid policies are logged and skipped. Run it in the caller's
-// errgroup; it returns src's error, or nil on cancellation.
+// FollowPolicies applies every policy src delivers until ctx is cancelled:
+// each is decoded and validated once (event.DecodePolicy) and applied if
+// newer. Undecodable, invalid and stale policies are logged, counted and
+// skipped. Run it in the caller's errgroup; it returns src's error, or nil
+// on cancellation.
 func (r *Router) FollowPolicies(ctx context.Context, src PolicySource) error {
-	return src.Subscribe(ctx, func(p event.Policy) {
-		err := r.SetPolicy(p)
+	return src.Follow(ctx, func(b []byte) {
+		p, err := event.DecodePolicy(b)
+		if err != nil {
+			r.m.policyUpdates.WithLabelValues("invalid").Inc()
+			r.log.Warn("undecodable routing policy skipped", logKeyErr, err)
+			return
+		}
+		err = r.applyPolicy(p)
 		switch {
 		case errors.Is(err, ErrStalePolicy):
 			r.log.Debug("stale routing policy skipped", logKeyVersion, p.Version)

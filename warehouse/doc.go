@@ -10,7 +10,7 @@
 //	if err != nil { ... }                       // creates the database, migrates
 //	defer st.Close()
 //	err = st.WriteOutcomes(ctx, "outcomes/3/1200-1299", outs) // nil: durable, exactly once
-//	err = st.WritePolicy(ctx, policy)
+//	err = st.WritePolicy(ctx, policy, encoded) // the bytes the optimizer published
 //	rows, err := st.Query(ctx, "SELECT orchestrator, countMerge(attempts) FROM loopgate.attempts_1m GROUP BY orchestrator")
 //
 // # Schema

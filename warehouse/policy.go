@@ -15,12 +15,14 @@ var ErrNotFound = errors.New("not found")
 
 // WritePolicy stores p in the policies table, once per version: a version
 // already stored (a replay of the compacted policy topic) is skipped, so
-// the write is idempotent like WriteOutcomes. p is validated first.
-func (s *Store) WritePolicy(ctx context.Context, p event.Policy) error {
-	js, err := event.EncodePolicy(p)
-	if err != nil {
-		return fmt.Errorf("encode policy %d: %w", p.Version, err)
+// the write is idempotent like WriteOutcomes. encoded is p's encoding as
+// the optimizer published it (event.EncodePolicy); the table keeps those
+// bytes, so what analysts read is what the routers applied.
+func (s *Store) WritePolicy(ctx context.Context, p event.Policy, encoded []byte) error {
+	if len(encoded) == 0 {
+		return fmt.Errorf("write policy %d: no encoding", p.Version)
 	}
+	js := encoded
 	rows, err := s.b.query(ctx, fmt.Sprintf("SELECT count() FROM %s.policies WHERE version = %d", s.cfg.Database, p.Version))
 	if err != nil {
 		s.m.errors.WithLabelValues("check").Inc()

@@ -266,7 +266,12 @@ func TestPolicyRoundTrip(t *testing.T) {
 		ctx := context.Background()
 		s := newStore(t, tb)
 		for _, v := range []uint64{1, 2, 2, 1} { // replays are skipped
-			if err := s.WritePolicy(ctx, policy(v)); err != nil {
+			p := policy(v)
+			enc, err := event.EncodePolicy(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.WritePolicy(ctx, p, enc); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -287,8 +292,8 @@ func TestPolicyRoundTrip(t *testing.T) {
 		if _, err := s.Policy(ctx, 9); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Policy(9): got %v, want ErrNotFound", err)
 		}
-		if err := s.WritePolicy(ctx, event.Policy{Version: 3, Lambda: 2}); err == nil {
-			t.Error("got nil error for an invalid policy")
+		if err := s.WritePolicy(ctx, event.Policy{Version: 3}, nil); err == nil {
+			t.Error("got nil error for a policy without its encoding")
 		}
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"gopkg.in/yaml.v3"
 
+	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/warehouse"
 )
 
@@ -48,19 +49,24 @@ func runIngest(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := connect(ctx, cfg, env.log)
+	p := newProcess(env.log)
+	b, err := connect(ctx, cfg, p)
 	if err != nil {
 		return err
 	}
 	defer b.close()
-	pipe, err := newIngestPipeline(cfg, b.brokers, b.store, env.log, b.reg)
+	pipe, err := newIngestPipeline(cfg, b.brokers, b.store, p)
 	if err != nil {
 		return err
 	}
 	defer pipe.Close()
+	srv, err := newAdmin(cfg, p, b.store.Ping, b.store)
+	if err != nil {
+		return err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return pipe.Run(gctx) })
-	g.Go(func() error { return serveAdmin(gctx, cfg.Admin.Addr, b.reg, b.store.Ping, nil, env.log) })
+	g.Go(func() error { return srv.Run(gctx) })
 	return g.Wait()
 }
 
@@ -74,7 +80,7 @@ func runMigrate(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := openWarehouse(ctx, cfg, env.log, nil)
+	store, err := openWarehouse(ctx, cfg, deps.Deps{Logger: env.log.With("component", "warehouse")})
 	if err != nil {
 		return err
 	}
@@ -93,7 +99,7 @@ func runTopics(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := kafka(ctx, cfg, false, env.log); err != nil {
+	if _, _, err := kafka(ctx, cfg, false, newProcess(env.log)); err != nil {
 		return err
 	}
 	t := topicsConfig(cfg)
@@ -112,7 +118,7 @@ func runBroker(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	cfg.Kafka.Brokers = nil
-	brokers, stop, err := kafka(ctx, cfg, true, env.log)
+	brokers, stop, err := kafka(ctx, cfg, true, newProcess(env.log))
 	if err != nil {
 		return err
 	}
@@ -126,7 +132,7 @@ func runQuery(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("query", flag.ContinueOnError)
 	load := commonFlags(fs)
 	format := fs.String("format", "table", "output `format`: table or json")
-	if err := parseFlags(fs, env, args, "query [flags] SQL\n\nRun one SQL query on the warehouse and print the rows (while loopgate dev runs, through\nits admin port), e.g.\n  loopgate query 'SELECT count() FROM requests'"); err != nil {
+	if err := parseFlags(fs, env, args, "query [flags] SQL\n\nRun one read-only SQL statement on the warehouse and print the rows (while loopgate dev runs,\nthrough its admin port, with the token in $LOOPGATE_ADMIN_TOKEN or the one dev saved), e.g.\n  loopgate query 'SELECT count() FROM requests'\nOne statement only; SELECT, WITH, SHOW, DESCRIBE, EXPLAIN or EXISTS; no table functions that\nreach files, URLs or other servers, no INTO OUTFILE; ClickHouse runs it with readonly = 1."); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -137,17 +143,21 @@ func runQuery(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	sql := fs.Arg(0)
+	if err := warehouse.CheckReadOnly(sql); err != nil {
+		return err // before opening anything
+	}
 	var rows *warehouse.Rows
 	// Only warnings: the rows are the output.
 	quiet := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store, err := openWarehouse(ctx, cfg, quiet, nil)
+	store, err := openWarehouse(ctx, cfg, deps.Deps{Logger: quiet})
 	switch {
 	case errors.Is(err, warehouse.ErrDataDirInUse) || errors.Is(err, warehouse.ErrEngineInUse):
 		// A running `loopgate dev` owns the embedded engine: ask it.
-		rows, err = queryRunningDev(ctx, cfg.Admin.Addr, fs.Arg(0))
+		rows, err = queryRunningDev(ctx, cfg, sql)
 	case err == nil:
 		defer store.Close()
-		rows, err = store.Query(ctx, fs.Arg(0))
+		rows, err = store.QueryReadOnly(ctx, sql)
 	}
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loopgate/loopgate/admin"
 	"github.com/loopgate/loopgate/event"
 
 	"gopkg.in/yaml.v3"
@@ -23,7 +24,10 @@ type Config struct {
 	Kafka     KafkaConfig     `yaml:"kafka"`
 	Warehouse WarehouseConfig `yaml:"warehouse"`
 	Ingest    IngestConfig    `yaml:"ingest"`
-	Admin     AdminConfig     `yaml:"admin"`
+	// Admin is the admin listener every command serves: /metrics,
+	// /healthz, /readyz and the command's own endpoints, behind bearer
+	// tokens with a read and an admin role (see package admin).
+	Admin admin.Config `yaml:"admin"`
 	// Orchestrators is the fleet, listed once for every component: the
 	// router sends work to them, the optimizer computes their shares and
 	// limits and lists them on the advisor endpoints. Each entry: id, url,
@@ -40,6 +44,10 @@ type Config struct {
 	// RouterAddr is where the router serves the Livepeer AI API.
 	// Default "127.0.0.1:8935" (LOOPGATE_ROUTER_ADDR).
 	RouterAddr string `yaml:"router_addr"`
+	// PolicyWait is how long a router waits at start for the current
+	// policy before it serves without one (equal shares until it arrives).
+	// Default 10s.
+	PolicyWait time.Duration `yaml:"policy_wait"`
 	// DataDir holds local state: the embedded broker's log, the embedded
 	// ClickHouse, publisher spill files. Default ".var/loopgate" (LOOPGATE_DATA_DIR).
 	DataDir string `yaml:"data_dir"`
@@ -91,12 +99,6 @@ type IngestConfig struct {
 	BatchWait time.Duration `yaml:"batch_wait"`
 }
 
-// AdminConfig is the admin listener: /metrics, /healthz, /readyz.
-type AdminConfig struct {
-	// Addr. Default "127.0.0.1:9464" (LOOPGATE_ADMIN_ADDR); empty disables it.
-	Addr string `yaml:"addr"`
-}
-
 // DefaultConfig returns every default documented on the fields.
 func DefaultConfig() Config {
 	return Config{
@@ -111,9 +113,10 @@ func DefaultConfig() Config {
 		},
 		Warehouse:  WarehouseConfig{Backend: "embedded", Addr: "127.0.0.1:9000", Database: "loopgate", Username: "default"},
 		Ingest:     IngestConfig{Group: "loopgate-ingest", BatchRows: 10000, BatchWait: time.Second},
-		Admin:      AdminConfig{Addr: "127.0.0.1:9464"},
+		Admin:      admin.DefaultConfig(),
 		Router:     router.DefaultConfig(),
 		RouterAddr: "127.0.0.1:8935",
+		PolicyWait: 10 * time.Second,
 		Optimizer:  optimizer.DefaultConfig(),
 	}
 }
@@ -147,6 +150,12 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir is required"))
+	}
+	if err := c.Admin.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.PolicyWait < 0 {
+		errs = append(errs, fmt.Errorf("policy_wait %v is negative", c.PolicyWait))
 	}
 	if err := c.RouterConfig().Validate(); err != nil {
 		errs = append(errs, err)

@@ -2,18 +2,18 @@ package main
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/loopgate/loopgate/deps"
-
 	"golang.org/x/sync/errgroup"
 
+	"github.com/loopgate/loopgate/admin"
 	"github.com/loopgate/loopgate/router"
 	"github.com/loopgate/loopgate/sim/closedloop"
 	"github.com/loopgate/loopgate/sim/fleet"
@@ -68,16 +68,20 @@ func (d devLoop) run(ctx context.Context, sc *scenario.Scenario) error {
 	// Infrastructure outlives the traffic: it is stopped last, after the
 	// final flush, whatever ctx says.
 	infra := context.WithoutCancel(ctx)
-	reg := newRegistry()
+	p := newProcess(log)
+	token, err := devToken(&cfg)
+	if err != nil {
+		return err
+	}
 
 	cfg.Kafka.Brokers = nil
-	brokers, stopKafka, err := kafka(infra, cfg, true, log)
+	brokers, stopKafka, err := kafka(infra, cfg, true, p)
 	if err != nil {
 		return err
 	}
 	defer stopKafka()
 	cfg.Warehouse.Backend = warehouse.BackendEmbedded
-	store, err := openWarehouse(infra, cfg, log, reg)
+	store, err := openWarehouse(infra, cfg, p.deps("warehouse"))
 	if err != nil {
 		return err
 	}
@@ -86,7 +90,7 @@ func (d devLoop) run(ctx context.Context, sc *scenario.Scenario) error {
 	// Ingest runs until the very end, on its own context.
 	ingestCtx, stopIngest := context.WithCancel(infra)
 	defer stopIngest()
-	pipe, err := newIngestPipeline(cfg, brokers, store, log, reg)
+	pipe, err := newIngestPipeline(cfg, brokers, store, p)
 	if err != nil {
 		return err
 	}
@@ -96,7 +100,7 @@ func (d devLoop) run(ctx context.Context, sc *scenario.Scenario) error {
 
 	fcfg := fleet.DefaultConfig()
 	fcfg.Speed = d.speed
-	fl, err := fleet.New(sc, fcfg, deps.Deps{Logger: log.With("component", "fleet"), Registerer: reg})
+	fl, err := fleet.New(sc, fcfg, p.deps("fleet"))
 	if err != nil {
 		return err
 	}
@@ -108,7 +112,13 @@ func (d devLoop) run(ctx context.Context, sc *scenario.Scenario) error {
 
 	rcfg := routerConfigFor(cfg.Router, sc, fl.Orchestrators())
 	rcfg.GatewayID = fmt.Sprintf("dev-%d", started.Unix())
-	rsvc, err := newRouterService(cfg, rcfg, brokers, log, reg)
+	// One policy log for the process: the optimizer publishes, the router follows.
+	plog, err := policyLog(cfg, brokers, p)
+	if err != nil {
+		return err
+	}
+	defer plog.Close()
+	rsvc, err := newRouterService(cfg, rcfg, brokers, plog, p)
 	if err != nil {
 		return err
 	}
@@ -116,34 +126,35 @@ func (d devLoop) run(ctx context.Context, sc *scenario.Scenario) error {
 
 	ocfg := cfg.Optimizer
 	ocfg.Catalog = closedloop.Catalog(sc, advertised(fl.Orchestrators()))
-	osvc, err := newOptimizerService(infra, cfg, ocfg, brokers, store, log, reg, time.Now)
+	osvc, err := newOptimizerService(ocfg, plog, store, p)
 	if err != nil {
 		return err
 	}
-	defer osvc.Close()
 
 	lcfg := load.DefaultConfig()
 	lcfg.Target, lcfg.Speed, lcfg.APIKeys, lcfg.Origin = "http://"+cfg.RouterAddr, d.speed, simAPIKeys(sc), fl.Origin()
-	gen, err := load.New(sc, lcfg, deps.Deps{Logger: log.With("component", "load"), Registerer: reg, Rand: rand.New(rand.NewPCG(uint64(sc.Seed), uint64(started.UnixNano())))})
+	ld := p.deps("load")
+	ld.Rand = rand.New(rand.NewPCG(uint64(sc.Seed), uint64(started.UnixNano())))
+	gen, err := load.New(sc, lcfg, ld)
 	if err != nil {
 		return err
 	}
 
-	d.banner(cfg, rcfg, sc)
+	srv, err := newAdmin(cfg, p, allReady(rsvc.r.Ready, store.Ping), store)
+	if err != nil {
+		return err
+	}
+	rsvc.mount(srv)
+	osvc.mount(srv)
+	srv.Handle("GET /query", admin.RoleRead, queryHandler(store))
+
+	d.banner(cfg, rcfg, sc, token)
 
 	// The serving side: router, optimizer, admin. Stopped when ctx ends.
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return rsvc.run(gctx, cfg, brokers, cfg.RouterAddr, log) })
+	g.Go(func() error { return rsvc.run(gctx, cfg.RouterAddr, log.With("component", "router")) })
 	g.Go(func() error { return osvc.opt.Run(gctx) })
-	g.Go(func() error {
-		mux := http.NewServeMux()
-		admin := rsvc.r.AdminHandler(router.AdminOptions{Gatherer: reg, Ready: store.Ping})
-		mux.Handle("/", admin)
-		mux.Handle("/orchestrators/", osvc.opt.AdvisorHandler())
-		mux.Handle("/lambda", lambdaHandler(osvc.opt))
-		mux.Handle("/query", queryHandler(store))
-		return serveHTTP(gctx, cfg.Admin.Addr, mux, log.With("component", "admin"))
-	})
+	g.Go(func() error { return srv.Run(gctx) })
 	var sum load.Summary
 	g.Go(func() error {
 		var err error
@@ -207,21 +218,55 @@ func i64any(v any) int64 {
 	return 0
 }
 
-func (d devLoop) banner(cfg Config, rcfg router.Config, sc *scenario.Scenario) {
+func (d devLoop) banner(cfg Config, rcfg router.Config, sc *scenario.Scenario, token string) {
 	w := d.env.stdout
+	auth := "the configured tokens"
+	if token != "" {
+		auth = fmt.Sprintf("dev admin token %s (saved in %s)", token, devTokenPath(cfg))
+	}
 	fmt.Fprintf(w, `
 loopgate dev is running: scenario %q (%d orchestrators, %d clients) at speed %g.
 
   router      http://%s   (Livepeer AI API; try: curl -H 'Authorization: Bearer %s' \
                  -d '{"model_id":"%s","prompt":"a cat"}' http://%s/%s)
-  admin       http://%s/metrics  /policy  /orchestrators  /lambda  /orchestrators/webhook
+  admin       http://%s/metrics  /policy  /orchestrators  /lambda  /orchestrators/webhook  /query
+              every call but /healthz and /readyz needs a bearer token: %s
+                curl -H "Authorization: Bearer $(cat %s)" http://%s/policy
   warehouse   embedded ClickHouse in %s; requests per orchestrator so far (run it again to
-              watch them grow; it goes through the admin port while dev runs):
+              watch them grow; it goes through the admin port while dev runs, read-only):
                 bin/loopgate query 'SELECT orchestrator, count() AS attempts FROM attempts GROUP BY orchestrator ORDER BY orchestrator'
   stop        Ctrl-C: the load stops, every request finishes, every outcome reaches ClickHouse.
 
 `, sc.Name, len(sc.Orchestrators), len(sc.Clients), d.speed, cfg.RouterAddr, simKey(sc.Clients[0].ID),
-		sc.Classes[0].Model, cfg.RouterAddr, sc.Classes[0].Capability, cfg.Admin.Addr, filepath.Join(cfg.DataDir, "chdb"))
+		sc.Classes[0].Model, cfg.RouterAddr, sc.Classes[0].Capability, cfg.Admin.Addr, auth, devTokenPath(cfg), cfg.Admin.Addr,
+		filepath.Join(cfg.DataDir, "chdb"))
+}
+
+// devTokenPath is where `loopgate dev` keeps the admin token it
+// generated, for `loopgate query` and the operator's curl.
+func devTokenPath(cfg Config) string { return filepath.Join(cfg.DataDir, "admin-token") }
+
+// devToken gives `loopgate dev` an admin token when none is configured (no
+// admin.tokens, no tokens file, nothing in the token variable): a fresh
+// random one, added to cfg and saved (0600) where devTokenPath says. It
+// returns the secret, or "" when tokens were configured.
+func devToken(cfg *Config) (string, error) {
+	if len(cfg.Admin.Tokens) > 0 || cfg.Admin.TokensFile != "" || (cfg.Admin.TokenEnv != "" && os.Getenv(cfg.Admin.TokenEnv) != "") {
+		return "", nil
+	}
+	secret, hash, err := admin.GenerateToken(crand.Reader)
+	if err != nil {
+		return "", fmt.Errorf("generate the dev admin token: %w", err)
+	}
+	cfg.Admin.Tokens = append(cfg.Admin.Tokens, admin.TokenConfig{ID: "dev", Role: "admin", SHA256: hash})
+	path := devTokenPath(*cfg)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", fmt.Errorf("save the dev admin token: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("save the dev admin token: %w", err)
+	}
+	return secret, nil
 }
 
 func (d devLoop) report(sum load.Summary, rows map[string]int64, err error) {

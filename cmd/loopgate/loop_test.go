@@ -121,18 +121,18 @@ func runLoopTest(t *testing.T, cfg Config) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	reg := prometheus.NewRegistry()
+	p := process{log: log, reg: prometheus.NewRegistry()}
 	sc, err := scenario.Parse([]byte(loopScenario))
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	brokers, stopKafka, err := kafka(ctx, cfg, true, log)
+	brokers, stopKafka, err := kafka(ctx, cfg, true, p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stopKafka()
-	store, err := openWarehouse(ctx, cfg, log, reg)
+	store, err := openWarehouse(ctx, cfg, p.deps("warehouse"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func runLoopTest(t *testing.T, cfg Config) {
 		store.Query(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Warehouse.Database)
 		store.Close()
 	}()
-	pipe, err := newIngestPipeline(cfg, brokers, store, log, reg)
+	pipe, err := newIngestPipeline(cfg, brokers, store, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,21 +157,25 @@ func runLoopTest(t *testing.T, cfg Config) {
 		t.Fatal(err)
 	}
 	rcfg := routerConfigFor(cfg.Router, sc, fl.Orchestrators())
-	rsvc, err := newRouterService(cfg, rcfg, brokers, log, reg)
+	plog, err := policyLog(cfg, brokers, p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	go rsvc.run(ctx, cfg, brokers, cfg.RouterAddr, log)
+	defer plog.Close()
+	rsvc, err := newRouterService(cfg, rcfg, brokers, plog, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go rsvc.run(ctx, cfg.RouterAddr, log)
 
 	ocfg := cfg.Optimizer
 	ocfg.Period, ocfg.Window = time.Second, 10*time.Second
 	ocfg.Ejection.Cooldown = 10 * time.Second
 	ocfg.Catalog = closedloop.Catalog(sc, advertised(fl.Orchestrators()))
-	osvc, err := newOptimizerService(ctx, cfg, ocfg, brokers, store, log, reg, time.Now)
+	osvc, err := newOptimizerService(ocfg, plog, store, p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer osvc.Close()
 	go osvc.opt.Run(ctx)
 
 	lcfg := load.DefaultConfig()

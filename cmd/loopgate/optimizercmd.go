@@ -3,90 +3,102 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
-	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/loopgate/loopgate/deps"
+	"github.com/loopgate/loopgate/admin"
 	"github.com/loopgate/loopgate/eventlog"
 	"github.com/loopgate/loopgate/optimizer"
 	"github.com/loopgate/loopgate/warehouse"
 )
 
-// optimizerService is an optimizer with the policy writer it publishes to.
+// optimizerService is an optimizer publishing to the policy log and the
+// warehouse.
 type optimizerService struct {
 	opt *optimizer.Optimizer
-	w   *eventlog.Writer
 }
 
-func newOptimizerService(ctx context.Context, cfg Config, ocfg optimizer.Config, brokers []string, store *warehouse.Store, log *slog.Logger, reg prometheus.Registerer, now func() time.Time) (*optimizerService, error) {
-	wcfg := eventlog.DefaultWriterConfig()
-	wcfg.Brokers, wcfg.Topic = brokers, cfg.Kafka.PolicyTopic
-	w, err := eventlog.NewWriter(wcfg, deps.Deps{Logger: log.With("component", "policy-writer"), Registerer: reg})
-	if err != nil {
-		return nil, fmt.Errorf("policy writer: %w", err)
-	}
-	opt, err := optimizer.New(ocfg, store, policySink{w: w, store: store}, deps.Deps{Logger: log.With("component", "optimizer"), Registerer: reg, Clock: now},
+func newOptimizerService(ocfg optimizer.Config, plog *eventlog.PolicyLog, store *warehouse.Store, p process) (*optimizerService, error) {
+	opt, err := optimizer.New(ocfg, store, policySink{log: plog, store: store}, p.deps("optimizer"),
 		optimizer.WithLastVersion(func(ctx context.Context) (uint64, error) { return lastPolicyVersion(ctx, store) }))
 	if err != nil {
-		w.Close()
 		return nil, err
 	}
-	return &optimizerService{opt: opt, w: w}, nil
+	return &optimizerService{opt: opt}, nil
 }
 
-func (s *optimizerService) Close() error { return s.w.Close() }
+// mount puts the optimizer's endpoints on the admin server:
+//
+//	GET  /lambda                  the knob (read)
+//	POST /lambda?lambda=0.3       set it (admin; audited as config.lambda)
+//	GET  /orchestrators/webhook   go-livepeer's -orchWebhookUrl (read)
+//	GET  /orchestrators/perf-stats go-livepeer's -orchPerfStatsUrl (read)
+func (s *optimizerService) mount(srv *admin.Server) {
+	srv.Handle("GET /lambda", admin.RoleRead, http.HandlerFunc(s.getLambda))
+	srv.Handle("POST /lambda", admin.RoleAdmin, http.HandlerFunc(s.setLambda))
+	srv.Handle("GET /orchestrators/", admin.RoleRead, s.opt.AdvisorHandler())
+}
 
-// lambdaHandler is the operator's knob: GET shows λ, POST ?lambda=0.3 sets it.
-func lambdaHandler(opt *optimizer.Optimizer) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
-			v, err := strconv.ParseFloat(r.URL.Query().Get("lambda"), 64)
-			if err != nil || math.IsNaN(v) {
-				http.Error(w, "want ?lambda= a number in [0, 1]", http.StatusBadRequest)
-				return
-			}
-			if err := opt.SetLambda(v); err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-		}
-		fmt.Fprintf(w, "{\"lambda\": %g}\n", opt.Lambda())
-	})
+func (s *optimizerService) getLambda(w http.ResponseWriter, _ *http.Request) {
+	admin.WriteJSON(w, http.StatusOK, map[string]float64{"lambda": s.opt.Lambda()})
+}
+
+// setLambda validates the new λ, audits the change (refused when the
+// audit row cannot be written) and applies it.
+func (s *optimizerService) setLambda(w http.ResponseWriter, r *http.Request) {
+	v, err := strconv.ParseFloat(r.URL.Query().Get("lambda"), 64)
+	if err != nil || math.IsNaN(v) || v < 0 || v > 1 {
+		admin.WriteError(w, http.StatusBadRequest, "want ?lambda= a number in [0, 1]")
+		return
+	}
+	if !admin.AuditOrRefuse(w, r, "config.lambda", s.opt.Lambda(), v) {
+		return
+	}
+	if err := s.opt.SetLambda(v); err != nil {
+		admin.WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.getLambda(w, r)
 }
 
 func runOptimizer(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("optimizer", flag.ContinueOnError)
 	load := commonFlags(fs)
-	if err := parseFlags(fs, env, args, "optimizer [flags]\n\nEvery period, read windowed statistics from ClickHouse, compute traffic shares that trade\ncost against SLO misses (the λ knob: POST /lambda?lambda=0.3 on the admin port), and publish\na versioned policy to Kafka and the policies table. Also serves go-livepeer's advisor\nendpoints (/orchestrators/webhook, /orchestrators/perf-stats) on the admin port."); err != nil {
+	if err := parseFlags(fs, env, args, "optimizer [flags]\n\nEvery period, read windowed statistics from ClickHouse, compute traffic shares that trade\ncost against SLO misses (the λ knob: POST /lambda?lambda=0.3 on the admin port, with an\nadmin token), and publish a versioned policy to the policy log and the policies table. Also\nserves go-livepeer's advisor endpoints (/orchestrators/webhook, /orchestrators/perf-stats)\non the admin port, with a read token."); err != nil {
 		return err
 	}
 	cfg, err := load()
 	if err != nil {
 		return err
 	}
-	b, err := connect(ctx, cfg, env.log)
+	p := newProcess(env.log)
+	b, err := connect(ctx, cfg, p)
 	if err != nil {
 		return err
 	}
 	defer b.close()
-	ocfg := cfg.OptimizerConfig()
-	svc, err := newOptimizerService(ctx, cfg, ocfg, b.brokers, b.store, env.log, b.reg, time.Now)
+	plog, err := policyLog(cfg, b.brokers, p)
 	if err != nil {
 		return err
 	}
-	defer svc.Close()
+	defer plog.Close()
+	svc, err := newOptimizerService(cfg.OptimizerConfig(), plog, b.store, p)
+	if err != nil {
+		return err
+	}
+	srv, err := newAdmin(cfg, p, b.store.Ping, b.store)
+	if err != nil {
+		return err
+	}
+	svc.mount(srv)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return svc.opt.Run(gctx) })
+	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error {
-		extra := map[string]http.Handler{"/orchestrators/": svc.opt.AdvisorHandler(), "/lambda": lambdaHandler(svc.opt)}
-		return serveAdmin(gctx, cfg.Admin.Addr, b.reg, b.store.Ping, extra, env.log)
+		return reloadOnHangup(gctx, load, func(c Config) error { return svc.opt.SetCatalog(c.OptimizerConfig().Catalog) }, env.log)
 	})
 	return g.Wait()
 }

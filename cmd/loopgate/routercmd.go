@@ -11,51 +11,66 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/loopgate/loopgate/admin"
 	"github.com/loopgate/loopgate/deps"
 
 	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/loopgate/loopgate/eventlog"
 	"github.com/loopgate/loopgate/router"
 )
 
-// routerService is a router with its outcome publisher.
+// routerService is a router with its outcome publisher and the policy log
+// it follows.
 type routerService struct {
-	r   *router.Router
-	pub *eventlog.Publisher
+	r    *router.Router
+	pub  *eventlog.Publisher
+	plog *eventlog.PolicyLog
+	// policyWait bounds how long run waits for the current policy before
+	// it serves.
+	policyWait time.Duration
 }
 
-func newRouterService(cfg Config, rcfg router.Config, brokers []string, log *slog.Logger, reg prometheus.Registerer) (*routerService, error) {
+func newRouterService(cfg Config, rcfg router.Config, brokers []string, plog *eventlog.PolicyLog, p process) (*routerService, error) {
 	pcfg := eventlog.DefaultPublisherConfig()
 	pcfg.Brokers, pcfg.Topic = brokers, cfg.Kafka.OutcomesTopic
 	pcfg.SpillDir = filepath.Join(cfg.DataDir, "spill", rcfg.GatewayID)
-	pub, err := eventlog.NewPublisher(pcfg, deps.Deps{Logger: log.With("component", "publisher"), Registerer: reg})
+	pub, err := eventlog.NewPublisher(pcfg, p.deps("publisher"))
 	if err != nil {
 		return nil, fmt.Errorf("outcome publisher: %w", err)
 	}
 	gin.SetMode(gin.ReleaseMode)
-	r, err := router.New(rcfg, pub, deps.Deps{Logger: log.With("component", "router"), Registerer: reg, Rand: deps.SeededRand()})
+	d := p.deps("router")
+	d.Rand = deps.SeededRand()
+	r, err := router.New(rcfg, pub, d)
 	if err != nil {
 		return nil, err
 	}
-	return &routerService{r: r, pub: pub}, nil
+	return &routerService{r: r, pub: pub, plog: plog, policyWait: cfg.PolicyWait}, nil
 }
 
-// run serves the router, its publisher and its policy subscription until
-// ctx ends; then it stops taking requests, lets them finish (each publishes
-// its outcome) and flushes the publisher.
-func (s *routerService) run(ctx context.Context, cfg Config, brokers []string, listen string, log *slog.Logger) error {
+// run follows the policy log and, once the newest policy is applied (or
+// policyWait passed), serves the router on listen until ctx ends; then it
+// stops taking requests, lets them finish (each publishes its outcome) and
+// flushes the publisher.
+func (s *routerService) run(ctx context.Context, listen string, log *slog.Logger) error {
 	pubCtx, stopPub := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopPub()
 	pubDone := make(chan error, 1)
 	go func() { pubDone <- s.pub.Run(pubCtx) }()
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serveHTTP(gctx, listen, s.r.Handler(), log.With("component", "router")) })
+	g.Go(func() error { return s.r.FollowPolicies(gctx, s.plog) })
 	g.Go(func() error {
-		return s.r.FollowPolicies(gctx, kafkaPolicies{brokers: brokers, topic: cfg.Kafka.PolicyTopic, log: log.With("component", "policy")})
+		select {
+		case <-s.plog.CaughtUp():
+		case <-time.After(s.policyWait):
+			log.Warn("no routing policy yet; serving with equal shares until one arrives", "waited", s.policyWait)
+		case <-gctx.Done():
+			return nil
+		}
+		return serveHTTP(gctx, listen, s.r.Handler(), log)
 	})
 	err := g.Wait()
 	// Every handler has returned, so every outcome is in the publisher.
@@ -72,37 +87,57 @@ func (s *routerService) run(ctx context.Context, cfg Config, brokers []string, l
 func runRouter(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("router", flag.ContinueOnError)
 	load := commonFlags(fs)
-	if err := parseFlags(fs, env, args, "router [flags]\n\nServe the Livepeer AI API (POST /text-to-image, /llm, ...) on router_addr, route each request\nby the current policy, and publish one outcome per request to Kafka. SIGHUP reloads the\norchestrators and API keys from --config without a restart."); err != nil {
+	if err := parseFlags(fs, env, args, "router [flags]\n\nServe the Livepeer AI API (POST /text-to-image, /llm, ...) on router_addr, route each request\nby the current policy (it waits up to policy_wait for it at start), and publish one outcome per\nrequest to Kafka. SIGHUP reloads the orchestrators and API keys from --config, with the same\nflags, without a restart."); err != nil {
 		return err
 	}
 	cfg, err := load()
 	if err != nil {
 		return err
 	}
-	reg := newRegistry()
-	brokers, stopKafka, err := kafka(ctx, cfg, false, env.log)
+	p := newProcess(env.log)
+	brokers, stopKafka, err := kafka(ctx, cfg, false, p)
 	if err != nil {
 		return err
 	}
 	defer stopKafka()
-	svc, err := newRouterService(cfg, cfg.RouterConfig(), brokers, env.log, reg)
+	plog, err := policyLog(cfg, brokers, p)
+	if err != nil {
+		return err
+	}
+	defer plog.Close()
+	svc, err := newRouterService(cfg, cfg.RouterConfig(), brokers, plog, p)
 	if err != nil {
 		return err
 	}
 	defer svc.r.Close()
+	srv, err := newAdmin(cfg, p, svc.r.Ready, nil)
+	if err != nil {
+		return err
+	}
+	svc.mount(srv)
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return svc.run(gctx, cfg, brokers, cfg.RouterAddr, env.log) })
+	g.Go(func() error { return svc.run(gctx, cfg.RouterAddr, p.log.With("component", "router")) })
+	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error {
-		return serveHTTP(gctx, cfg.Admin.Addr, svc.r.AdminHandler(router.AdminOptions{Gatherer: reg}), env.log.With("component", "admin"))
+		return reloadOnHangup(gctx, load, func(c Config) error { return svc.r.Reload(c.RouterConfig()) }, env.log)
 	})
-	g.Go(func() error { return reloadOnHangup(gctx, svc.r, env.log) })
 	return g.Wait()
 }
 
-// reloadOnHangup re-reads the config file on SIGHUP and applies its router
-// section; a bad file is logged and the running config kept.
-func reloadOnHangup(ctx context.Context, r *router.Router, log *slog.Logger) error {
+// mount puts the router's read-only endpoints (/policy, /orchestrators)
+// on the admin server.
+func (s *routerService) mount(srv *admin.Server) {
+	h := s.r.AdminHandler()
+	srv.Handle("GET /policy", admin.RoleRead, h)
+	srv.Handle("GET /orchestrators", admin.RoleRead, h)
+}
+
+// reloadOnHangup reloads the configuration on SIGHUP — the file named at
+// start, the environment and the same flag overrides, through load — and
+// hands it to apply, which logs what it changed. A configuration that does
+// not load or that apply refuses is logged and the running one kept.
+func reloadOnHangup(ctx context.Context, load func() (Config, error), apply func(Config) error, log *slog.Logger) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -112,30 +147,12 @@ func reloadOnHangup(ctx context.Context, r *router.Router, log *slog.Logger) err
 			return nil
 		case <-hup:
 		}
-		path := configPathFromArgs(os.Args)
-		cfg, err := loadConfig(path, os.Getenv)
+		cfg, err := load()
 		if err == nil {
-			err = r.Reload(cfg.RouterConfig())
+			err = apply(cfg)
 		}
 		if err != nil {
-			log.Error("reload refused; keeping the running config", "config", path, "err", err)
-			continue
-		}
-		log.Info("router config reloaded", "config", path, "orchestrators", len(cfg.Orchestrators))
-	}
-}
-
-// configPathFromArgs finds --config in the process arguments.
-func configPathFromArgs(args []string) string {
-	for i, a := range args {
-		switch {
-		case (a == "--config" || a == "-config") && i+1 < len(args):
-			return args[i+1]
-		case len(a) > 9 && a[:9] == "--config=":
-			return a[9:]
-		case len(a) > 8 && a[:8] == "-config=":
-			return a[8:]
+			log.Error("config reload refused; keeping the running config", "err", err)
 		}
 	}
-	return ""
 }

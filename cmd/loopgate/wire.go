@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,22 +11,34 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/loopgate/loopgate/admin"
 	"github.com/loopgate/loopgate/deps"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/loopgate/loopgate/eventlog"
 	"github.com/loopgate/loopgate/ingest"
 	"github.com/loopgate/loopgate/warehouse"
 )
 
-// newRegistry is the process's metrics registry, with Go and process metrics.
-func newRegistry() *prometheus.Registry {
+// process is what the components of one loopgate process share: the
+// logger and the metrics registry (with Go and process metrics).
+type process struct {
+	log *slog.Logger
+	reg *prometheus.Registry
+}
+
+func newProcess(log *slog.Logger) process {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return reg
+	return process{log: log, reg: reg}
+}
+
+// deps are a component's dependencies: the process's registry, its logger
+// with the component named once, and the wall clock.
+func (p process) deps(component string) deps.Deps {
+	return deps.Deps{Logger: p.log.With("component", component), Registerer: p.reg}
 }
 
 func topicsConfig(cfg Config) eventlog.TopicsConfig {
@@ -39,7 +52,8 @@ func topicsConfig(cfg Config) eventlog.TopicsConfig {
 // kafka returns the brokers to use. With none configured and embedded
 // allowed, it starts the embedded broker, whose log lives in the data dir;
 // the returned stop function closes it.
-func kafka(ctx context.Context, cfg Config, embedded bool, log *slog.Logger) (brokers []string, stop func(), err error) {
+func kafka(ctx context.Context, cfg Config, embedded bool, p process) (brokers []string, stop func(), err error) {
+	log := p.log.With("component", "broker")
 	if len(cfg.Kafka.Brokers) > 0 {
 		if err := eventlog.EnsureTopics(ctx, cfg.Kafka.Brokers, topicsConfig(cfg)); err != nil {
 			return nil, nil, fmt.Errorf("ensure topics on %v: %w", cfg.Kafka.Brokers, err)
@@ -53,11 +67,11 @@ func kafka(ctx context.Context, cfg Config, embedded bool, log *slog.Logger) (br
 	ecfg.DataDir = filepath.Join(cfg.DataDir, "kafka")
 	ecfg.Port = cfg.Kafka.EmbeddedPort
 	ecfg.Topics = topicsConfig(cfg)
-	emb, err := eventlog.StartEmbedded(ctx, ecfg, deps.Deps{Logger: log.With("component", "broker")})
+	emb, err := eventlog.StartEmbedded(ctx, ecfg, p.deps("broker"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("start embedded broker: %w", err)
 	}
-	log.Info("embedded kafka broker started", "addr", emb.Addr(), "data_dir", ecfg.DataDir)
+	// StartEmbedded logs where it listens; nothing to add here.
 	return emb.Brokers(), func() {
 		if err := emb.Close(); err != nil {
 			log.Warn("close embedded broker", "err", err)
@@ -77,8 +91,8 @@ func warehouseConfig(cfg Config) warehouse.Config {
 	return w
 }
 
-func openWarehouse(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*warehouse.Store, error) {
-	st, err := warehouse.Open(ctx, warehouseConfig(cfg), deps.Deps{Logger: log, Registerer: reg})
+func openWarehouse(ctx context.Context, cfg Config, d deps.Deps) (*warehouse.Store, error) {
+	st, err := warehouse.Open(ctx, warehouseConfig(cfg), d)
 	if err != nil {
 		return nil, fmt.Errorf("open %s warehouse: %w", cfg.Warehouse.Backend, err)
 	}
@@ -92,23 +106,23 @@ type ingestPipeline struct {
 	dlq    *eventlog.Writer
 }
 
-func newIngestPipeline(cfg Config, brokers []string, sink ingest.Sink, log *slog.Logger, reg prometheus.Registerer) (*ingestPipeline, error) {
+func newIngestPipeline(cfg Config, brokers []string, sink ingest.Sink, p process) (*ingestPipeline, error) {
 	rcfg := eventlog.DefaultReaderConfig()
 	rcfg.Brokers, rcfg.Topic, rcfg.GroupID = brokers, cfg.Kafka.OutcomesTopic, cfg.Ingest.Group
-	reader, err := eventlog.NewReader(rcfg, deps.Deps{Logger: log.With("component", "reader"), Registerer: reg})
+	reader, err := eventlog.NewReader(rcfg, p.deps("reader"))
 	if err != nil {
 		return nil, fmt.Errorf("outcome reader: %w", err)
 	}
 	wcfg := eventlog.DefaultWriterConfig()
 	wcfg.Brokers, wcfg.Topic = brokers, cfg.Kafka.DLQTopic
-	dlq, err := eventlog.NewWriter(wcfg, deps.Deps{Logger: log.With("component", "dlq"), Registerer: reg})
+	dlq, err := eventlog.NewWriter(wcfg, p.deps("dlq"))
 	if err != nil {
 		reader.Close()
 		return nil, fmt.Errorf("dead-letter writer: %w", err)
 	}
 	icfg := ingest.DefaultConfig()
 	icfg.BatchRows, icfg.BatchWait, icfg.DLQTopic = cfg.Ingest.BatchRows, cfg.Ingest.BatchWait, cfg.Kafka.DLQTopic
-	ing, err := ingest.New(icfg, reader, sink, dlq, deps.Deps{Logger: log.With("component", "ingest"), Registerer: reg}, ingest.WithLag(reader.Lag))
+	ing, err := ingest.New(icfg, reader, sink, dlq, p.deps("ingest"), ingest.WithLag(reader.Lag))
 	if err != nil {
 		reader.Close()
 		dlq.Close()
@@ -123,29 +137,53 @@ func (p *ingestPipeline) Close() error {
 	return errors.Join(p.reader.Close(), p.dlq.Close())
 }
 
-// serveAdmin serves /metrics, /healthz and /readyz on addr until ctx ends.
-// An empty addr disables it.
-func serveAdmin(ctx context.Context, addr string, reg *prometheus.Registry, ready func(context.Context) error, extra map[string]http.Handler, log *slog.Logger) error {
-	if addr == "" {
-		<-ctx.Done()
-		return nil
+// newAdmin is the process's one admin server: /metrics, /healthz and
+// /readyz with the same bodies in every command, behind the configured
+// tokens; each command mounts its own endpoints on it. ready is /readyz's
+// check (nil: ready); audits go to the warehouse when there is one (nil:
+// every audited change is refused).
+func newAdmin(cfg Config, p process, ready func(context.Context) error, store *warehouse.Store) (*admin.Server, error) {
+	hooks := admin.Hooks{Gatherer: p.reg, Ready: ready}
+	if store != nil {
+		hooks.Auditor = auditLog{store}
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if ready != nil {
-			if err := ready(r.Context()); err != nil {
-				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-				return
+	srv, err := admin.New(cfg.Admin, hooks, p.deps("admin"))
+	if err != nil {
+		return nil, fmt.Errorf("admin server: %w", err)
+	}
+	return srv, nil
+}
+
+// auditLog stores the admin server's audit records in the warehouse's
+// audit table.
+type auditLog struct{ store *warehouse.Store }
+
+func (a auditLog) WriteAudit(ctx context.Context, r admin.AuditRecord) error {
+	detail, err := json.Marshal(map[string]json.RawMessage{"old": rawJSON(r.Old), "new": rawJSON(r.New)})
+	if err != nil {
+		return fmt.Errorf("audit detail: %w", err)
+	}
+	return a.store.WriteAudit(ctx, warehouse.AuditEntry{Time: r.Time, Actor: r.Actor, Action: r.Action, Detail: string(detail)})
+}
+
+// rawJSON is s as JSON, null when empty.
+func rawJSON(s string) json.RawMessage {
+	if s == "" {
+		return json.RawMessage("null")
+	}
+	return json.RawMessage(s)
+}
+
+// allReady is a readiness check that passes when every check passes.
+func allReady(checks ...func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		for _, c := range checks {
+			if err := c(ctx); err != nil {
+				return err
 			}
 		}
-		fmt.Fprintln(w, "ready")
-	})
-	for pattern, h := range extra {
-		mux.Handle(pattern, h)
+		return nil
 	}
-	return serveHTTP(ctx, addr, mux, log.With("component", "admin"))
 }
 
 // serveHTTP runs an HTTP server on addr until ctx ends, then shuts it down
@@ -176,24 +214,22 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logge
 // backends is what a distributed-form command connects to: the Kafka
 // cluster (never the embedded broker) and the warehouse.
 type backends struct {
-	reg     *prometheus.Registry
 	brokers []string
 	store   *warehouse.Store
 }
 
 // connect opens the configured Kafka and warehouse for a command; close
 // releases them.
-func connect(ctx context.Context, cfg Config, log *slog.Logger) (*backends, error) {
-	reg := newRegistry()
-	brokers, _, err := kafka(ctx, cfg, false, log)
+func connect(ctx context.Context, cfg Config, p process) (*backends, error) {
+	brokers, _, err := kafka(ctx, cfg, false, p)
 	if err != nil {
 		return nil, err
 	}
-	store, err := openWarehouse(ctx, cfg, log, reg)
+	store, err := openWarehouse(ctx, cfg, p.deps("warehouse"))
 	if err != nil {
 		return nil, err
 	}
-	return &backends{reg: reg, brokers: brokers, store: store}, nil
+	return &backends{brokers: brokers, store: store}, nil
 }
 
 func (b *backends) close() error { return b.store.Close() }

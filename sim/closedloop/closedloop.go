@@ -238,7 +238,7 @@ func Catalog(sc *scenario.Scenario, orchs []event.Orchestrator) optimizer.Catalo
 // fast loop, as the router does with a policy from the log.
 type publisher struct{ p *Policy }
 
-func (b publisher) PublishPolicy(_ context.Context, pol event.Policy) error {
+func (b publisher) PublishPolicy(_ context.Context, pol event.Policy, _ []byte) error {
 	b.p.apply(pol)
 	return nil
 }

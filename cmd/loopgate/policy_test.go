@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/loopgate/loopgate/event"
+)
+
+// TestRestartedRouterAppliesNewestPolicy publishes a history of policies,
+// then starts a router as `loopgate router` does: by the time its listener
+// accepts a connection it has applied exactly one policy, the newest, and
+// none of the history before it.
+func TestRestartedRouterAppliesNewestPolicy(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Kafka.EmbeddedPort = 0
+	cfg.RouterAddr = freeAddr(t)
+	cfg.Orchestrators = []event.Orchestrator{{ID: "a", URL: "http://127.0.0.1:1", Classes: []event.ClassPrice{{Capability: event.CapLLM, Model: "m", PricePerUnit: 1e-6}}}}
+	p := process{log: slog.New(slog.DiscardHandler), reg: prometheus.NewRegistry()}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	brokers, stop, err := kafka(ctx, cfg, true, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+
+	plog, err := policyLog(cfg, brokers, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plog.Close()
+	const history = 6
+	for v := uint64(1); v <= history; v++ {
+		b, err := event.EncodePolicy(event.Policy{Schema: event.SchemaVersion, Version: v, CreatedMs: int64(v), Lambda: 0.5,
+			Classes: []event.ClassPolicy{{Capability: event.CapLLM, Model: "m", Shares: []event.Share{{Orchestrator: "a", Share: 1}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := plog.Publish(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A new process: its own registry and policy log, as after a restart.
+	p = process{log: p.log, reg: prometheus.NewRegistry()}
+	plog, err = policyLog(cfg, brokers, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plog.Close()
+	svc, err := newRouterService(cfg, cfg.RouterConfig(), brokers, plog, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.r.Close()
+	done := make(chan error, 1)
+	rctx, stopRouter := context.WithCancel(ctx)
+	go func() { done <- svc.run(rctx, cfg.RouterAddr, p.log) }()
+	for {
+		c, err := net.DialTimeout("tcp", cfg.RouterAddr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the router never listened: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Serving: the policy must be in place already.
+	pol, ok := svc.r.Policy()
+	if !ok || pol.Version != history {
+		t.Fatalf("when the router started serving it had policy %d (%v), want the newest, %d", pol.Version, ok, history)
+	}
+	if got := counter(t, p.reg, "loopgate_router_policy_updates_total", "result", "applied"); got != 1 {
+		t.Errorf("got %v policies applied before serving, want exactly 1 (the newest)", got)
+	}
+	stopRouter()
+	if err := <-done; err != nil {
+		t.Fatalf("router run: %v", err)
+	}
+}
+
+// counter reads one labelled counter from reg, 0 if it has no such series.
+func counter(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if hasLabel(m, label, value) {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+func hasLabel(m *dto.Metric, name, value string) bool {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name && l.GetValue() == value {
+			return true
+		}
+	}
+	return false
+}
