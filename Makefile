@@ -25,7 +25,7 @@ run: build ## start the whole loop in one process on embedded Kafka and ClickHou
 	@echo "Grafana: dashboards in dashboards/json/, provisioning in deploy/grafana/provisioning/, alerts in deploy/prometheus/."
 	@echo "  make run keeps ClickHouse embedded (Grafana cannot reach it); to watch the dashboards, run loopgate on a"
 	@echo "  ClickHouse server (--clickhouse HOST:9000) and point Grafana at it as deploy/grafana/README.md shows."
-	LOOPGATE_CHDB_LIB="$$(deploy/local/chdb.sh path)" $(BIN) dev $(ARGS)
+	$(BIN) dev $(ARGS)
 
 .PHONY: services
 services: ## install (cached) and start Apache Kafka, ClickHouse server and libchdb for the tests
@@ -49,14 +49,13 @@ lint: ## gofmt and go vet
 	$(GO) vet ./...
 
 .PHONY: fuzz
-fuzz: ## run every fuzz target for 30 s each
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeOutcome$$' -fuzztime 30s ./event
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodePolicy$$' -fuzztime 30s ./event
+fuzz: ## run every fuzz target in the module (discovered) for FUZZTIME each (default 30s)
+	GO=$(GO) ./scripts/fuzz.sh
 
 .PHONY: bench
 bench: ## run every scenario through every policy in the simulator and rewrite the tables in docs/BENCHMARKS.md
 	deploy/local/chdb.sh install >/dev/null
-	LOOPGATE_CHDB_LIB="$$(deploy/local/chdb.sh path)" ./scripts/bench-docs.sh
+	./scripts/bench-docs.sh
 
 .PHONY: bench-go
 bench-go: services ## run the Go benchmarks (event path, writer, router) against the local services

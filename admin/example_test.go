@@ -7,9 +7,8 @@ import (
 	"net/http/httptest"
 	"strconv"
 
-	"github.com/loopgate/loopgate/deps"
-
 	"github.com/loopgate/loopgate/admin"
+	"github.com/loopgate/loopgate/deps"
 )
 
 // printAuditor stands in for the warehouse's audit table.

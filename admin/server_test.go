@@ -17,10 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loopgate/loopgate/deps"
-
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/loopgate/loopgate/deps"
 )
 
 const (

@@ -3,9 +3,10 @@ package dashboards
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,22 +19,10 @@ import (
 	"github.com/loopgate/loopgate/internal/testenv"
 )
 
-// MetricsTokenEnv names a bearer token for the admin port's /metrics. When
-// set, the Prometheus of TestPrometheusFindsEveryMetric scrapes with it
-// (authorization.credentials_file), as a production one would.
+// MetricsTokenEnv names the read token TestPrometheusFindsEveryMetric gives
+// loopgate and its Prometheus (authorization.credentials_file); unset, the
+// test makes a random one.
 const MetricsTokenEnv = "LOOPGATE_METRICS_TOKEN"
-
-// freeAddr returns a 127.0.0.1 address with a port that was free a moment
-// ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // start runs cmd until the test ends, then stops it (SIGTERM, then kill).
 func start(t *testing.T, cmd *exec.Cmd, logName string) {
@@ -116,8 +105,23 @@ func TestPrometheusFindsEveryMetric(t *testing.T) {
 		t.Fatalf("go build ./cmd/loopgate: %v\n%s", err, out)
 	}
 
-	admin, routerAddr := freeAddr(t), freeAddr(t)
-	cfg := fmt.Sprintf("data_dir: %s\nrouter_addr: %s\nadmin:\n  addr: %s\nkafka:\n  embedded_port: 0\n", filepath.Join(dir, "var"), routerAddr, admin)
+	// Prometheus scrapes /metrics with a read token, as in production: the
+	// token is in loopgate's tokens file and in Prometheus's credentials
+	// file (deploy/prometheus/prometheus.yml has the same block).
+	token := os.Getenv(MetricsTokenEnv)
+	if token == "" {
+		var b [24]byte
+		if _, err := crand.Read(b[:]); err != nil {
+			t.Fatal(err)
+		}
+		token = hex.EncodeToString(b[:])
+	}
+	tokensFile := filepath.Join(dir, "admin-tokens")
+	if err := os.WriteFile(tokensFile, []byte("prometheus read "+token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	admin, routerAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	cfg := fmt.Sprintf("data_dir: %s\nrouter_addr: %s\nadmin:\n  addr: %s\n  tokens_file: %s\nkafka:\n  embedded_port: 0\n", filepath.Join(dir, "var"), routerAddr, admin, tokensFile)
 	cfgPath := filepath.Join(dir, "loopgate.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -126,16 +130,13 @@ func TestPrometheusFindsEveryMetric(t *testing.T) {
 	dev.Env = append(os.Environ(), "LOOPGATE_CHDB_LIB="+lib)
 	start(t, dev, "loopgate-dev.log")
 
-	token := os.Getenv(MetricsTokenEnv)
-	auth := ""
-	if token != "" {
-		tf := filepath.Join(dir, "token")
-		if err := os.WriteFile(tf, []byte(token), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		auth = "    authorization:\n      credentials_file: " + tf + "\n"
+	tf := filepath.Join(dir, "token")
+	if err := os.WriteFile(tf, []byte(token), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	promAddr := freeAddr(t)
+	auth := "    authorization:\n      credentials_file: " + tf + "\n"
+
+	promAddr := testenv.FreeAddr(t)
 	promCfg := filepath.Join(dir, "prometheus.yml")
 	abs, _ := filepath.Abs(filepath.Join(promDir, "alerts.yml"))
 	if err := os.WriteFile(promCfg, []byte(fmt.Sprintf(`global:

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/loopgate/loopgate/deps"
-
 	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/internal/testenv"
 	"github.com/loopgate/loopgate/warehouse"

@@ -8,9 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/loopgate/loopgate/deps"
-
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/loopgate/loopgate/deps"
 )
 
 // EmbeddedConfig configures an embedded broker.

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/loopgate/loopgate/deps"
-
 	"github.com/loopgate/loopgate/eventlog"
 )
 

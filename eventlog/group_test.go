@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/loopgate/loopgate/deps"
-
 	"github.com/loopgate/loopgate/eventlog"
 )
 

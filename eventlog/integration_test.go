@@ -6,11 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loopgate/loopgate/deps"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/eventlog"
 )
 

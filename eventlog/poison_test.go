@@ -5,10 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loopgate/loopgate/deps"
-
 	"github.com/segmentio/kafka-go"
 
+	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/eventlog"
 )
 

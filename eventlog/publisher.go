@@ -8,9 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/loopgate/loopgate/deps"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/loopgate/loopgate/deps"
 )
 
 // Publisher sends events to one Kafka topic without ever making the caller

@@ -9,10 +9,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/loopgate/loopgate/deps"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/loopgate/loopgate/deps"
 )
 
 // ReaderConfig configures a Reader. Start from DefaultReaderConfig and set

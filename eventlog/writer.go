@@ -8,9 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/loopgate/loopgate/deps"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/loopgate/loopgate/deps"
 )
 
 // WriterConfig configures a Writer. Start from DefaultWriterConfig and set

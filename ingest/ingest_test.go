@@ -9,14 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loopgate/loopgate/deps"
-
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/event/eventtest"
 	"github.com/loopgate/loopgate/eventlog"
 	"github.com/loopgate/loopgate/ingest"
+	"github.com/loopgate/loopgate/internal/metrictest"
 )
 
 // fakeSource serves a fixed list of messages, then blocks until ctx ends.
@@ -178,7 +178,7 @@ func TestIngestWritesThenCommits(t *testing.T) {
 			t.Fatalf("write %d saw %d commits, want %d: commits must follow writes", i, c, i*10)
 		}
 	}
-	if got := metricValue(t, reg, "loopgate_ingest_rows_written_total", ""); got != 25 {
+	if got := metrictest.Value(t, reg, "loopgate_ingest_rows_written_total"); got != 25 {
 		t.Fatalf("got rows metric %v, want 25", got)
 	}
 }
@@ -253,7 +253,7 @@ func TestIngestDeadLetters(t *testing.T) {
 		}
 	}
 	for _, p := range poison {
-		got := metricValue(t, reg, "loopgate_ingest_dead_letters_total", p.reason)
+		got := metrictest.Value(t, reg, "loopgate_ingest_dead_letters_total", "reason", p.reason)
 		if got != 1 {
 			t.Errorf("dead letters{reason=%q}: got %v, want 1", p.reason, got)
 		}
@@ -323,27 +323,4 @@ func headers(m eventlog.Message) map[string]string {
 		h[x.Key] = string(x.Value)
 	}
 	return h
-}
-
-// metricValue returns the counter value of name (with the given single
-// label value, if any) from reg.
-func metricValue(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if label != "" && (len(m.GetLabel()) == 0 || m.GetLabel()[0].GetValue() != label) {
-				continue
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("metric %s{%s} not found", name, label)
-	return 0
 }

@@ -7,14 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loopgate/loopgate/deps"
-
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/event/eventtest"
 	"github.com/loopgate/loopgate/eventlog"
 	"github.com/loopgate/loopgate/ingest"
+	"github.com/loopgate/loopgate/internal/metrictest"
 )
 
 // outageSink is a warehouse that can be down: while down, every write fails
@@ -30,21 +30,6 @@ func (s *outageSink) WriteOutcomes(_ context.Context, _ string, outs []event.Out
 	}
 	s.rows.Add(int64(len(outs)))
 	return nil
-}
-
-func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	t.Fatalf("metric %s not found", name)
-	return 0
 }
 
 // TestLagFollowsGroupDuringOutage: with the warehouse down, ingest stops
@@ -122,7 +107,7 @@ func TestLagFollowsGroupDuringOutage(t *testing.T) {
 	waitLag := func(want int64) {
 		t.Helper()
 		for {
-			got := gaugeValue(t, reg, "loopgate_ingest_consumer_lag")
+			got := metrictest.Value(t, reg, "loopgate_ingest_consumer_lag")
 			if int64(got) == want {
 				gl, err := reader.GroupLag(ctx)
 				if err != nil {

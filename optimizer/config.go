@@ -1,13 +1,13 @@
 package optimizer
 
 import (
-	"github.com/loopgate/loopgate/event"
-
 	"errors"
 	"fmt"
 	"math"
 	"regexp"
 	"time"
+
+	"github.com/loopgate/loopgate/event"
 )
 
 // Config tunes an Optimizer. DefaultConfig returns the defaults written on

@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/loopgate/loopgate/deps"
-
 	"github.com/loopgate/loopgate/event"
 )
 

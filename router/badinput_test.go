@@ -1,8 +1,6 @@
 package router
 
 import (
-	"github.com/loopgate/loopgate/event"
-
 	"bytes"
 	"io"
 	"mime/multipart"
@@ -11,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/loopgate/loopgate/event"
 )
 
 func TestBadInputIsAnsweredCountedNotForwarded(t *testing.T) {

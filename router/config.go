@@ -1,14 +1,14 @@
 package router
 
 import (
-	"github.com/loopgate/loopgate/event"
-
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
 	"net/url"
 	"time"
+
+	"github.com/loopgate/loopgate/event"
 )
 
 // Config is everything the router needs. Every field has a default

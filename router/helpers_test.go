@@ -16,12 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loopgate/loopgate/deps"
-
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/event"
 )
 

@@ -1,8 +1,6 @@
 package router
 
 import (
-	"github.com/loopgate/loopgate/event"
-
 	"bytes"
 	"errors"
 	"image"
@@ -12,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/loopgate/loopgate/event"
 )
 
 func capCfg(name string) (capSpec, CapabilityConfig) {

@@ -14,10 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/loopgate/loopgate/deps"
-
 	"github.com/gin-gonic/gin"
 
+	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/event"
 )
 

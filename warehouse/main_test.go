@@ -9,10 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loopgate/loopgate/deps"
-
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/internal/testenv"
 )
 

@@ -1,11 +1,11 @@
 package warehouse
 
 import (
-	"github.com/loopgate/loopgate/event"
-
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/loopgate/loopgate/event"
 )
 
 // Stats aggregates attempts in the 10-second buckets of the attempts_10s

@@ -9,11 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loopgate/loopgate/deps"
-
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/event/eventtest"
 )

@@ -87,6 +87,7 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	prog := newProgress(env.stderr, len(scs)*len(pols))
 	defer prog.done()
+	var reps []*sim.Report
 	for i, sc := range scs {
 		var runs []plot.Run
 		rep, err := sim.BenchRuns(ctx, sc, pols, sim.BenchOptions{Registry: reg}, func(name string, res *sim.Result) {
@@ -112,8 +113,9 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 				return err
 			}
 		}
+		reps = append(reps, rep)
 	}
-	return nil
+	return sim.WriteSummary(env.stdout, reps)
 }
 
 // knownPolicies lists reg's names: the baselines in report order, then any

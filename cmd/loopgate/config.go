@@ -8,11 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/loopgate/loopgate/admin"
-	"github.com/loopgate/loopgate/event"
-
 	"gopkg.in/yaml.v3"
 
+	"github.com/loopgate/loopgate/admin"
+	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/optimizer"
 	"github.com/loopgate/loopgate/router"
 )

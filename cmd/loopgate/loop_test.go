@@ -5,15 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
 	"testing"
 	"time"
 
-	"github.com/loopgate/loopgate/deps"
-
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/internal/testenv"
 	"github.com/loopgate/loopgate/sim/closedloop"
@@ -47,16 +45,6 @@ orchestrators:
   - {id: b-2, region: FRA, stake: 1, capacity: 8, queue: 16, fail: 0, fail_mode: fast, classes: {t2i: {price: 1.0e-8, p50_ms: 40, p99_ms: 120}}}
   - {id: b-3, region: FRA, stake: 1, capacity: 8, queue: 16, fail: 0, fail_mode: fast, classes: {t2i: {price: 1.0e-8, p50_ms: 40, p99_ms: 120}}}
 `
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // share is b's share in the router's current policy for the test class.
 func share(p event.Policy, orch string) (float64, bool) {
@@ -104,7 +92,7 @@ func TestClosedLoop(t *testing.T) {
 			cfg.Kafka.EmbeddedPort = 0
 			cfg.Ingest.BatchWait = 200 * time.Millisecond
 			cfg.Ingest.Group = "loop-" + sfx
-			cfg.RouterAddr = freeAddr(t)
+			cfg.RouterAddr = testenv.FreeAddr(t)
 			s.ware(t, &cfg)
 			if s.brokers != nil {
 				cfg.Kafka.Brokers = s.brokers(t)

@@ -8,9 +8,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/loopgate/loopgate/event"
+	"github.com/loopgate/loopgate/internal/metrictest"
+	"github.com/loopgate/loopgate/internal/testenv"
 )
 
 // TestRestartedRouterAppliesNewestPolicy publishes a history of policies,
@@ -21,7 +22,7 @@ func TestRestartedRouterAppliesNewestPolicy(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Kafka.EmbeddedPort = 0
-	cfg.RouterAddr = freeAddr(t)
+	cfg.RouterAddr = testenv.FreeAddr(t)
 	cfg.Orchestrators = []event.Orchestrator{{ID: "a", URL: "http://127.0.0.1:1", Classes: []event.ClassPrice{{Capability: event.CapLLM, Model: "m", PricePerUnit: 1e-6}}}}
 	p := process{log: slog.New(slog.DiscardHandler), reg: prometheus.NewRegistry()}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -79,40 +80,11 @@ func TestRestartedRouterAppliesNewestPolicy(t *testing.T) {
 	if !ok || pol.Version != history {
 		t.Fatalf("when the router started serving it had policy %d (%v), want the newest, %d", pol.Version, ok, history)
 	}
-	if got := counter(t, p.reg, "loopgate_router_policy_updates_total", "result", "applied"); got != 1 {
+	if got := metrictest.Value(t, p.reg, "loopgate_router_policy_updates_total", "result", "applied"); got != 1 {
 		t.Errorf("got %v policies applied before serving, want exactly 1 (the newest)", got)
 	}
 	stopRouter()
 	if err := <-done; err != nil {
 		t.Fatalf("router run: %v", err)
 	}
-}
-
-// counter reads one labelled counter from reg, 0 if it has no such series.
-func counter(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if hasLabel(m, label, value) {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
-}
-
-func hasLabel(m *dto.Metric, name, value string) bool {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name && l.GetValue() == value {
-			return true
-		}
-	}
-	return false
 }

@@ -11,12 +11,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/loopgate/loopgate/admin"
-	"github.com/loopgate/loopgate/deps"
-
 	"github.com/gin-gonic/gin"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/loopgate/loopgate/admin"
+	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/eventlog"
 	"github.com/loopgate/loopgate/router"
 )

@@ -12,9 +12,7 @@ import (
 	"time"
 
 	"github.com/loopgate/loopgate/deps"
-
 	"github.com/loopgate/loopgate/event"
-
 	"github.com/loopgate/loopgate/router"
 	"github.com/loopgate/loopgate/sim/fleet"
 	"github.com/loopgate/loopgate/sim/load"

@@ -11,12 +11,11 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/loopgate/loopgate/admin"
-	"github.com/loopgate/loopgate/deps"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/loopgate/loopgate/admin"
+	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/eventlog"
 	"github.com/loopgate/loopgate/ingest"
 	"github.com/loopgate/loopgate/warehouse"

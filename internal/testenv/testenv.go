@@ -11,6 +11,7 @@
 package testenv
 
 import (
+	"net"
 	"os"
 	"testing"
 )
@@ -50,4 +51,16 @@ func missing(t testing.TB, what, why string) {
 		t.Fatalf("%s is required under CI=true: %s", what, why)
 	}
 	t.Skipf("%s not available: %s", what, why)
+}
+
+// FreeAddr returns a 127.0.0.1 address whose port was free a moment ago,
+// for a server a test starts.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

@@ -1,9 +1,6 @@
 package fleet
 
 import (
-	"github.com/loopgate/loopgate/deps"
-	"github.com/loopgate/loopgate/event"
-
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/loopgate/loopgate/deps"
+	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/sim/scenario"
 )
 

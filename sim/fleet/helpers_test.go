@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loopgate/loopgate/deps"
-
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/loopgate/loopgate/deps"
+	"github.com/loopgate/loopgate/internal/metrictest"
 	"github.com/loopgate/loopgate/sim/scenario"
 )
 
@@ -95,34 +95,15 @@ func newClient(timeout time.Duration) *http.Client {
 	return &http.Client{Timeout: timeout, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64}}
 }
 
-// metricValue reads a counter or gauge with exactly these labels; 0 if absent.
+// metricValue reads a counter or gauge with these labels; 0 if absent.
 func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
+	var pairs []string
+	for k, v := range labels {
+		pairs = append(pairs, k, v)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			if len(m.GetLabel()) != len(labels) {
-				continue
-			}
-			for _, lp := range m.GetLabel() {
-				if labels[lp.GetName()] != lp.GetValue() {
-					continue next
-				}
-			}
-			if m.GetCounter() != nil {
-				return m.GetCounter().GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	return 0
+	v, _ := metrictest.Lookup(t, reg, name, pairs...)
+	return v
 }
 
 // eventually polls cond every 5 ms until it holds or d passes.

@@ -6,10 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loopgate/loopgate/deps"
-
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/sim/fleet"
 	"github.com/loopgate/loopgate/sim/load"
 	"github.com/loopgate/loopgate/sim/scenario"

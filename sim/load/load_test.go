@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/loopgate/loopgate/deps"
-
 	"github.com/loopgate/loopgate/sim/scenario"
 )
 
