@@ -1,8 +1,10 @@
 // Package eventlog is loopgate's Kafka layer: the topics of the event log,
 // a durable non-blocking Publisher for the router's outcome stream, a
-// consumer-group Reader with explicit commits for ingest and policy
-// subscribers, a synchronous Writer for the dead-letter and policy topics,
-// and an embedded broker for development and tests. It is built on
+// consumer-group Reader with explicit commits for ingest, the PolicyLog
+// that the optimizer publishes to and every router follows, a synchronous
+// Writer for the dead-letter topic, and an embedded broker for development
+// and tests. Constructors take the component's config and its deps.Deps
+// (logger, registry, clock). It is built on
 // github.com/segmentio/kafka-go; callers see only this package's types.
 //
 // # Topics
@@ -29,6 +31,19 @@
 //	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 //	defer cancel()
 //	err = pub.Close(shutdownCtx) // sends what it can, spills the rest
+//
+// # The policy log (optimizer → routers)
+//
+//	pcfg := eventlog.DefaultPolicyLogConfig()
+//	pcfg.Brokers = brokers
+//	plog, err := eventlog.NewPolicyLog(pcfg, d)
+//	err = plog.Publish(ctx, encoded)                  // the optimizer's one encoding; nil once acknowledged
+//	go plog.Follow(ctx, func(b []byte) { ... })      // the newest policy, then every later one
+//	<-plog.CaughtUp()                                 // the newest has been delivered (or the log is empty)
+//
+// The log carries bytes: the router decodes and validates each policy once.
+// A restarted follower starts from the newest record, so it applies one
+// policy, not the history; the topic is compacted on one key (PolicyKey).
 //
 // # Reading (ingest)
 //

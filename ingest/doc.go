@@ -17,7 +17,7 @@
 // retries the same batch with capped exponential backoff; nothing is
 // committed and nothing is dropped until the write succeeds.
 //
-//	ing, err := ingest.New(ingest.DefaultConfig(), reader, store, dlqWriter, logger, reg)
+//	ing, err := ingest.New(ingest.DefaultConfig(), reader, store, dlqWriter, deps.Deps{Logger: logger, Registerer: reg})
 //	if err != nil { ... }
 //	err = ing.Run(ctx) // returns when ctx is cancelled, after flushing what it holds
 //

@@ -274,23 +274,23 @@ func (c Catalog) Validate() error {
 	ids := map[string]bool{}
 	for i, o := range c.Orchestrators {
 		if o.ID == "" {
-			errs = append(errs, fmt.Errorf("catalog.orchestrators[%d].id is required", i))
+			errs = append(errs, fmt.Errorf("orchestrators[%d].id is required", i))
 		} else if ids[o.ID] {
-			errs = append(errs, fmt.Errorf("catalog.orchestrators[%d].id %q is not unique", i, o.ID))
+			errs = append(errs, fmt.Errorf("orchestrators[%d].id %q is not unique", i, o.ID))
 		}
 		ids[o.ID] = true
 		if o.Address != "" && !addressRE.MatchString(o.Address) {
-			errs = append(errs, fmt.Errorf("catalog.orchestrators[%d].address %q: want 0x and 40 hex digits", i, o.Address))
+			errs = append(errs, fmt.Errorf("orchestrators[%d].address %q: want 0x and 40 hex digits", i, o.Address))
 		}
 		if o.MaxInFlight < 0 {
-			errs = append(errs, fmt.Errorf("catalog.orchestrators[%d].max_in_flight %d: want ≥ 0", i, o.MaxInFlight))
+			errs = append(errs, fmt.Errorf("orchestrators[%d].max_in_flight %d: want ≥ 0", i, o.MaxInFlight))
 		}
 		for j, cp := range o.Classes {
 			if cp.Capability == "" {
-				errs = append(errs, fmt.Errorf("catalog.orchestrators[%d].classes[%d].capability is required", i, j))
+				errs = append(errs, fmt.Errorf("orchestrators[%d].classes[%d].capability is required", i, j))
 			}
 			if !(cp.PricePerUnit >= 0) || math.IsInf(cp.PricePerUnit, 0) {
-				errs = append(errs, fmt.Errorf("catalog.orchestrators[%d].classes[%d].price_per_unit %v: want finite ≥ 0", i, j, cp.PricePerUnit))
+				errs = append(errs, fmt.Errorf("orchestrators[%d].classes[%d].price_per_unit %v: want finite ≥ 0", i, j, cp.PricePerUnit))
 			}
 		}
 	}

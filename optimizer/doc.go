@@ -6,9 +6,12 @@
 // routers apply. It also serves the two advisor endpoints stock go-livepeer
 // gateways can be pointed at.
 //
-// The package consumes two small interfaces it defines, a StatsReader (the
-// warehouse query) and a Publisher (the policy topic and table), plus the
-// configured fleet (Catalog) and an injected clock: every window, timestamp,
+// The package consumes two small interfaces it defines, a StatsReader
+// (*warehouse.Store satisfies it: its Stats reads the attempts_10s rollup
+// into event.AttemptStats rows) and a Publisher (the policy log and the
+// policies table, handed the policy and its one encoding), plus the
+// configured fleet (Catalog: the binary's one orchestrators list, in the
+// fleet vocabulary of package event) and the clock of its deps.Deps: every window, timestamp,
 // cooldown and version comes from that clock, so a simulator can drive it in
 // virtual time by calling Step. Given the same statistics, catalog, clock
 // and knob, a round computes the same policy.

@@ -4,16 +4,18 @@
 //
 // # Wiring
 //
-// cmd builds one Router and serves two handlers:
+// cmd builds one Router with the one constructor shape (package deps),
+// serves its API, and mounts its read-only endpoints on the process's
+// admin server (package admin):
 //
-//	rng := rand.New(rand.NewChaCha8(seedFromCryptoRand()))   // math/rand/v2
-//	reg := prometheus.NewRegistry()
 //	rt, err := router.New(cfg, publisher, deps.Deps{Logger: logger, Registerer: reg, Rand: deps.SeededRand()})
 //	if err != nil { ... }
 //	defer rt.Close()
 //	api := &http.Server{Addr: ":8935", Handler: rt.Handler()}
-//	srv.Handle("GET /policy", admin.RoleRead, rt.AdminHandler()) // on the process's admin server (package admin)
-//	g.Go(func() error { return rt.FollowPolicies(ctx, policySource) }) // or call rt.SetPolicy(p) per message
+//	srv.Handle("GET /policy", admin.RoleRead, rt.AdminHandler())
+//	srv.Handle("GET /orchestrators", admin.RoleRead, rt.AdminHandler())
+//	g.Go(func() error { return rt.FollowPolicies(ctx, policyLog) }) // eventlog.PolicyLog: from the newest policy on
+//	<-policyLog.CaughtUp()                                           // then serve: the first request sees the policy
 //	...
 //	err = rt.Reload(newCfg) // on SIGHUP: swaps orchestrators and keys, keeps fast-loop state
 //	...

@@ -10,7 +10,7 @@ import (
 	"github.com/loopgate/loopgate/event/eventtest"
 )
 
-func TestAttemptStats(t *testing.T) {
+func TestStats(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, tb testBackend) {
 		st := openStore(t, testConfig(t, tb))
 		ctx := context.Background()

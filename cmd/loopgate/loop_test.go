@@ -175,7 +175,7 @@ func runLoopTest(t *testing.T, cfg Config) {
 	go gen.Run(ctx)
 
 	// Steady state: a policy that gives b-2 a real share.
-	waitFor(t, 60*time.Second, "a first policy with b-2 in it", func() bool {
+	testenv.Eventually(t, 60*time.Second, "a first policy with b-2 in it", func() bool {
 		p, ok := rsvc.r.Policy()
 		sh, found := share(p, "b-2")
 		return ok && found && sh > 0.15
@@ -187,7 +187,7 @@ func runLoopTest(t *testing.T, cfg Config) {
 		t.Fatal(err)
 	}
 	var moved time.Time
-	waitFor(t, 10*time.Second, "b-2's share below 5% within 10 s of the fault", func() bool {
+	testenv.Eventually(t, 10*time.Second, "b-2's share below 5% within 10 s of the fault", func() bool {
 		p, _ := rsvc.r.Policy()
 		sh, _ := share(p, "b-2")
 		if sh < 0.05 {
@@ -212,7 +212,7 @@ func runLoopTest(t *testing.T, cfg Config) {
 		t.Fatal(err)
 	}
 	mended := time.Now()
-	waitFor(t, 90*time.Second, "b-2's share back above 15% after it recovers", func() bool {
+	testenv.Eventually(t, 90*time.Second, "b-2's share back above 15% after it recovers", func() bool {
 		p, _ := rsvc.r.Policy()
 		sh, _ := share(p, "b-2")
 		return sh > 0.15
@@ -234,15 +234,4 @@ func attemptFraction(t *testing.T, store *warehouse.Store, orch string, from, to
 		t.Fatalf("only %v attempts in the window: the load is not flowing", total)
 	}
 	return n / total
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not reached in %v: %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

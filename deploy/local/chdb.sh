@@ -6,8 +6,8 @@
 #   chdb.sh path      install if needed, then print the absolute path of libchdb.so on stdout
 #
 # loopgate's embedded warehouse backend loads the library when the store opens, from
-# warehouse.lib_path, else $LOOPGATE_CHDB_LIB, else $CHDB_LIB_PATH:
-#   export LOOPGATE_CHDB_LIB="$(deploy/local/chdb.sh path)"
+# warehouse.lib_path, else $LOOPGATE_CHDB_LIB, else $CHDB_LIB_PATH, else this script's cached
+# copy (CHDB_LIB below; warehouse.ChdbVersion must equal CHDB_NPM_VERSION, a test checks it).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 

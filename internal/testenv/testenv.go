@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"testing"
+	"time"
 )
 
 // Kafka returns the bootstrap address of the real Apache Kafka broker.
@@ -63,4 +64,17 @@ func FreeAddr(t testing.TB) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// Eventually polls cond every 10 ms until it holds, and fails the test
+// naming what did not happen when d passes first.
+func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

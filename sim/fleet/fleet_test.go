@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/loopgate/loopgate/deps"
+	"github.com/loopgate/loopgate/internal/testenv"
 	"github.com/loopgate/loopgate/sim/scenario"
 )
 
@@ -100,9 +101,9 @@ orchestrators:
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); results[0] = post(client, url, t2iBody()) }()
-	eventually(t, 2*time.Second, "first request in service", gauge(stateServing))
+	testenv.Eventually(t, 2*time.Second, "first request in service", gauge(stateServing))
 	go func() { defer wg.Done(); results[1] = post(client, url, t2iBody()) }()
-	eventually(t, 2*time.Second, "second request queued", gauge(stateQueued))
+	testenv.Eventually(t, 2*time.Second, "second request queued", gauge(stateQueued))
 	third := post(client, url, t2iBody())
 	wg.Wait()
 
@@ -140,12 +141,12 @@ orchestrators:
 	}
 	first := make(chan result, 1)
 	go func() { first <- post(newClient(10*time.Second), url, t2iBody()) }()
-	eventually(t, 2*time.Second, "first request in service", func() bool { return inProgress(stateServing) == 1 })
+	testenv.Eventually(t, 2*time.Second, "first request in service", func() bool { return inProgress(stateServing) == 1 })
 	// The second waits in the queue and gives up.
 	if r := post(newClient(100*time.Millisecond), url, t2iBody()); !isTimeout(r.err) {
 		t.Fatalf("queued request: got %d %v, want a client timeout", r.status, r.err)
 	}
-	eventually(t, 2*time.Second, "abandoned request out of the queue", func() bool {
+	testenv.Eventually(t, 2*time.Second, "abandoned request out of the queue", func() bool {
 		return inProgress(stateQueued) == 0 &&
 			metricValue(t, reg, "loopgate_fleet_requests_total", map[string]string{"orchestrator": "a", "outcome": OutcomeAbandoned}) == 1
 	})
@@ -219,7 +220,7 @@ orchestrators:
 	// A request in service when the orchestrator goes down is reset.
 	held := make(chan result, 1)
 	go func() { held <- post(client, url, t2iBody()) }()
-	eventually(t, 2*time.Second, "request in service", func() bool {
+	testenv.Eventually(t, 2*time.Second, "request in service", func() bool {
 		return metricValue(t, reg, "loopgate_fleet_requests_in_progress", map[string]string{"orchestrator": "a", "state": stateServing}) == 1
 	})
 	if err := f.Set(ctx, "a", scenario.Patch{Down: ptr(true)}); err != nil {
@@ -268,11 +269,11 @@ orchestrators:
 	// A request in service when the hang starts is held, and frees its server.
 	inService := make(chan result, 1)
 	go func() { inService <- post(newClient(30*time.Second), url, t2iBody()) }()
-	eventually(t, 2*time.Second, "request in service", func() bool { return inProgress(stateServing) == 1 })
+	testenv.Eventually(t, 2*time.Second, "request in service", func() bool { return inProgress(stateServing) == 1 })
 	if err := f.Set(ctx, "a", scenario.Patch{Hang: ptr(true)}); err != nil {
 		t.Fatalf("Set hang: %v", err)
 	}
-	eventually(t, 2*time.Second, "request in service held", func() bool {
+	testenv.Eventually(t, 2*time.Second, "request in service held", func() bool {
 		return inProgress(stateServing) == 0 && inProgress(stateHung) == 1
 	})
 
@@ -284,7 +285,7 @@ orchestrators:
 	if r.latency < 200*time.Millisecond {
 		t.Errorf("timeout after %v, want ≥ 200ms", r.latency)
 	}
-	eventually(t, 2*time.Second, "timed-out request released", func() bool {
+	testenv.Eventually(t, 2*time.Second, "timed-out request released", func() bool {
 		return metricValue(t, reg, "loopgate_fleet_requests_total", map[string]string{"orchestrator": "a", "outcome": OutcomeHung}) == 1
 	})
 
@@ -317,13 +318,13 @@ orchestrators:
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
-	eventually(t, 2*time.Second, "fleet listening", func() bool { return len(f.Addrs()) == 2 })
+	testenv.Eventually(t, 2*time.Second, "fleet listening", func() bool { return len(f.Addrs()) == 2 })
 	client := newClient(time.Minute)
 	results := make(chan result, 6)
 	for _, id := range []string{"a", "a", "a", "b", "b", "b"} {
 		go func() { results <- post(client, f.Addrs()[id]+"/text-to-image", t2iBody()) }()
 	}
-	eventually(t, 2*time.Second, "six requests held", func() bool {
+	testenv.Eventually(t, 2*time.Second, "six requests held", func() bool {
 		v := func(o, s string) float64 {
 			return metricValue(t, reg, "loopgate_fleet_requests_in_progress", map[string]string{"orchestrator": o, "state": s})
 		}
@@ -348,7 +349,7 @@ orchestrators:
 		t.Errorf("stop took %v", d)
 	}
 	client.CloseIdleConnections()
-	eventually(t, 2*time.Second, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= baseline+1 })
+	testenv.Eventually(t, 2*time.Second, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= baseline+1 })
 }
 
 func TestTimeline(t *testing.T) {
@@ -380,9 +381,9 @@ timeline:
 	if st, _ := f.State("a"); st.Fail != 0 {
 		t.Errorf("a before 1s: got fail %v, want 0", st.Fail)
 	}
-	eventually(t, 3*time.Second, "a failing (1s)", func() bool { st, _ := f.State("a"); return st.Fail == 1 })
-	eventually(t, 3*time.Second, "a down (2s)", func() bool { st, _ := f.State("a"); return st.Down })
-	eventually(t, 3*time.Second, "a and b up (3s)", func() bool {
+	testenv.Eventually(t, 3*time.Second, "a failing (1s)", func() bool { st, _ := f.State("a"); return st.Fail == 1 })
+	testenv.Eventually(t, 3*time.Second, "a down (2s)", func() bool { st, _ := f.State("a"); return st.Down })
+	testenv.Eventually(t, 3*time.Second, "a and b up (3s)", func() bool {
 		a, _ := f.State("a")
 		b, _ := f.State("b")
 		return !a.Down && !b.Down

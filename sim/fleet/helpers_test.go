@@ -106,18 +106,6 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map
 	return v
 }
 
-// eventually polls cond every 5 ms until it holds or d passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s did not happen", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func errorMessage(t *testing.T, body []byte) string {
 	t.Helper()
 	var e struct {
