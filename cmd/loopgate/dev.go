@@ -140,13 +140,10 @@ func (d devLoop) run(ctx context.Context, sc *scenario.Scenario) error {
 		return err
 	}
 
-	srv, err := newAdmin(cfg, p, allReady(rsvc.r.Ready, store.Ping), store)
+	srv, err := devAdmin(cfg, p, rsvc, osvc, store)
 	if err != nil {
 		return err
 	}
-	rsvc.mount(srv)
-	osvc.mount(srv)
-	srv.Handle("GET /query", admin.RoleRead, queryHandler(store))
 
 	d.banner(cfg, rcfg, sc, token)
 
@@ -240,6 +237,19 @@ loopgate dev is running: scenario %q (%d orchestrators, %d clients) at speed %g.
 `, sc.Name, len(sc.Orchestrators), len(sc.Clients), d.speed, cfg.RouterAddr, simKey(sc.Clients[0].ID),
 		sc.Classes[0].Model, cfg.RouterAddr, sc.Classes[0].Capability, cfg.Admin.Addr, auth, devTokenPath(cfg), cfg.Admin.Addr,
 		filepath.Join(cfg.DataDir, "chdb"))
+}
+
+// devAdmin is dev's admin server: every component's endpoints on one port,
+// the router's, the optimizer's and the warehouse's read-only /query.
+func devAdmin(cfg Config, p process, rsvc *routerService, osvc *optimizerService, store *warehouse.Store) (*admin.Server, error) {
+	srv, err := newAdmin(cfg, p, allReady(rsvc.r.Ready, store.Ping), store)
+	if err != nil {
+		return nil, err
+	}
+	rsvc.mount(srv)
+	osvc.mount(srv)
+	srv.Handle("GET /query", admin.RoleRead, queryHandler(store))
+	return srv, nil
 }
 
 // devTokenPath is where `loopgate dev` keeps the admin token it
