@@ -12,17 +12,24 @@ type Policy struct {
 	Producer  string        `json:"producer"` // optimizer instance that computed it
 	Classes   []ClassPolicy `json:"classes"`
 	Ejections []Ejection    `json:"ejections,omitempty"`
-	Limits    []Limit       `json:"limits,omitempty"`
+	// Limits cap the attempts in flight per orchestrator. The router and
+	// the simulator apply them; the optimizer does not produce them yet
+	// (workload shaping, a later step), so today they come only from
+	// hand-made policies.
+	Limits []Limit `json:"limits,omitempty"`
 }
 
 // ClassPolicy gives the traffic shares for one class from one client region.
 // An empty ClientRegion applies to every region without its own entry.
 type ClassPolicy struct {
-	Capability   string  `json:"capability"`
-	Model        string  `json:"model,omitempty"`
-	ClientRegion string  `json:"client_region,omitempty"`
-	AdmitPerS    float64 `json:"admit_per_s,omitempty"` // admission rate; 0 = unlimited
-	Shares       []Share `json:"shares"`
+	Capability   string `json:"capability"`
+	Model        string `json:"model,omitempty"`
+	ClientRegion string `json:"client_region,omitempty"`
+	// AdmitPerS is an admission rate for the class from the region; 0 =
+	// unlimited. Validated but not enforced by the router and not
+	// produced by the optimizer yet (workload shaping, a later step).
+	AdmitPerS float64 `json:"admit_per_s,omitempty"`
+	Shares    []Share `json:"shares"`
 }
 
 // Share is one orchestrator's share of a class's traffic, with the reason.

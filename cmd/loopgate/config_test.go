@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
+	"flag"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -81,5 +85,49 @@ func TestConfigRefusesNestedOrchestrators(t *testing.T) {
 				t.Fatalf("got %v, want an error naming the orchestrators field", err)
 			}
 		})
+	}
+}
+
+// TestReloadKeepsFlagOverrides: a reload (SIGHUP) reads the config file
+// named at start again, with the same flag overrides on top, and hands the
+// result to apply; a file that no longer loads leaves the running config.
+func TestReloadKeepsFlagOverrides(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "loopgate.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("orchestrators:\n  - {id: a, url: http://a:1}\nadmin:\n  addr: 127.0.0.1:1111\n")
+	fs := flag.NewFlagSet("router", flag.ContinueOnError)
+	load := commonFlags(fs)
+	if err := fs.Parse([]string{"--config", path, "--admin", "127.0.0.1:2222"}); err != nil {
+		t.Fatal(err)
+	}
+	applied := make(chan Config, 4)
+	hup := make(chan os.Signal)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- reloadOn(ctx, hup, load, func(c Config) error { applied <- c; return nil }, slog.New(slog.DiscardHandler))
+	}()
+
+	write("orchestrators:\n  - {id: a, url: http://a:1}\n  - {id: b, url: http://b:1}\nadmin:\n  addr: 127.0.0.1:1111\n")
+	hup <- syscall.SIGHUP
+	c := <-applied
+	if len(c.Orchestrators) != 2 || c.Admin.Addr != "127.0.0.1:2222" {
+		t.Fatalf("reloaded: got %d orchestrators and admin %s, want 2 and the --admin override 127.0.0.1:2222", len(c.Orchestrators), c.Admin.Addr)
+	}
+	write("orchestrators: [this is not a list of orchestrators\n")
+	hup <- syscall.SIGHUP
+	hup <- syscall.SIGHUP // the loop is past the bad file when this is taken
+	select {
+	case c := <-applied:
+		t.Fatalf("a broken file was applied: %+v", c)
+	default:
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("reload loop: got %v on cancel, want nil", err)
 	}
 }

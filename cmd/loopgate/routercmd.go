@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -140,6 +142,11 @@ func reloadOnHangup(ctx context.Context, load func() (Config, error), apply func
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	return reloadOn(ctx, hup, load, apply, log)
+}
+
+// reloadOn is reloadOnHangup's loop, reloading on every value of hup.
+func reloadOn(ctx context.Context, hup <-chan os.Signal, load func() (Config, error), apply func(Config) error, log *slog.Logger) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -154,4 +161,29 @@ func reloadOnHangup(ctx context.Context, load func() (Config, error), apply func
 			log.Error("config reload refused; keeping the running config", "err", err)
 		}
 	}
+}
+
+// serveHTTP runs an HTTP server on addr until ctx ends, then shuts it down
+// gracefully.
+func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", addr, err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shut down %s: %w", addr, err)
+	}
+	<-errc
+	return nil
 }
