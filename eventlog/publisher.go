@@ -372,7 +372,7 @@ func (p *Publisher) take(lingerUntil time.Time) (b batch, ok bool, wait time.Dur
 				p.mu.Unlock()
 				return batch{}, false, p.cfg.Linger
 			}
-			if d := time.Until(lingerUntil); d > 0 {
+			if d := lingerUntil.Sub(p.now()); d > 0 {
 				p.mu.Unlock()
 				return batch{}, false, d
 			}

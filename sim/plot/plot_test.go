@@ -89,3 +89,17 @@ func TestCDF(t *testing.T) {
 		t.Errorf("got %d points for no values, want 0", len(got))
 	}
 }
+
+func TestLines(t *testing.T) {
+	var buf bytes.Buffer
+	err := Lines(&buf, "t", "x", "y", []Series{{Name: "a", X: []float64{0, 1, 2}, Y: []float64{1, 3, 2}}, {Name: "b", X: []float64{0, 2}, Y: []float64{2, 2}}}, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := png.Decode(&buf); err != nil {
+		t.Fatalf("got no PNG: %v", err)
+	}
+	if err := Lines(&buf, "t", "x", "y", []Series{{Name: "bad", X: []float64{0}, Y: nil}}, DefaultConfig()); err == nil {
+		t.Error("mismatched series: got nil error")
+	}
+}
