@@ -21,14 +21,17 @@ import (
 // and live latency and in-flight state on all of them.
 func BenchmarkSelect(b *testing.B) {
 	for _, n := range []int{10, 1000, 10000} {
-		b.Run(fmt.Sprint(n), func(b *testing.B) { benchSelect(b, n, 1) })
+		b.Run(fmt.Sprint(n), func(b *testing.B) { benchSelect(b, n, 1, false) })
 	}
+	// The baseline of the two-stage draw: 10,000 in one stage, as every
+	// class was decided before groups.go.
+	b.Run("10000-one-stage", func(b *testing.B) { benchSelect(b, 10000, 1, true) })
 	// The same 10,000 orchestrators split over 100 classes: a decision
 	// reads only its class's 100 members.
-	b.Run("10000-in-100-classes", func(b *testing.B) { benchSelect(b, 10000, 100) })
+	b.Run("10000-in-100-classes", func(b *testing.B) { benchSelect(b, 10000, 100, false) })
 }
 
-func benchSelect(b *testing.B, n, classes int) {
+func benchSelect(b *testing.B, n, classes int, oneStage bool) {
 	cfg := DefaultConfig()
 	cfg.APIKeys = nil
 	var shares []event.Share
@@ -57,15 +60,26 @@ func benchSelect(b *testing.B, n, classes int) {
 		o.state.inFlight.Store(int64(i % 5))
 	}
 	t := s.classes[classKey{event.CapTextToImage, "m0"}]
+	if oneStage {
+		t.groupEqual, t.groupDefault, t.groupRegion = nil, nil, nil
+	}
+	lat := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
+		start := time.Now()
 		p, _, ok := r.choose(s, t, "LON", nil)
+		lat = append(lat, time.Since(start))
 		if !ok {
 			b.Fatal("no choice")
 		}
 		p.m.o.state.release()
 	}
+	b.StopTimer()
+	// The tail is what a request sees: report p50 and p99 of single decisions.
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
 }
 
 // BenchmarkProxy sends the same small text-to-image request alternately

@@ -275,13 +275,18 @@ func (r *Router) choose(s *snapshot, t *classTable, region string, skip []*orchE
 	defer func() { r.m.decision.Observe(r.now().Sub(start).Seconds()) }()
 	sc := r.scratch.Get().(*decisionScratch)
 	defer r.scratch.Put(sc)
+	params := s.cfg.Selection.Params()
 	// A lost race for the last slot excludes that member and draws again.
 	lost := make([]*orchEntry, 0, 2)
 	for range 4 {
-		fillCandidates(sc, s, t, region, skip, lost, start)
-		ch, ok := Choose(s.cfg.Selection.Params(), sc.cands, r.uniform())
+		ch, ok := r.chooseInGroup(sc, s, t, region, skip, lost, start, params)
 		if !ok {
-			return pick{}, reasonNoCapacity, false
+			// One stage over the whole class: small classes always, large
+			// ones when the drawn group had no usable candidate.
+			fillCandidates(sc, s, t, region, skip, lost, start, 0, len(t.members))
+			if ch, ok = Choose(params, sc.cands, r.uniform()); !ok {
+				return pick{}, reasonNoCapacity, false
+			}
 		}
 		m := t.members[sc.idx[ch.Index]]
 		if m.st.tryAcquire(m.limit) {
@@ -292,13 +297,36 @@ func (r *Router) choose(s *snapshot, t *classTable, region string, skip []*orchE
 	return pick{}, reasonNoCapacity, false
 }
 
-// fillCandidates builds the candidate list of one decision into sc.
-func fillCandidates(sc *decisionScratch, s *snapshot, t *classTable, region string, skip, lost []*orchEntry, now time.Time) {
+// chooseInGroup is the two-stage draw of a large class (groups.go): a
+// group by its policy mass, then a member of it by Choose. It reports
+// false for a class decided in one stage, and when the group has no
+// candidate or only locally ejected ones (the caller then decides over
+// the whole class). The choice's index is into sc.idx, its propensity
+// P(g)·P(i | g).
+func (r *Router) chooseInGroup(sc *decisionScratch, s *snapshot, t *classTable, region string, skip, lost []*orchEntry, now time.Time, params Params) (Choice, bool) {
+	d := t.groups(region)
+	if d == nil {
+		return Choice{}, false
+	}
+	g, pg := d.pick(r.uniform())
+	lo, hi := groupBounds(g, len(t.members))
+	fillCandidates(sc, s, t, region, skip, lost, now, lo, hi)
+	ch, ok := Choose(params, sc.cands, r.uniform())
+	if !ok || ch.Panic {
+		return Choice{}, false
+	}
+	ch.Propensity *= pg
+	return ch, true
+}
+
+// fillCandidates builds the candidate list of one decision into sc, from
+// the class's members [lo, hi).
+func fillCandidates(sc *decisionScratch, s *snapshot, t *classTable, region string, skip, lost []*orchEntry, now time.Time, lo, hi int) {
 	sc.cands, sc.idx = sc.cands[:0], sc.idx[:0]
 	shares := t.shares(region)
 	equal := 1 / float64(len(t.members))
 	stale := s.cfg.Selection.LatencyStale
-	for i := range t.members {
+	for i := lo; i < hi; i++ {
 		m := &t.members[i]
 		if len(skip)+len(lost) > 0 && (slices.Contains(skip, m.o) || slices.Contains(lost, m.o)) {
 			continue

@@ -72,6 +72,10 @@ type classTable struct {
 	// entry applies, shares are equal.
 	regionShares  map[string][]float64
 	defaultShares []float64
+	// The group stage of classes over groupThreshold members (groups.go),
+	// per shares vector; nil for smaller classes.
+	groupEqual, groupDefault *groupDraw
+	groupRegion              map[string]*groupDraw
 }
 
 // shares returns the per-member shares for a client region, or nil for equal shares.
@@ -140,6 +144,7 @@ func buildSnapshot(cfg Config, p *event.Policy, prev *snapshot, nowMs int64) *sn
 			m := &t.members[i]
 			m.st, m.limit, m.policyEjectUntilMs = m.o.state, m.o.limit, m.o.policyEjectUntilMs
 		}
+		t.buildGroups(cfg.Selection.Exploration)
 	}
 	return s
 }
