@@ -206,7 +206,7 @@ func (p *Publisher) Publish(key, value []byte) error {
 	if p.closed {
 		return ErrClosed
 	}
-	if !p.outage && p.sp.empty() && p.headBytes+p.memBytes+size <= p.cfg.MaxQueuedBytes {
+	if !p.cfg.Durable && !p.outage && p.sp.empty() && p.headBytes+p.memBytes+size <= p.cfg.MaxQueuedBytes {
 		p.mem = append(p.mem, r)
 		p.memBytes += size
 		if p.dropRun > 0 {

@@ -56,6 +56,15 @@ type PublisherConfig struct {
 	// Compression of record batches: "none", "gzip", "snappy", "lz4" or
 	// "zstd". Default "none".
 	Compression string
+	// Durable writes every event to the spill before Publish returns, and
+	// sends from there: an event Publish accepted survives SIGKILL of the
+	// process (the write has reached the operating system's page cache) and
+	// is sent on the next start. fsync policy: segments are synced when
+	// they are closed (every SpillSegmentBytes) and on Close, not per
+	// event, so a kernel crash or power loss can still lose the last
+	// events. It costs one write(2) per event. Default false (events wait
+	// in memory while Kafka is reachable).
+	Durable bool
 }
 
 // DefaultPublisherConfig returns the defaults; Brokers and SpillDir are left

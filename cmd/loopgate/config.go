@@ -43,6 +43,11 @@ type Config struct {
 	// RouterAddr is where the router serves the Livepeer AI API.
 	// Default "127.0.0.1:8935" (LOOPGATE_ROUTER_ADDR).
 	RouterAddr string `yaml:"router_addr"`
+	// DurableOutcomes makes the router write every outcome to its spill
+	// directory (data_dir/spill) before it is sent, so that the outcome of
+	// an answered request survives SIGKILL of the router (see
+	// eventlog.PublisherConfig.Durable for the fsync policy). Default true.
+	DurableOutcomes bool `yaml:"durable_outcomes"`
 	// PolicyWait is how long a router waits at start for the current
 	// policy before it serves without one (equal shares until it arrives).
 	// Default 10s.
@@ -110,13 +115,14 @@ func DefaultConfig() Config {
 			Partitions:    6,
 			Replication:   1,
 		},
-		Warehouse:  WarehouseConfig{Backend: "embedded", Addr: "127.0.0.1:9000", Database: "loopgate", Username: "default"},
-		Ingest:     IngestConfig{Group: "loopgate-ingest", BatchRows: 10000, BatchWait: time.Second},
-		Admin:      admin.DefaultConfig(),
-		Router:     router.DefaultConfig(),
-		RouterAddr: "127.0.0.1:8935",
-		PolicyWait: 10 * time.Second,
-		Optimizer:  optimizer.DefaultConfig(),
+		Warehouse:       WarehouseConfig{Backend: "embedded", Addr: "127.0.0.1:9000", Database: "loopgate", Username: "default"},
+		Ingest:          IngestConfig{Group: "loopgate-ingest", BatchRows: 10000, BatchWait: time.Second},
+		Admin:           admin.DefaultConfig(),
+		Router:          router.DefaultConfig(),
+		RouterAddr:      "127.0.0.1:8935",
+		PolicyWait:      10 * time.Second,
+		DurableOutcomes: true,
+		Optimizer:       optimizer.DefaultConfig(),
 	}
 }
 

@@ -37,6 +37,7 @@ func newRouterService(cfg Config, rcfg router.Config, brokers []string, plog *ev
 	pcfg := eventlog.DefaultPublisherConfig()
 	pcfg.Brokers, pcfg.Topic = brokers, cfg.Kafka.OutcomesTopic
 	pcfg.SpillDir = filepath.Join(cfg.DataDir, "spill", rcfg.GatewayID)
+	pcfg.Durable = cfg.DurableOutcomes
 	pub, err := eventlog.NewPublisher(pcfg, p.deps("publisher"))
 	if err != nil {
 		return nil, fmt.Errorf("outcome publisher: %w", err)
