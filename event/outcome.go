@@ -24,12 +24,16 @@ const (
 	StatusTimeout  Status = "timeout"  // the overall deadline passed
 	StatusRejected Status = "rejected" // refused before any attempt (no orchestrator, admission)
 	StatusCanceled Status = "canceled" // the client went away
+	// StatusInterrupted: the router stopped (crashed) while the request was
+	// in flight; the outcome was rebuilt from its journal with the attempts
+	// known at that point.
+	StatusInterrupted Status = "interrupted"
 )
 
 // Valid reports whether s is a known status.
 func (s Status) Valid() bool {
 	switch s {
-	case StatusOK, StatusError, StatusTimeout, StatusRejected, StatusCanceled:
+	case StatusOK, StatusError, StatusTimeout, StatusRejected, StatusCanceled, StatusInterrupted:
 		return true
 	}
 	return false

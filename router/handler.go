@@ -198,6 +198,7 @@ func (r *Router) serve(name string) gin.HandlerFunc {
 			req: req, table: s.classes[classKey{name, info.model}],
 		}
 		r.budget.request(start)
+		r.journalBegin(x)
 		ctx, cancel := context.WithTimeout(req.Context(), ci.cfg.RequestTimeout)
 		r.proxy(ctx, x, w)
 		cancel()
@@ -208,12 +209,15 @@ func (r *Router) serve(name string) gin.HandlerFunc {
 		r.m.requests.WithLabelValues(name, strconv.Itoa(x.httpStatus())).Inc()
 		r.m.latency.WithLabelValues(name).Observe(end.Sub(start).Seconds())
 		// The response is written; Publish does not block.
-		r.publish(x.outcome(end))
+		if r.publish(x.outcome(end)) {
+			r.journalDone(x)
+		}
 	}
 }
 
-// publish encodes and hands over one outcome.
-func (r *Router) publish(o event.Outcome) {
+// publish encodes and hands over one outcome, and reports whether the
+// publisher took it.
+func (r *Router) publish(o event.Outcome) bool {
 	b, err := event.EncodeOutcome(o)
 	if err == nil {
 		err = r.pub.Publish([]byte(o.ID), b)
@@ -221,9 +225,10 @@ func (r *Router) publish(o event.Outcome) {
 	if err != nil {
 		r.m.publishErrors.Inc()
 		r.log.Warn("outcome not published", logKeyID, o.ID, logKeyErr, err)
-		return
+		return false
 	}
 	r.m.published.Inc()
+	return true
 }
 
 // drain discards what remains of a body we do not relay, bounded so a

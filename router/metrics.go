@@ -23,6 +23,8 @@ type metrics struct {
 	ejections       prometheus.Counter
 	published       prometheus.Counter
 	publishErrors   prometheus.Counter
+	journalErrors   prometheus.Counter
+	interrupted     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -71,6 +73,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "loopgate_router_outcome_publish_errors_total", Help: "Outcome events that could not be encoded or that the publisher refused.",
 		}),
+		journalErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loopgate_router_journal_errors_total", Help: "Journal records of requests in flight that could not be written.",
+		}),
+		interrupted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loopgate_router_interrupted_outcomes_total", Help: "Outcomes rebuilt from the journal for requests a crash interrupted.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
@@ -78,6 +86,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.requests, m.attempts, m.retries, m.budgetExhausted, m.rejected, m.latency, m.inFlight,
 		m.decision, m.policyVersion, m.policyUpdates, m.reloads, m.ejections, m.published, m.publishErrors,
+		m.journalErrors, m.interrupted,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register router metrics: %w", err)

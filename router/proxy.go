@@ -65,6 +65,7 @@ func (r *Router) proxy(ctx context.Context, x *exchange, w http.ResponseWriter) 
 		}
 		tried = append(tried, p.m.o)
 		f, done := r.attempt(ctx, x, p, n > 0, w)
+		r.journalAttempt(x)
 		if done {
 			return
 		}

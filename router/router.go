@@ -37,6 +37,23 @@ type PolicySource interface {
 	Follow(ctx context.Context, apply func(encoded []byte)) error
 }
 
+// Journal keeps the requests in flight on local disk, so that a crash
+// leaves a trace of each (eventlog.Journal is one). The router records a
+// request when it accepts it (before any orchestrator works on it), each
+// attempt as it ends, and Done once the outcome is with the Publisher.
+type Journal interface {
+	Begin(id string, rec []byte) error
+	Attempt(id string, rec []byte) error
+	Done(id string) error
+}
+
+// Option sets an optional collaborator of New.
+type Option func(*Router)
+
+// WithJournal makes the router journal its requests in flight in j; the
+// outcomes of those a crash interrupted are rebuilt with Interrupted.
+func WithJournal(j Journal) Option { return func(r *Router) { r.journal = j } }
+
 // Log keys, defined once.
 const (
 	logKeyErr           = "err"
@@ -63,6 +80,7 @@ var ErrStalePolicy = errors.New("policy is not newer than the current one")
 type Router struct {
 	log       *slog.Logger
 	pub       Publisher
+	journal   Journal // nil: none
 	now       func() time.Time
 	m         *metrics
 	transport *http.Transport
@@ -85,7 +103,7 @@ const relayBufSize = 32 << 10
 // d.Rand is required: it drives selection and the random half of outcome
 // ids, so seed it from the OS in production (deps.SeededRand) and with a
 // fixed seed in tests; d.Clock is the clock.
-func New(cfg Config, pub Publisher, d deps.Deps) (*Router, error) {
+func New(cfg Config, pub Publisher, d deps.Deps, opts ...Option) (*Router, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -113,6 +131,9 @@ func New(cfg Config, pub Publisher, d deps.Deps) (*Router, error) {
 	}
 	r.scratch.New = func() any { return &decisionScratch{} }
 	r.buffers.New = func() any { b := make([]byte, relayBufSize); return &b }
+	for _, o := range opts {
+		o(r)
+	}
 	r.snap.Store(buildSnapshot(cfg, nil, nil, now().UnixMilli()))
 	r.engine = r.newEngine()
 	return r, nil

@@ -36,10 +36,19 @@ func TestMain(m *testing.M) {
 func cliCommand(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
 	lib := testenv.ChdbLib(t)
+	cmd := cliChild(t, args...)
 	cacheDir := filepath.Dir(filepath.Dir(lib))
 	if filepath.Base(filepath.Dir(lib)) != "chdb-"+warehouse.ChdbVersion {
 		t.Fatalf("libchdb at %s is not in deploy/local/chdb.sh's cache layout (chdb-%s/libchdb.so)", lib, warehouse.ChdbVersion)
 	}
+	cmd.Env = append(cmd.Env, "LOOPGATE_CACHE="+cacheDir)
+	return cmd
+}
+
+// cliChild is loopgate with args as a child process: the test binary
+// running main's run (TestMain), with no libchdb variable set.
+func cliChild(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
 	b, err := json.Marshal(args)
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +60,6 @@ func cliCommand(t *testing.T, args ...string) *exec.Cmd {
 		}
 		cmd.Env = append(cmd.Env, kv)
 	}
-	cmd.Env = append(cmd.Env, childArgsEnv+"="+string(b), "LOOPGATE_CACHE="+cacheDir)
+	cmd.Env = append(cmd.Env, childArgsEnv+"="+string(b))
 	return cmd
 }

@@ -28,6 +28,11 @@ type routerService struct {
 	r    *router.Router
 	pub  *eventlog.Publisher
 	plog *eventlog.PolicyLog
+	// journal keeps the requests in flight (durable_outcomes); unfinished
+	// are those a crash of the previous run left, published as interrupted
+	// before serving. nil without durable outcomes.
+	journal    *eventlog.Journal
+	unfinished []eventlog.Unfinished
 	// policyWait bounds how long run waits for the current policy before
 	// it serves.
 	policyWait time.Duration
@@ -42,14 +47,43 @@ func newRouterService(cfg Config, rcfg router.Config, brokers []string, plog *ev
 	if err != nil {
 		return nil, fmt.Errorf("outcome publisher: %w", err)
 	}
+	svc := &routerService{pub: pub, plog: plog, policyWait: cfg.PolicyWait}
+	var opts []router.Option
+	if cfg.DurableOutcomes {
+		jcfg := eventlog.DefaultJournalConfig()
+		jcfg.Dir = filepath.Join(cfg.DataDir, "journal", rcfg.GatewayID)
+		if svc.journal, svc.unfinished, err = eventlog.OpenJournal(jcfg, p.deps("journal")); err != nil {
+			return nil, fmt.Errorf("request journal: %w", err)
+		}
+		opts = append(opts, router.WithJournal(svc.journal))
+	}
 	gin.SetMode(gin.ReleaseMode)
 	d := p.deps("router")
 	d.Rand = deps.SeededRand()
-	r, err := router.New(rcfg, pub, d)
-	if err != nil {
+	if svc.r, err = router.New(rcfg, pub, d, opts...); err != nil {
+		if svc.journal != nil {
+			svc.journal.Close()
+		}
 		return nil, err
 	}
-	return &routerService{r: r, pub: pub, plog: plog, policyWait: cfg.PolicyWait}, nil
+	return svc, nil
+}
+
+// recoverInterrupted publishes the outcomes of the requests the previous run left in
+// flight, as interrupted, before this run serves.
+func (s *routerService) recoverInterrupted(log *slog.Logger) {
+	n := 0
+	for _, u := range s.unfinished {
+		if err := s.r.PublishInterrupted(u.ID, u.Begin, u.Attempts); err != nil {
+			log.Error("interrupted request not recovered", "id", u.ID, "err", err)
+			continue
+		}
+		n++
+	}
+	if n > 0 {
+		log.Warn("published the outcomes of requests a crash interrupted", "interrupted", n)
+	}
+	s.unfinished = nil
 }
 
 // run follows the policy log and, once the newest policy is applied (or
@@ -61,6 +95,7 @@ func (s *routerService) run(ctx context.Context, listen string, log *slog.Logger
 	defer stopPub()
 	pubDone := make(chan error, 1)
 	go func() { pubDone <- s.pub.Run(pubCtx) }()
+	s.recoverInterrupted(log)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.r.FollowPolicies(gctx, s.plog) })
@@ -83,6 +118,11 @@ func (s *routerService) run(ctx context.Context, listen string, log *slog.Logger
 	}
 	stopPub()
 	<-pubDone
+	if s.journal != nil {
+		if jerr := s.journal.Close(); jerr != nil {
+			log.Error("request journal close", "err", jerr)
+		}
+	}
 	return err
 }
 
