@@ -22,6 +22,10 @@ type command struct {
 	name    string
 	summary string
 	run     func(ctx context.Context, env *cliEnv, args []string) error
+	// batch: a command that does one job; SIGTERM or SIGINT before it is
+	// done is a failure (exit 1). Servers stop cleanly on them (exit 0),
+	// even while still starting.
+	batch bool
 }
 
 // cliEnv is what every subcommand gets from main: streams and a logger.
@@ -32,21 +36,21 @@ type cliEnv struct {
 
 func commands() []command {
 	return []command{
-		{"dev", "run the whole loop in one process: embedded Kafka and ClickHouse, router, ingest, optimizer, a simulated fleet and its load", runDev},
-		{"router", "serve the Livepeer AI API and route each request by policy", runRouter},
-		{"optimizer", "recompute the routing policy from ClickHouse and publish it", runOptimizer},
-		{"fleet", "start a scenario's simulated orchestrators as HTTP servers", runFleet},
-		{"load", "send a scenario's client traffic to the router", runLoad},
-		{"bench", "run routing policies on scenarios in the simulator and compare them", runBench},
-		{"ingest", "consume loopgate.outcomes into ClickHouse (the distributed form)", runIngest},
-		{"migrate", "create or upgrade the ClickHouse schema and exit", runMigrate},
-		{"topics", "create the Kafka topics if missing and exit", runTopics},
-		{"broker", "run the embedded Kafka-protocol broker on its own (development)", runBroker},
-		{"query", "run one SQL query on the warehouse and print the result", runQuery},
+		{"dev", "run the whole loop in one process: embedded Kafka and ClickHouse, router, ingest, optimizer, a simulated fleet and its load", runDev, false},
+		{"router", "serve the Livepeer AI API and route each request by policy", runRouter, false},
+		{"optimizer", "recompute the routing policy from ClickHouse and publish it", runOptimizer, false},
+		{"fleet", "start a scenario's simulated orchestrators as HTTP servers", runFleet, false},
+		{"load", "send a scenario's client traffic to the router", runLoad, false},
+		{"bench", "run routing policies on scenarios in the simulator and compare them", runBench, true},
+		{"ingest", "consume loopgate.outcomes into ClickHouse (the distributed form)", runIngest, false},
+		{"migrate", "create or upgrade the ClickHouse schema and exit", runMigrate, true},
+		{"topics", "create the Kafka topics if missing and exit", runTopics, true},
+		{"broker", "run the embedded Kafka-protocol broker on its own (development)", runBroker, false},
+		{"query", "run one SQL query on the warehouse and print the result", runQuery, true},
 		{"version", "print the version", func(_ context.Context, env *cliEnv, _ []string) error {
 			fmt.Fprintln(env.stdout, "loopgate", version)
 			return nil
-		}},
+		}, true},
 	}
 }
 
@@ -94,6 +98,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err := c.run(ctx, env, args[1:])
 		switch {
 		case err == nil, errors.Is(err, flag.ErrHelp):
+			return 0
+		case !c.batch && ctx.Err() != nil && errors.Is(err, context.Canceled):
+			// Stopped by a signal while starting: a clean stop for a server.
 			return 0
 		case errors.Is(err, errUsage):
 			return 2
