@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/loopgate/loopgate/deps"
+	"github.com/loopgate/loopgate/event"
 )
 
 // Hooks are what the admin server serves from the rest of the process.
@@ -429,20 +430,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// errorBody is the JSON error every admin route answers with, the shape
-// the router's API uses: {"error":{"message":"..."}}.
-type errorBody struct {
-	Error struct {
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-// WriteError answers code with {"error":{"message":msg}}. Handlers use it
-// so every admin error has the same shape.
+// WriteError answers code with {"error":{"message":msg}}, the shape of
+// every loopgate HTTP error (event.APIError). Handlers use it so every
+// admin error has the same shape.
 func WriteError(w http.ResponseWriter, code int, msg string) {
-	var b errorBody
-	b.Error.Message = msg
-	WriteJSON(w, code, b)
+	WriteJSON(w, code, event.NewAPIError(msg))
 }
 
 // WriteJSON answers code with v as JSON.

@@ -21,6 +21,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/loopgate/loopgate/deps"
+	"github.com/loopgate/loopgate/event"
 )
 
 const (
@@ -129,7 +130,7 @@ func errorMessage(t *testing.T, rec *httptest.ResponseRecorder) string {
 	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type: got %q, want application/json", ct)
 	}
-	var b errorBody
+	var b event.APIError
 	if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil || b.Error.Message == "" {
 		t.Errorf("body: got %q, want a JSON error", rec.Body.String())
 	}

@@ -70,17 +70,9 @@ func (r *Router) recoverPanics(c *gin.Context) {
 	c.Next()
 }
 
-// errorBody is go-livepeer-style: {"error": {"message": "..."}}.
-type errorBody struct {
-	Error struct {
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
+// writeError answers code with the one error shape (event.APIError).
 func writeError(w http.ResponseWriter, code int, msg string) {
-	var b errorBody
-	b.Error.Message = msg
-	out, _ := json.Marshal(b)
+	out, _ := json.Marshal(event.NewAPIError(msg))
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)+1))
 	w.WriteHeader(code)

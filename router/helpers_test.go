@@ -321,7 +321,7 @@ func value(t *testing.T, c prometheus.Collector) float64 {
 // errorMessage decodes a {"error":{"message":...}} body.
 func errorMessage(t *testing.T, b []byte) string {
 	t.Helper()
-	var e errorBody
+	var e event.APIError
 	if err := json.Unmarshal(b, &e); err != nil || e.Error.Message == "" {
 		t.Fatalf("got body %q, want {\"error\":{\"message\":...}}", b)
 	}

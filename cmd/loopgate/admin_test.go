@@ -100,11 +100,7 @@ func (d *devSurface) do(t *testing.T, method, target, token string, hdr map[stri
 }
 
 func jsonError(body string) string {
-	var e struct {
-		Error struct {
-			Message string `json:"message"`
-		} `json:"error"`
-	}
+	var e event.APIError
 	if json.Unmarshal([]byte(body), &e) != nil {
 		return ""
 	}

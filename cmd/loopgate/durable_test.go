@@ -173,22 +173,9 @@ func TestRouterSIGKILL(t *testing.T) {
 	cfg.Warehouse.Database = "loopgate_kill_" + sfx
 	cfg.Ingest.Group, cfg.Ingest.BatchWait = "kill-"+sfx, 200*time.Millisecond
 	p := process{log: slog.New(slog.DiscardHandler), reg: prometheus.NewRegistry()}
-	store, err := openWarehouse(ctx, cfg, p.deps("warehouse"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		store.Query(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Warehouse.Database)
-		store.Close()
-	}()
-	pipe, err := newIngestPipeline(cfg, brokers, store, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pipe.Close()
 	ictx, stopIngest := context.WithCancel(ctx)
 	defer stopIngest()
-	go pipe.Run(ictx)
+	store := startIngest(t, ictx, cfg, brokers, p)
 
 	mu.Lock()
 	want := len(answered)

@@ -120,20 +120,7 @@ func runLoopTest(t *testing.T, cfg Config) {
 		t.Fatal(err)
 	}
 	defer stopKafka()
-	store, err := openWarehouse(ctx, cfg, p.deps("warehouse"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		store.Query(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Warehouse.Database)
-		store.Close()
-	}()
-	pipe, err := newIngestPipeline(cfg, brokers, store, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pipe.Close()
-	go pipe.Run(ctx)
+	store := startIngest(t, ctx, cfg, brokers, p)
 
 	fcfg := fleet.DefaultConfig()
 	fcfg.DisableTimeline = true
@@ -234,4 +221,29 @@ func attemptFraction(t *testing.T, store *warehouse.Store, orch string, from, to
 		t.Fatalf("only %v attempts in the window: the load is not flowing", total)
 	}
 	return n / total
+}
+
+// startIngest opens cfg's warehouse (a database the test drops at the
+// end) and runs an ingest pipeline into it from brokers until ctx ends;
+// the caller must cancel ctx before the test ends.
+func startIngest(t *testing.T, ctx context.Context, cfg Config, brokers []string, p process) *warehouse.Store {
+	t.Helper()
+	store, err := openWarehouse(ctx, cfg, p.deps("warehouse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipe, err := newIngestPipeline(cfg, brokers, store, p)
+	if err != nil {
+		store.Close()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { pipe.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		<-done // the caller cancels ctx (defer) before the cleanups run
+		pipe.Close()
+		store.Query(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Warehouse.Database)
+		store.Close()
+	})
+	return store
 }

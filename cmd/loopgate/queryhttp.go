@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/loopgate/loopgate/admin"
+	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/warehouse"
 )
 
@@ -86,11 +87,7 @@ func queryRunningDev(ctx context.Context, cfg Config, sql string) (*warehouse.Ro
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error struct {
-				Message string `json:"message"`
-			} `json:"error"`
-		}
+		var e event.APIError
 		if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
 			return nil, fmt.Errorf("loopgate dev at %s: %s (%d)", addr, e.Error.Message, resp.StatusCode)
 		}

@@ -60,11 +60,15 @@ func TestCommandsStopOnSIGTERM(t *testing.T) {
 		{"broker", func(p string, _ Config) []string { return []string{"broker", "--config", p} }, func(c Config) string {
 			return fmt.Sprintf("127.0.0.1:%d", c.Kafka.EmbeddedPort)
 		}},
-		{"fleet", func(string, Config) []string { return []string{"fleet", "--scenario", "price-shift", "--base-port", "0"} }, nil},
+		{"fleet", func(string, Config) []string {
+			return []string{"fleet", "--scenario", "price-shift", "--base-port", "0"}
+		}, nil},
 		{"load", func(_ string, c Config) []string {
 			return []string{"load", "--scenario", "price-shift", "--target", "http://" + c.RouterAddr}
 		}, nil},
-		{"dev", func(p string, _ Config) []string { return []string{"dev", "--config", p, "--scenario", "price-shift", "--speed", "4"} }, func(c Config) string { return c.Admin.Addr }},
+		{"dev", func(p string, _ Config) []string {
+			return []string{"dev", "--config", p, "--scenario", "price-shift", "--speed", "4"}
+		}, func(c Config) string { return c.Admin.Addr }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path, cfg := config(t)

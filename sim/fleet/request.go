@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/sim/scenario"
 )
 
@@ -231,7 +232,5 @@ func successBody(p parsed, cls scenario.Class, orch string, seed int64, now time
 	return map[string]any{"result": "ok", "orchestrator": orch}
 }
 
-// errorBody is go-livepeer's error shape: {"error": {"message": "..."}}.
-func errorBody(msg string) any {
-	return map[string]any{"error": map[string]any{"message": msg}}
-}
+// errorBody is go-livepeer's error shape (event.APIError).
+func errorBody(msg string) any { return event.NewAPIError(msg) }
