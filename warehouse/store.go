@@ -45,7 +45,7 @@ func Open(ctx context.Context, cfg Config, d deps.Deps) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{b: b, cfg: cfg, log: logger.With("component", "warehouse", "backend", cfg.Backend), m: newMetrics(), now: d.Now}
+	s := &Store{b: b, cfg: cfg, log: logger.With("backend", cfg.Backend), m: newMetrics(), now: d.Now}
 	if err := s.init(ctx); err != nil {
 		b.close()
 		return nil, err

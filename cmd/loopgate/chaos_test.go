@@ -251,10 +251,15 @@ func (r *rig) verify(store *warehouse.Store) {
 	}
 }
 
-// ingestInProcess runs ingest in the test process until the test ends.
+// ingestInProcess runs ingest in the test process until the test ends,
+// after creating the topics as `loopgate ingest` does.
 func (r *rig) ingestInProcess() *warehouse.Store {
 	ictx, stop := context.WithCancel(r.ctx)
-	store := startIngest(r.t, ictx, r.cfg, r.cfg.Kafka.Brokers, process{log: slog.New(slog.NewTextHandler(testWriter{r.t, "ingest"}, nil)), reg: prometheus.NewRegistry()})
+	p := process{log: slog.New(slog.NewTextHandler(testWriter{r.t, "ingest"}, nil)), reg: prometheus.NewRegistry()}
+	if _, _, err := kafka(ictx, r.cfg, false, p); err != nil {
+		r.t.Fatal(err)
+	}
+	store := startIngest(r.t, ictx, r.cfg, r.cfg.Kafka.Brokers, p)
 	r.t.Cleanup(stop) // registered after startIngest's cleanup, so it runs first
 	return store
 }
