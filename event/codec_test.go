@@ -121,6 +121,11 @@ func TestPolicyRoundTripAndValidation(t *testing.T) {
 		}},
 		Ejections: []event.Ejection{{Orchestrator: "c", Reason: "fail rate 0.6", UntilMs: eventtest.BaseMs + 60000}},
 		Limits:    []event.Limit{{Orchestrator: "a", MaxInFlight: 8}},
+		Frontier: []event.FrontierPoint{
+			{Lambda: 0, CostPerRequest: 0.003, SLOAttainment: 0.95, P95Ms: 2800},
+			{Lambda: 0.5, CostPerRequest: 0.0031, SLOAttainment: 0.985, P95Ms: 2100.5},
+			{Lambda: 1, CostPerRequest: 0.0042, SLOAttainment: 0.99, P95Ms: 1900},
+		},
 	}
 	b, err := event.EncodePolicy(p)
 	if err != nil {
@@ -143,6 +148,45 @@ func TestPolicyRoundTripAndValidation(t *testing.T) {
 	bad.Version = 0
 	if _, err := event.EncodePolicy(bad); err == nil {
 		t.Fatal("got nil error for version 0")
+	}
+}
+
+func TestPolicyFrontierValidation(t *testing.T) {
+	base := event.Policy{Schema: event.SchemaVersion, Version: 1, Lambda: 0.5}
+	pt := func(lambda, cost, slo, p95 float64) event.FrontierPoint {
+		return event.FrontierPoint{Lambda: lambda, CostPerRequest: cost, SLOAttainment: slo, P95Ms: p95}
+	}
+	tests := []struct {
+		name      string
+		frontier  []event.FrontierPoint
+		wantField string // "" = valid
+	}{
+		{"absent", nil, ""},
+		{"ascending", []event.FrontierPoint{pt(0, 1, 0.9, 10), pt(1, 2, 1, 5)}, ""},
+		{"lambda above 1", []event.FrontierPoint{pt(1.5, 1, 0.9, 10)}, "frontier[0].lambda"},
+		{"lambda NaN", []event.FrontierPoint{pt(math.NaN(), 1, 0.9, 10)}, "frontier[0].lambda"},
+		{"not ascending", []event.FrontierPoint{pt(0.5, 1, 0.9, 10), pt(0.5, 1, 0.9, 10)}, "frontier[1].lambda"},
+		{"negative cost", []event.FrontierPoint{pt(0, -1, 0.9, 10)}, "frontier[0].cost_per_request"},
+		{"infinite cost", []event.FrontierPoint{pt(0, math.Inf(1), 0.9, 10)}, "frontier[0].cost_per_request"},
+		{"attainment above 1", []event.FrontierPoint{pt(0, 1, 1.01, 10)}, "frontier[0].slo_attainment"},
+		{"negative p95", []event.FrontierPoint{pt(0, 1, 0.9, -1)}, "frontier[0].p95_ms"},
+		{"too many", make([]event.FrontierPoint, event.MaxFrontierPoints+1), "frontier"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := base
+			p.Frontier = tt.frontier
+			err := p.Validate()
+			var ve *event.ValidationError
+			switch {
+			case tt.wantField == "" && err != nil:
+				t.Fatalf("got %v, want valid", err)
+			case tt.wantField != "" && !errors.As(err, &ve):
+				t.Fatalf("got %v, want a ValidationError on %s", err, tt.wantField)
+			case tt.wantField != "" && ve.Field != tt.wantField:
+				t.Fatalf("got field %q, want %q", ve.Field, tt.wantField)
+			}
+		})
 	}
 }
 
@@ -196,13 +240,23 @@ func FuzzDecodeOutcome(f *testing.F) {
 
 func FuzzDecodePolicy(f *testing.F) {
 	f.Add([]byte(`{"schema":1,"version":1,"lambda":0.5,"classes":[{"capability":"llm","shares":[{"orchestrator":"a","share":1}]}]}`))
+	f.Add([]byte(`{"schema":1,"version":2,"lambda":0.5,"classes":[],"frontier":[{"lambda":0,"cost_per_request":0.003,"slo_attainment":0.95,"p95_ms":2800},{"lambda":1,"cost_per_request":0.004,"slo_attainment":0.99,"p95_ms":1900}]}`))
+	f.Add([]byte(`{"schema":1,"version":2,"lambda":0.5,"frontier":[{"lambda":1},{"lambda":0}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := event.DecodePolicy(b)
 		if err != nil {
 			return
 		}
-		if _, err := event.EncodePolicy(p); err != nil {
+		b2, err := event.EncodePolicy(p)
+		if err != nil {
 			t.Fatalf("accepted policy does not re-encode: %v", err)
+		}
+		p2, err := event.DecodePolicy(b2)
+		if err != nil {
+			t.Fatalf("re-encoded policy rejected: %v", err)
+		}
+		if !reflect.DeepEqual(p, p2) {
+			t.Fatalf("re-encoding changed the policy:\n%+v\n%+v", p, p2)
 		}
 	})
 }

@@ -17,6 +17,25 @@ type Policy struct {
 	// (workload shaping, a later step), so today they come only from
 	// hand-made policies.
 	Limits []Limit `json:"limits,omitempty"`
+	// Frontier is what the optimizer predicted, on the estimates this
+	// policy was computed from, for a sweep of λ (ascending, the policy's
+	// own λ among them): the cost/latency trade-off the operator could
+	// have chosen instead. Informational: routers ignore it. Optional; a
+	// producer short of MaxEncodedSize may drop it.
+	Frontier []FrontierPoint `json:"frontier,omitempty"`
+}
+
+// MaxFrontierPoints bounds a policy's frontier.
+const MaxFrontierPoints = 64
+
+// FrontierPoint is the optimizer's prediction for one value of the knob:
+// what a policy computed at Lambda from the same estimates would cost and
+// achieve. See package optimizer for the prediction model.
+type FrontierPoint struct {
+	Lambda         float64 `json:"lambda"`           // in [0, 1]
+	CostPerRequest float64 `json:"cost_per_request"` // USD billed per client request
+	SLOAttainment  float64 `json:"slo_attainment"`   // fraction of requests succeeding within their SLO, in [0, 1]
+	P95Ms          float64 `json:"p95_ms"`           // 95th percentile latency of successful requests, ms
 }
 
 // ClassPolicy gives the traffic shares for one class from one client region.

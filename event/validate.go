@@ -170,6 +170,33 @@ func (p *Policy) Validate() error {
 			return invalid(fmt.Sprintf("limits[%d].max_in_flight", i), "negative: %d", l.MaxInFlight)
 		}
 	}
+	return validateFrontier(p.Frontier)
+}
+
+// validateFrontier checks a policy's frontier: bounded, λ strictly
+// ascending in [0, 1], finite non-negative figures, attainment a fraction.
+func validateFrontier(f []FrontierPoint) error {
+	if len(f) > MaxFrontierPoints {
+		return invalid("frontier", "%d points, limit %d", len(f), MaxFrontierPoints)
+	}
+	for i, pt := range f {
+		prefix := fmt.Sprintf("frontier[%d]", i)
+		if !(pt.Lambda >= 0 && pt.Lambda <= 1) {
+			return invalid(prefix+".lambda", "%v not in [0, 1]", pt.Lambda)
+		}
+		if i > 0 && !(pt.Lambda > f[i-1].Lambda) {
+			return invalid(prefix+".lambda", "%v not above the previous point's %v", pt.Lambda, f[i-1].Lambda)
+		}
+		if err := checkMoney(prefix+".cost_per_request", pt.CostPerRequest); err != nil {
+			return err
+		}
+		if !(pt.SLOAttainment >= 0 && pt.SLOAttainment <= 1) {
+			return invalid(prefix+".slo_attainment", "%v not in [0, 1]", pt.SLOAttainment)
+		}
+		if math.IsNaN(pt.P95Ms) || math.IsInf(pt.P95Ms, 0) || pt.P95Ms < 0 {
+			return invalid(prefix+".p95_ms", "%v is not a finite non-negative duration", pt.P95Ms)
+		}
+	}
 	return nil
 }
 
