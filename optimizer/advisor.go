@@ -1,7 +1,6 @@
 package optimizer
 
 import (
-	"encoding/json"
 	"net/http"
 )
 
@@ -57,23 +56,12 @@ func (o *Optimizer) AdvisorHandler() http.Handler {
 		if list == nil {
 			list = []webhookEntry{}
 		}
-		writeJSON(w, list)
+		writeJSON(w, http.StatusOK, list)
 	})
 	mux.HandleFunc("GET "+PerfStatsPath, func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, o.advisor.Load().perf)
+		writeJSON(w, http.StatusOK, o.advisor.Load().perf)
 	})
 	return mux
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write(append(b, '\n'))
 }
 
 // initialAdvisor is served before the first round: every catalog

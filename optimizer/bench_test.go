@@ -63,8 +63,11 @@ func benchFleet(nOrch, nClass, nRegion, perOrch int, load float64) (Config, []St
 	return cfg, stats
 }
 
-func benchmarkStep(b *testing.B, perOrch int, load float64) {
+func benchmarkStep(b *testing.B, perOrch int, load float64, frontier bool) {
 	cfg, stats := benchFleet(100, 10, 4, perOrch, load)
+	if !frontier {
+		cfg.Frontier.Points = 0
+	}
 	h := newHarness(b, cfg)
 	h.stats.set(stats...)
 	ctx := context.Background()
@@ -86,9 +89,16 @@ func benchmarkStep(b *testing.B, perOrch int, load float64) {
 }
 
 // BenchmarkStep is one round for 100 orchestrators × 10 classes × 4 client
-// regions: estimation, the allocation and the policy.
+// regions: estimation, the allocation, the frontier's λ sweep and the
+// policy; "frontier=off" is the same round without the sweep
+// (Frontier.Points 0), so the pair measures what the sweep costs.
 func BenchmarkStep(b *testing.B) {
-	b.Run("serve4of10/load0.6", func(b *testing.B) { benchmarkStep(b, 4, 0.6) })
-	b.Run("serve10of10/load0.6", func(b *testing.B) { benchmarkStep(b, 10, 0.6) })
-	b.Run("serve10of10/load0.9", func(b *testing.B) { benchmarkStep(b, 10, 0.9) })
+	for _, f := range []struct {
+		name string
+		on   bool
+	}{{"frontier=off", false}, {"frontier=on", true}} {
+		b.Run("serve4of10/load0.6/"+f.name, func(b *testing.B) { benchmarkStep(b, 4, 0.6, f.on) })
+		b.Run("serve10of10/load0.6/"+f.name, func(b *testing.B) { benchmarkStep(b, 10, 0.6, f.on) })
+		b.Run("serve10of10/load0.9/"+f.name, func(b *testing.B) { benchmarkStep(b, 10, 0.9, f.on) })
+	}
 }

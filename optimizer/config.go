@@ -51,6 +51,9 @@ type Config struct {
 	Capacity CapacityConfig `yaml:"capacity"`
 	// Solver tunes the allocation.
 	Solver SolverConfig `yaml:"solver"`
+	// Frontier tunes the λ sweep every round predicts (see the package
+	// documentation).
+	Frontier FrontierConfig `yaml:"frontier"`
 	// AdvisorMinShare: the advisor webhook lists an orchestrator when its
 	// largest share in any (class, region) reaches this. Default 0.05.
 	AdvisorMinShare float64 `yaml:"advisor_min_share"`
@@ -136,6 +139,25 @@ type SolverConfig struct {
 	Tolerance float64 `yaml:"tolerance"`
 }
 
+// FrontierConfig tunes the cost/latency frontier: after its own solve,
+// every round re-solves the same estimates at other values of λ and
+// predicts what each would do.
+type FrontierConfig struct {
+	// Points is how many λ, log-spaced from MinLambda to 1, the sweep
+	// solves besides 0 and the round's own λ; 0 turns the sweep off (the
+	// frontier holds the round's own λ only). Default 10.
+	Points int `yaml:"points"`
+	// MinLambda is the smallest positive λ swept. Default 0.01.
+	MinLambda float64 `yaml:"min_lambda"`
+	// MaxIterations bounds the Frank–Wolfe iterations of each swept λ,
+	// which starts from its neighbour's allocation. Previews use
+	// Solver.MaxIterations. Default 10.
+	MaxIterations int `yaml:"max_iterations"`
+	// MoveThreshold: a preview lists the shares that would change by more
+	// than this (absolute). Default 0.01.
+	MoveThreshold float64 `yaml:"move_threshold"`
+}
+
 // Catalog is the configured fleet: the orchestrators, the classes they
 // serve at what price, and what each class's SLO is worth. It should list
 // what the router is configured with.
@@ -191,6 +213,7 @@ func DefaultConfig() Config {
 		Ejection:        EjectionConfig{FailureRate: 0.5, MinAttempts: 20, Cooldown: 2 * time.Minute, MaxFraction: 0.5},
 		Capacity:        CapacityConfig{DefaultMaxInFlight: 8, Utilisation: 0.9, BusyRate: 0.05, Memory: 5 * time.Minute},
 		Solver:          SolverConfig{Queueing: true, Spread: 0.05, MaxIterations: 20, Tolerance: 0.05},
+		Frontier:        FrontierConfig{Points: 10, MinLambda: 0.01, MaxIterations: 10, MoveThreshold: 0.01},
 		AdvisorMinShare: 0.05,
 	}
 }
@@ -253,6 +276,13 @@ func (c Config) Validate() error {
 	s := c.Solver
 	if !(s.Spread >= 0) || math.IsInf(s.Spread, 0) || s.MaxIterations < 1 || !(s.Tolerance > 0) {
 		bad("solver.spread %v (want ≥ 0), solver.max_iterations %d (want ≥ 1), solver.tolerance %v (want > 0)", s.Spread, s.MaxIterations, s.Tolerance)
+	}
+	f := c.Frontier
+	if f.Points < 0 || f.Points > event.MaxFrontierPoints-2 {
+		bad("frontier.points %d: want in [0, %d]", f.Points, event.MaxFrontierPoints-2)
+	}
+	if !(f.MinLambda > 0 && f.MinLambda <= 1) || f.MaxIterations < 1 || !inUnit(f.MoveThreshold) {
+		bad("frontier.min_lambda %v (want in (0, 1]), frontier.max_iterations %d (want ≥ 1), frontier.move_threshold %v (want in [0, 1])", f.MinLambda, f.MaxIterations, f.MoveThreshold)
 	}
 	if !inUnit(c.AdvisorMinShare) {
 		bad("advisor_min_share %v: want in [0, 1]", c.AdvisorMinShare)

@@ -37,7 +37,7 @@ func newState() state {
 type obs struct {
 	attempts, judged, succ, fails, busy float64
 	errors, timeouts, refused           float64
-	billedCost                          float64
+	billedCost, billed                  float64
 	// latency: success-weighted sums of the fitted mu and sigma.
 	muSum, muN, sigSum, sigN float64
 }
@@ -52,6 +52,7 @@ func (o *obs) add(s *Stat, lat lognormal, latOK bool) {
 	o.timeouts += float64(s.Timeouts)
 	o.refused += float64(s.Refused)
 	o.billedCost += s.BilledCost
+	o.billed += float64(s.BilledAttempts)
 	if latOK && s.Successes > 0 {
 		w := float64(s.Successes)
 		o.muSum += w * lat.mu
@@ -73,6 +74,7 @@ func (o *obs) merge(p *obs) {
 	o.timeouts += p.timeouts
 	o.refused += p.refused
 	o.billedCost += p.billedCost
+	o.billed += p.billed
 	o.muSum += p.muSum
 	o.muN += p.muN
 	o.sigSum += p.sigSum

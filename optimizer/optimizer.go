@@ -37,6 +37,7 @@ type Optimizer struct {
 	versionKnown bool
 
 	advisor atomic.Pointer[advisorView]
+	sweep   atomic.Pointer[sweep] // the latest published round's, for Frontier and Preview
 }
 
 // Option configures an Optimizer beyond its Config.
@@ -175,6 +176,8 @@ func (o *Optimizer) Step(ctx context.Context) (event.Policy, error) {
 		Classes:   pl.classes,
 		Ejections: pl.ejections,
 	}
+	sw := newSweep(pl.pr, lambda, p.Version, p.CreatedMs)
+	p.Frontier = slices.Clone(sw.frontier.Points)
 	o.advisor.Store(pl.advisor)
 	o.m.observe(r, pl)
 	encoded, trimmed, err := fitPolicy(&p) // validates too; the one encoding
@@ -192,6 +195,7 @@ func (o *Optimizer) Step(ctx context.Context) (event.Policy, error) {
 		o.m.publishErrors.Inc()
 		return p, fmt.Errorf("publish policy %d: %w", p.Version, err)
 	}
+	o.sweep.Store(sw)
 	o.m.runs.WithLabelValues(resultOK).Inc()
 	o.m.version.Set(float64(p.Version))
 	return p, nil

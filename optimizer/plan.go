@@ -19,6 +19,7 @@ type plan struct {
 	unserved  float64   // requests per second beyond capacity
 	share     []float64 // per orchestrator: its fraction of all demand
 	fresh     int       // ejections made this round
+	pr        *planner  // the problem and estimates, for the frontier
 }
 
 // Reasons the policy size guard recognises (see fitPolicy).
@@ -45,6 +46,8 @@ type planner struct {
 	p      *problem
 	rows   []rowMeta     // per solver row
 	est    []arcEstimate // per solver arc
+	value  []float64     // per solver arc: its class's value of a miss, USD
+	billed []float64     // per solver arc: the fraction of its attempts billed
 	sol    solution
 	shares [][]float64 // per row, aligned with its arcs
 	why    []string    // per pseudo row: how its shares were derived
@@ -64,7 +67,7 @@ func (r *round) plan(cfg *Config) *plan {
 	pr := &planner{r: r, cfg: cfg}
 	pr.build()
 	pr.sol = pr.p.solve()
-	pl := &plan{sol: pr.sol, share: make([]float64, len(r.orchs))}
+	pl := &plan{sol: pr.sol, share: make([]float64, len(r.orchs)), pr: pr}
 	pr.demandShares(pl)
 	pr.pseudoShares()
 	pl.classes = pr.entries()
@@ -83,7 +86,6 @@ func (r *round) plan(cfg *Config) *plan {
 // an arc from each row to each eligible orchestrator serving the class.
 func (pr *planner) build() {
 	r, cfg := pr.r, pr.cfg
-	wa, wb := weights(r.lambda)
 	p := &problem{maxIter: cfg.Solver.MaxIterations, tol: cfg.Solver.Tolerance}
 	pr.p = p
 	for i := range r.orchs {
@@ -101,23 +103,22 @@ func (pr *planner) build() {
 			}
 		}
 		f := pr.floor(len(eligible))
-		maxBase := 0.0
 		for _, j := range eligible {
 			est := r.estimate(cfg, ci, j, reg, pseudo)
-			arc := parc{row: k, orch: c.orchs[j], base: wa*est.cost + wb*c.value, bvp: wb * c.value * est.p, w: est.work, t: flat}
+			arc := parc{row: k, orch: c.orchs[j], w: est.work, t: flat}
 			if !pseudo {
 				arc.floor = f * demand
 				arc.t = newCurve(est.lat, est.slots, c.slo, cfg.Solver.Queueing)
 			}
-			maxBase = math.Max(maxBase, arc.base)
 			row.arcs = append(row.arcs, len(p.arcs))
 			p.arcs = append(p.arcs, arc)
 			pr.est = append(pr.est, est)
+			pr.value = append(pr.value, c.value)
+			pr.billed = append(pr.billed, billedFraction(&c.oc[j], est.p, cfg.Prior.SuccessWeight))
 		}
 		if !pseudo {
 			row.rest = demand * (1 - f*float64(len(eligible)))
 		}
-		row.overflow = maxBase // finished below, once the premium is known
 		p.rows = append(p.rows, row)
 		pr.rows = append(pr.rows, rowMeta{class: ci, region: reg, pseudo: pseudo})
 	}
@@ -133,9 +134,24 @@ func (pr *planner) build() {
 			addRow(ci, "", 0, true)
 		}
 	}
+	pr.weigh(p, r.lambda)
+}
+
+// weigh sets the λ-dependent part of p: every arc's costs, the congestion
+// premium and the rows' overflow prices. Everything else in p (demand,
+// floors, work, on-time curves, capacities) is independent of λ, which is
+// what lets the frontier re-weigh a copy of the round's problem instead of
+// building it again.
+func (pr *planner) weigh(p *problem, lambda float64) {
+	wa, wb := weights(lambda)
+	for a := range p.arcs {
+		arc, est, v := &p.arcs[a], &pr.est[a], pr.value[a]
+		arc.base, arc.bvp = wa*est.cost+wb*v, wb*v*est.p
+	}
 	// The congestion premium is priced at the round's mean cost per
 	// server-second, so Spread is scale-free.
 	sumBase, sumW := 0.0, 0.0
+	p.spreadK = 0
 	for a := range p.arcs {
 		if !pr.rows[p.arcs[a].row].pseudo {
 			sumBase += p.arcs[a].base
@@ -143,15 +159,16 @@ func (pr *planner) build() {
 		}
 	}
 	if sumW > 0 {
-		p.spreadK = cfg.Solver.Spread * sumBase / sumW
+		p.spreadK = pr.cfg.Solver.Spread * sumBase / sumW
 	}
 	for k := range p.rows {
-		maxW := 0.0
+		maxBase, maxW := 0.0, 0.0
 		for _, a := range p.rows[k].arcs {
+			maxBase = math.Max(maxBase, p.arcs[a].base)
 			maxW = math.Max(maxW, p.arcs[a].w)
 		}
 		// A big M: overflow is used only when capacity runs out.
-		p.rows[k].overflow = overflowM*(p.rows[k].overflow+p.spreadK*maxW) + 1e-9
+		p.rows[k].overflow = overflowM*(maxBase+p.spreadK*maxW) + 1e-9
 	}
 }
 

@@ -17,12 +17,16 @@ import (
 //  1. drop the ejected (zero) shares: absent means 0 to the router, and
 //     the reason is in the policy's ejections;
 //  2. drop the reasons of exploration-floor shares;
-//  3. drop the exploration-floor shares and renormalise the rest: the
+//  3. drop the frontier (a dozen points, about 1 KB): it is what the
+//     operator could have chosen, never what a router does, and the
+//     optimizer's /frontier still serves it; it goes before any step
+//     that changes routing;
+//  4. drop the exploration-floor shares and renormalise the rest: the
 //     router's own exploration still reaches them;
-//  4. drop every reason.
+//  5. drop every reason.
 //
 // It returns the encoding — the one every consumer receives — and the
-// number of steps applied, or an error when even step 4 does not fit.
+// number of steps applied, or an error when even step 5 does not fit.
 func fitPolicy(p *event.Policy) (encoded []byte, steps int, err error) {
 	isFloor := func(s *event.Share) bool {
 		return s.Reason == "" || strings.HasPrefix(s.Reason, reasonExploration)
@@ -36,6 +40,7 @@ func fitPolicy(p *event.Policy) (encoded []byte, steps int, err error) {
 				}
 			})
 		},
+		func() { p.Frontier = nil },
 		func() { filterShares(p, func(s *event.Share) bool { return !isFloor(s) }) },
 		func() { eachShare(p, func(s *event.Share) { s.Reason = "" }) },
 	}

@@ -35,6 +35,9 @@ func bigPolicy(classes, regions, n int) event.Policy {
 			p.Classes = append(p.Classes, cp)
 		}
 	}
+	for i := range 12 {
+		p.Frontier = append(p.Frontier, event.FrontierPoint{Lambda: float64(i) / 11, CostPerRequest: 0.003, SLOAttainment: 0.98, P95Ms: 2100})
+	}
 	return p
 }
 
@@ -46,7 +49,7 @@ func TestFitPolicy(t *testing.T) {
 	}{
 		{"small: untouched", bigPolicy(2, 2, 5), 0},
 		{"large fleet: floors lose their reasons", bigPolicy(10, 5, 60), 2},
-		{"huge fleet: floors dropped", bigPolicy(10, 5, 200), 3},
+		{"huge fleet: frontier and floors dropped", bigPolicy(10, 5, 200), 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,6 +68,9 @@ func TestFitPolicy(t *testing.T) {
 			}
 			if _, err := event.DecodePolicy(b); err != nil {
 				t.Fatalf("decode: %v", err)
+			}
+			if got, want := len(tt.p.Frontier), len(orig.Frontier); steps < 3 && got != want || steps >= 3 && got != 0 {
+				t.Errorf("got %d frontier points after %d steps, want %d before step 3 and 0 from it", got, steps, want)
 			}
 			if steps == 0 && !reflect.DeepEqual(tt.p, orig) {
 				t.Error("got a changed policy, want it untouched")

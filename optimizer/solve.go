@@ -21,6 +21,10 @@ type problem struct {
 	spreadK float64 // congestion premium per server-second at utilisation 1
 	maxIter int
 	tol     float64
+	// greedyLMO replaces the capacity LP by the greedy vertex (feasible,
+	// not optimal) whenever capacity binds: the frontier's sweep solves a
+	// dozen problems a round and cannot afford a dozen rounds of LPs.
+	greedyLMO bool
 }
 
 type prow struct {
@@ -57,6 +61,7 @@ type solution struct {
 	iterations int
 	lpSolves   int
 	lpFailures int
+	active     []vertex // the convex combination x is made of, for warm starts
 }
 
 // finish sets the derived fields of p: remaining capacities and the
@@ -138,7 +143,21 @@ func (p *problem) marginal(o int, base, bvp, w, t float64, rho, q []float64) flo
 // bound on how far F is from its minimum — falls below Tolerance × the part
 // of F the allocation can change (F above every request served at its
 // row's best zero-load cost).
-func (p *problem) solve() solution {
+func (p *problem) solve() solution { return p.solveFrom(nil) }
+
+// vertex is an LP vertex of the feasible polytope and its weight in the
+// allocation's convex combination. The polytope (demand, floors,
+// capacities) does not depend on λ, so the vertices of one solve are
+// feasible starting points for a solve at another λ.
+type vertex struct {
+	y, u   []float64 // never modified once found
+	weight float64
+}
+
+// solveFrom is solve started from the convex combination start (the active
+// vertices of a solve of the same polytope), or from the first LP vertex
+// when start is empty. start is not modified.
+func (p *problem) solveFrom(start []vertex) solution {
 	p.finish()
 	na, nr, no := len(p.arcs), len(p.rows), len(p.orchs)
 	s := solution{x: make([]float64, na), u: make([]float64, nr), rho: make([]float64, no), q: make([]float64, no)}
@@ -147,10 +166,6 @@ func (p *problem) solve() solution {
 	xt, ut, rt := make([]float64, na), make([]float64, nr), make([]float64, no)
 	capped := make([]bool, no)
 
-	type vertex struct {
-		y, u   []float64
-		weight float64
-	}
 	newVertex := func() *vertex { return &vertex{y: make([]float64, na), u: make([]float64, nr)} }
 	dot := func(v *vertex) float64 {
 		d := 0.0
@@ -204,14 +219,28 @@ func (p *problem) solve() solution {
 		}
 	}
 
-	setX()
-	grad()
-	first := newVertex()
-	p.lmo(g, first.y, first.u, capped, &s)
-	first.weight = 1
-	active := []*vertex{first}
-	copy(y, first.y)
-	copy(s.u, first.u)
+	var active []*vertex
+	if len(start) == 0 {
+		setX()
+		grad()
+		first := newVertex()
+		p.lmo(g, first.y, first.u, capped, &s)
+		first.weight = 1
+		active = []*vertex{first}
+		copy(y, first.y)
+		copy(s.u, first.u)
+	} else {
+		for _, v := range start {
+			v := v
+			active = append(active, &v)
+			for a, val := range v.y {
+				y[a] += v.weight * val
+			}
+			for k, val := range v.u {
+				s.u[k] += v.weight * val
+			}
+		}
+	}
 	setX()
 	for s.iterations = 1; s.iterations < p.maxIter; s.iterations++ {
 		grad()
@@ -281,6 +310,10 @@ func (p *problem) solve() solution {
 	}
 	s.objective = p.objective(s.x, s.u, s.rho)
 	p.state(s.x, s.rho, s.q)
+	s.active = make([]vertex, len(active))
+	for i, v := range active {
+		s.active[i] = *v
+	}
 	return s
 }
 
@@ -344,6 +377,10 @@ func (p *problem) lmo(g, sy, su []float64, capped []bool, s *solution) {
 	}
 	p.markOverloaded(sy, capped)
 	if !slices.Contains(capped, true) {
+		return
+	}
+	if p.greedyLMO {
+		p.greedy(g, sy, su)
 		return
 	}
 	for range len(p.orchs) {
