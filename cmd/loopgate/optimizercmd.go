@@ -22,7 +22,7 @@ type optimizerService struct {
 }
 
 func newOptimizerService(ocfg optimizer.Config, plog *eventlog.PolicyLog, store *warehouse.Store, p process) (*optimizerService, error) {
-	opt, err := optimizer.New(ocfg, store, policySink{log: plog, store: store}, p.deps("optimizer"),
+	opt, err := optimizer.New(ocfg, store, policySink{log: plog, store: store, logger: p.log.With("component", "policy-sink")}, p.deps("optimizer"),
 		optimizer.WithLastVersion(func(ctx context.Context) (uint64, error) { return lastPolicyVersion(ctx, store) }))
 	if err != nil {
 		return nil, err
@@ -36,10 +36,14 @@ func newOptimizerService(ocfg optimizer.Config, plog *eventlog.PolicyLog, store 
 //	POST /lambda?lambda=0.3       set it (admin; audited as config.lambda)
 //	GET  /orchestrators/webhook   go-livepeer's -orchWebhookUrl (read)
 //	GET  /orchestrators/perf-stats go-livepeer's -orchPerfStatsUrl (read)
+//	GET  /frontier                the latest cost/latency frontier (read)
+//	GET  /frontier/preview?lambda=0.2  what that λ would do; changes nothing (read)
 func (s *optimizerService) mount(srv *admin.Server) {
 	srv.Handle("GET /lambda", admin.RoleRead, http.HandlerFunc(s.getLambda))
 	srv.Handle("POST /lambda", admin.RoleAdmin, http.HandlerFunc(s.setLambda))
 	srv.Handle("GET /orchestrators/", admin.RoleRead, s.opt.AdvisorHandler())
+	srv.Handle("GET /frontier", admin.RoleRead, s.opt.FrontierHandler())
+	srv.Handle("GET /frontier/preview", admin.RoleRead, s.opt.PreviewHandler())
 }
 
 func (s *optimizerService) getLambda(w http.ResponseWriter, _ *http.Request) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/internal/metrictest"
 	"github.com/loopgate/loopgate/internal/testenv"
+	"github.com/loopgate/loopgate/warehouse"
 )
 
 // TestRestartedRouterAppliesNewestPolicy publishes a history of policies,
@@ -86,5 +88,59 @@ func TestRestartedRouterAppliesNewestPolicy(t *testing.T) {
 	stopRouter()
 	if err := <-done; err != nil {
 		t.Fatalf("router run: %v", err)
+	}
+}
+
+// TestPolicySinkAuditsPublishes publishes through the optimizer's sink and
+// finds the publish in the audit table, as the optimizer, with the version
+// and λ.
+func TestPolicySinkAuditsPublishes(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Kafka.EmbeddedPort = 0
+	cfg.Warehouse.Backend, cfg.Warehouse.LibPath = warehouse.BackendEmbedded, testenv.ChdbLib(t)
+	cfg.Warehouse.Database = fmt.Sprintf("loopgate_sink_%d", time.Now().UnixNano())
+	p := process{log: slog.New(slog.DiscardHandler), reg: prometheus.NewRegistry()}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	brokers, stop, err := kafka(ctx, cfg, true, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	plog, err := policyLog(cfg, brokers, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plog.Close()
+	store, err := openWarehouse(ctx, cfg, p.deps("warehouse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		store.Query(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Warehouse.Database)
+		store.Close()
+	}()
+
+	pol := event.Policy{Schema: event.SchemaVersion, Version: 7, CreatedMs: 1000, Lambda: 0.25,
+		Classes: []event.ClassPolicy{{Capability: event.CapLLM, Model: "m", Shares: []event.Share{{Orchestrator: "a", Share: 1}}}}}
+	b, err := event.EncodePolicy(pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := policySink{log: plog, store: store, logger: p.log}
+	if err := sink.PublishPolicy(ctx, pol, b); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := store.Query(ctx, "SELECT actor, action, detail FROM audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows.Values) != 1 {
+		t.Fatalf("got %d audit rows, want 1", len(rows.Values))
+	}
+	got := fmt.Sprint(rows.Values[0]...)
+	if want := fmt.Sprint("optimizer", "policy.publish", `{"version":7,"lambda":0.25}`); got != want {
+		t.Errorf("got audit row %q, want %q", got, want)
 	}
 }
