@@ -155,22 +155,34 @@
 // its attempts billed, from the window's billed attempts, shrunk toward
 // p_o):
 //
-//	cost per request  Σ_rows d·C_row / Σ d,  C_row = Σ_o s_o·β_o·c_o · (2 − Σ_o s_o·p_o)
-//	SLO attainment    Σ_rows d·Σ_o s_o·p_o·T_o / Σ d
-//	p95 latency       the 0.95 quantile of the mixture, weights d·s_o·p_o, of
+//	realised share    r_o = s_o·b_o / Σ s·b, b_o the bend (below)
+//	cost per request  Σ_rows d·C_row / Σ d,  C_row = Σ_o r_o·β_o·c_o · (2 − Σ_o r_o·p_o)
+//	SLO attainment    Σ_rows d·O_row·(1 + Σ_o r_o·(1 − p_o)·φ_o) / Σ d,  O_row = Σ_o r_o·p_o·T_o
+//	p95 latency       the 0.95 quantile of the mixture, weights d·r_o·p_o, of
 //	                  lognormals moment-matched to W_o + S_o (M/M/c wait at ρ_o
 //	                  plus the fitted latency)
 //
-// The factor (2 − P) bills one retry of a failed first attempt, drawn from
-// the same shares. What the model ignores: retries beyond the first, and
-// that a retry may still meet the SLO (attainment counts first attempts
-// only); the router's fast loop (its ε exploration, peak-EWMA latency
-// weighting and in-flight steering move traffic off the shares); hedges;
+// The bend b_o corrects for the router, which does not follow shares
+// exactly (its fast loop weighs them by fresh latency, in-flight load and
+// failures, and explores): it is the share of the row's attempts o
+// received in the window over the mean share the policies published in
+// the window gave it, (attempts_o + 1) / (planned_o·attempts_row + 1); 1
+// without history. The factor (2 − P) bills one retry of a failed first
+// attempt, drawn from the same shares; the retry after a fast failure
+// (share φ_o of o's failures: those not billed, 1 − (β_o − p_o)/(1 − p_o))
+// is on time as often as a first attempt, a slow failure's never.
+//
+// What the model ignores: retries beyond the first; that the fast loop
+// would bend another allocation differently from the current one (the
+// bends are the current allocation's: a first-order model); hedges;
 // queueing beyond M/M/c at the planned utilisation (bursts, the real
-// service-time distribution, overload beyond capacity, which the shares
-// spread but ρ does not show); the estimates' own error (a window of
-// 60 s, shrunk toward priors); and change within the window. docs/BENCHMARKS.md
-// ("Frontier: predicted vs measured") measures how far this carries.
+// service-time distribution, the orchestrator's own queue already in the
+// observed latencies, overload beyond capacity, which the shares spread
+// but ρ does not show); exploration beyond what the bends see; the
+// estimates' own error (a window of 60 s, shrunk toward priors, the
+// success prior deliberately pessimistic); and change within the window.
+// docs/BENCHMARKS.md ("Frontier: predicted vs measured") measures how far
+// this carries on the simulator's scenarios.
 //
 // The sweep's cost: BenchmarkStep runs each fleet with and without it
 // (Frontier.Points 0). On the 2-core benchmark machine a round takes

@@ -26,6 +26,7 @@ type learnedCap struct {
 type state struct {
 	ejected map[string]ejection
 	learned map[string]learnedCap
+	history []published // the policies published within the window, oldest first
 }
 
 func newState() state {

@@ -226,7 +226,19 @@ func (pr *planner) predict(p *problem, sol *solution, lambda float64) FrontierPo
 			continue
 		}
 		shares := p.shares(sol, k)
-		var billed, success, onTime float64
+		if pr.bend != nil {
+			sum := 0.0
+			for i, a := range row.arcs {
+				shares[i] *= pr.bend[a]
+				sum += shares[i]
+			}
+			if sum > 0 {
+				for i := range shares {
+					shares[i] /= sum
+				}
+			}
+		}
+		var billed, success, onTime, fastFail float64
 		for i, a := range row.arcs {
 			s := shares[i]
 			if !(s > 0) {
@@ -241,11 +253,19 @@ func (pr *planner) predict(p *problem, sol *solution, lambda float64) FrontierPo
 			billed += s * pr.billed[a] * est.cost
 			success += s * est.p
 			onTime += s * est.p * t
+			// Slow failures are billed, fast ones (errors, busy, refused)
+			// are not: what is billed beyond the successes tells them apart.
+			slow := 0.0
+			if est.p < 1 {
+				slow = math.Min(1, math.Max(0, (pr.billed[a]-est.p)/(1-est.p)))
+			}
+			fastFail += s * (1 - est.p) * (1 - slow)
 			mix = append(mix, mixComponent{weight: row.demand * s * est.p, lat: withWaiting(est.lat, est.slots, rho)})
 		}
-		// A failed first attempt is retried once on the same mixture.
+		// A failed first attempt is retried once on the same mixture; a
+		// retry after a fast failure has (nearly) the whole SLO left.
 		cost += row.demand * billed * (2 - math.Min(1, success))
-		met += row.demand * math.Min(1, onTime)
+		met += row.demand * math.Min(1, onTime*(1+fastFail))
 		demand += row.demand
 	}
 	if demand > 0 {

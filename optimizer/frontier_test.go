@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/loopgate/loopgate/event"
 )
 
 // tradeOff is a fleet where cost and latency pull apart: "cheap" is slow
@@ -191,7 +193,8 @@ func TestPredictionModel(t *testing.T) {
 		got, want float64
 	}{
 		{"cost per request", pt.CostPerRequest, 2e-9 * unitsT2I * beta * (2 - est.p)},
-		{"SLO attainment", pt.SLOAttainment, est.p * est.lat.cdf(2)},
+		// A fast failure's retry gets its own chance at the SLO.
+		{"SLO attainment", pt.SLOAttainment, est.p * est.lat.cdf(2) * (1 + (1-est.p)*(1-math.Max(0, (beta-est.p)/(1-est.p))))},
 		{"p95 ms", pt.P95Ms, math.Exp(est.lat.mu+z95*est.lat.sigma) * 1000},
 	}
 	for _, tt := range tests {
@@ -310,5 +313,46 @@ func BenchmarkPreview(b *testing.B) {
 		if _, err := h.opt.Preview(0.2); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestBends(t *testing.T) {
+	// The policies in force gave cheap 0.8 and fast 0.2 (floors aside);
+	// the router sent 300 and 300 attempts: it bends toward fast.
+	cfg := DefaultConfig()
+	cfg.Catalog = catalogOf(2*time.Second, 0.02, orchSpec{"cheap", 1e-9, 16}, orchSpec{"fast", 3e-9, 16})
+	stats := []Stat{stat("cheap", 300, 297, 1500, 4000), stat("fast", 300, 299, 500, 1200)}
+	st := newState()
+	planned := event.Policy{Classes: []event.ClassPolicy{{Capability: capT2I, Model: modelT2I, ClientRegion: "FRA",
+		Shares: []event.Share{{Orchestrator: "cheap", Share: 0.8}, {Orchestrator: "fast", Share: 0.2}}}}}
+	tests := []struct {
+		name    string
+		history []time.Duration // ages of the remembered policies
+		want    map[string]float64
+	}{
+		{"no history: no bend", nil, map[string]float64{"cheap": 1, "fast": 1}},
+		{"in the window", []time.Duration{50 * time.Second, 5 * time.Second}, map[string]float64{"cheap": 301.0 / 481, "fast": 301.0 / 121}},
+		{"older than the window: forgotten", []time.Duration{2 * time.Minute}, map[string]float64{"cheap": 1, "fast": 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st.history = nil
+			for _, age := range tt.history {
+				st.remember(&planned, t0.Add(-age), 10*time.Minute)
+			}
+			r := newRound(&cfg, &cfg.Catalog, stats, &st, t0, 0.5)
+			pr := r.plan(&cfg).pr
+			got := map[string]float64{}
+			for a, b := range st.bends(pr, t0, cfg.Window) {
+				if !pr.rows[pr.p.arcs[a].row].pseudo {
+					got[r.orchs[pr.p.arcs[a].orch].cfg.ID] = b
+				}
+			}
+			for id, w := range tt.want {
+				if math.Abs(got[id]-w) > 1e-12 {
+					t.Errorf("%s: got bend %v, want %v", id, got[id], w)
+				}
+			}
+		})
 	}
 }

@@ -176,6 +176,7 @@ func (o *Optimizer) Step(ctx context.Context) (event.Policy, error) {
 		Classes:   pl.classes,
 		Ejections: pl.ejections,
 	}
+	pl.pr.bend = o.st.bends(pl.pr, now, o.cfg.Window)
 	sw := newSweep(pl.pr, lambda, p.Version, p.CreatedMs)
 	p.Frontier = slices.Clone(sw.frontier.Points)
 	o.advisor.Store(pl.advisor)
@@ -196,6 +197,7 @@ func (o *Optimizer) Step(ctx context.Context) (event.Policy, error) {
 		return p, fmt.Errorf("publish policy %d: %w", p.Version, err)
 	}
 	o.sweep.Store(sw)
+	o.st.remember(&p, now, o.cfg.Window)
 	o.m.runs.WithLabelValues(resultOK).Inc()
 	o.m.version.Set(float64(p.Version))
 	return p, nil

@@ -48,6 +48,7 @@ type planner struct {
 	est    []arcEstimate // per solver arc
 	value  []float64     // per solver arc: its class's value of a miss, USD
 	billed []float64     // per solver arc: the fraction of its attempts billed
+	bend   []float64     // per solver arc: how the router bends its share (nil: not at all)
 	sol    solution
 	shares [][]float64 // per row, aligned with its arcs
 	why    []string    // per pseudo row: how its shares were derived

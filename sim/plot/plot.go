@@ -1,8 +1,11 @@
 // Package plot draws the figures of a `loopgate bench` run as PNG images:
 // the latency CDF of each policy, SLO attainment over time with the
 // scenario's timeline marked, and one policy's traffic share per
-// orchestrator over time. It reads only what sim.Run returns, so a figure
-// is as deterministic as the run it shows.
+// orchestrator over time, and, for `loopgate bench --lambdas`, the
+// cost/SLO frontier the optimizer predicted against the one measured
+// (Frontier). It reads only what sim.Run returns (and, for Frontier, the
+// figures it is given), so a figure is as deterministic as the run it
+// shows.
 //
 //	var runs []plot.Run
 //	rep, err := sim.BenchRuns(sc, names, sim.BenchOptions{}, func(name string, res *sim.Result) {

@@ -36,6 +36,12 @@ func TestFigures(t *testing.T) {
 		{"traffic-share", func(w io.Writer, sc *scenario.Scenario, cfg Config) error {
 			return TrafficShare(w, sc, runs[len(runs)-1], cfg)
 		}},
+		{"frontier", func(w io.Writer, sc *scenario.Scenario, cfg Config) error {
+			return Frontier(w, sc, []FrontierPoint{
+				{Lambda: 0, PredictedCost: 0.0030, PredictedSLO: 0.95, MeasuredCost: 0.0031, MeasuredSLO: 0.94},
+				{Lambda: 1, PredictedCost: 0.0040, PredictedSLO: 0.99, MeasuredCost: 0.0039, MeasuredSLO: 0.985},
+			}, cfg)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
