@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/loopgate/loopgate/sim"
@@ -56,8 +58,30 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	fs.Var(&pols, "policies", "comma-separated `list` of policies (default: all: "+strings.Join(knownPolicies(benchRegistry()), ",")+")")
 	out := fs.String("out", "", "write `dir`/<scenario>/report.json and PNG plots there")
 	share := fs.String("share-policy", "", "`policy` whose traffic share per orchestrator is plotted (default: the last of --policies)")
+	var lambdas listFlag
+	fs.Var(&lambdas, "lambdas", "comma-separated `list` of λ in [0, 1]: run only the loopgate policy, once at each fixed λ, and compare the optimizer's predicted cost per request and SLO attainment with the measured ones over the steady phase (after the warmup, outside ±60 s of every timeline event); writes "+benchFrontierJSON+" and "+benchFrontierPNG+" under --out")
 	if err := parseFlags(fs, env, args, "bench --scenario FILE... [flags]\n\nRun every policy on each scenario in virtual time (same seed, same arrivals) and print a\nMarkdown table per scenario, with the gap each policy closes between livepeer and the oracle."); err != nil {
 		return err
+	}
+	if len(lambdas) > 0 {
+		if len(pols) > 0 && !slices.Equal(pols, []string{closedloop.Name}) {
+			fmt.Fprintf(env.stderr, "--lambdas runs the %s policy only; drop --policies\n", closedloop.Name)
+			return errUsage
+		}
+		if len(scns) == 0 {
+			fmt.Fprintln(env.stderr, "--scenario is required")
+			return errUsage
+		}
+		lams, err := parseLambdas(lambdas)
+		if err != nil {
+			fmt.Fprintln(env.stderr, err)
+			return errUsage
+		}
+		scs, err := loadBenchScenarios(scns)
+		if err != nil {
+			return err
+		}
+		return runFrontierBench(ctx, env, scs, lams, *out)
 	}
 	reg := benchRegistry()
 	known := knownPolicies(reg)
@@ -116,6 +140,142 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 		reps = append(reps, rep)
 	}
 	return sim.WriteSummary(env.stdout, reps)
+}
+
+// Files bench --lambdas writes per scenario under --out DIR/<scenario>/.
+const (
+	benchFrontierJSON = "frontier.json"
+	benchFrontierPNG  = "frontier.png"
+)
+
+// parseLambdas reads --lambdas: numbers in [0, 1], each once.
+func parseLambdas(vals []string) ([]float64, error) {
+	var out []float64
+	for _, v := range vals {
+		l, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(l >= 0 && l <= 1) {
+			return nil, fmt.Errorf("--lambdas %q: want numbers in [0, 1]", v)
+		}
+		if slices.Contains(out, l) {
+			return nil, fmt.Errorf("--lambdas: %v given twice", l)
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// frontierReport is DIR/<scenario>/frontier.json.
+type frontierReport struct {
+	Scenario    string            `json:"scenario"`
+	Seed        int64             `json:"seed"`
+	MarginS     float64           `json:"margin_s"`     // the steady phase keeps this far from timeline events
+	SteadyPhase []steadyInterval  `json:"steady_phase"` // by arrival, virtual seconds
+	Runs        []frontierRunJSON `json:"runs"`         // one per λ, in --lambdas order
+}
+
+type steadyInterval struct {
+	FromS float64 `json:"from_s"`
+	ToS   float64 `json:"to_s"`
+}
+
+type frontierRunJSON struct {
+	closedloop.FrontierCheck
+	CostError      float64 `json:"cost_error"`       // (predicted − measured) / measured
+	SLOErrorPoints float64 `json:"slo_error_points"` // predicted − measured, percentage points
+}
+
+// runFrontierBench runs the loopgate policy on each scenario at each λ and
+// reports the optimizer's steady-phase prediction against the simulator's
+// measurement: a Markdown table per scenario on stdout, and under out the
+// JSON and a plot.
+func runFrontierBench(ctx context.Context, env *cliEnv, scs []*scenario.Scenario, lambdas []float64, out string) error {
+	prog := newProgress(env.stderr, len(scs)*len(lambdas))
+	defer prog.done()
+	for i, sc := range scs {
+		phase := closedloop.SteadyPhase(sc, closedloop.SteadyMargin)
+		rep := frontierReport{Scenario: sc.Name, Seed: sc.Seed, MarginS: closedloop.SteadyMargin.Seconds(), SteadyPhase: []steadyInterval{}}
+		for _, iv := range phase {
+			rep.SteadyPhase = append(rep.SteadyPhase, steadyInterval{iv.From.Seconds(), iv.To.Seconds()})
+		}
+		for _, l := range lambdas {
+			cfg := closedloop.DefaultConfig()
+			cfg.Optimizer.Lambda = l
+			var pol *closedloop.Policy
+			name := fmt.Sprintf("%s@%g", closedloop.Name, l)
+			reg := sim.Registry{name: func(ctx context.Context, e sim.Env) (sim.Policy, error) {
+				p, err := closedloop.New(ctx, cfg, e)
+				if err != nil {
+					return nil, err
+				}
+				pol = p
+				return p, nil
+			}}
+			var res *sim.Result
+			if _, err := sim.BenchRuns(ctx, sc, []string{name}, sim.BenchOptions{Registry: reg}, func(_ string, r *sim.Result) { res = r }); err != nil {
+				return err
+			}
+			prog.step(sc.Name, name)
+			c := closedloop.CheckFrontier(sc, res, pol.Predictions(), l, phase)
+			rep.Runs = append(rep.Runs, frontierRunJSON{FrontierCheck: c, CostError: c.CostError(), SLOErrorPoints: c.SLOErrorPoints()})
+		}
+		if i > 0 {
+			fmt.Fprintln(env.stdout)
+		}
+		if err := writeFrontierMarkdown(env.stdout, &rep); err != nil {
+			return err
+		}
+		if out != "" {
+			if err := writeFrontierOutput(filepath.Join(out, sc.Name), sc, &rep); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func writeFrontierMarkdown(w io.Writer, rep *frontierReport) error {
+	var spans []string
+	for _, iv := range rep.SteadyPhase {
+		spans = append(spans, fmt.Sprintf("%g–%g s", iv.FromS, iv.ToS))
+	}
+	if len(spans) == 0 {
+		spans = []string{"empty"}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "### %s (seed %d): frontier, predicted vs measured\n\n", rep.Scenario, rep.Seed)
+	fmt.Fprintf(&b, "steady phase (by arrival): %s\n\n", strings.Join(spans, ", "))
+	b.WriteString("| λ | rounds | requests | cost/req predicted | cost/req measured | cost error | SLO predicted | SLO measured | SLO error (points) | p95 ms predicted | p95 ms measured |\n")
+	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rep.Runs {
+		fmt.Fprintf(&b, "| %g | %d | %d | %.5f | %.5f | %+.1f %% | %.4f | %.4f | %+.2f | %.0f | %.0f |\n",
+			r.Lambda, r.Steps, r.Requests, r.Predicted.CostPerRequest, r.Measured.CostPerRequest, 100*r.CostError,
+			r.Predicted.SLOAttainment, r.Measured.SLOAttainment, r.SLOErrorPoints, r.Predicted.P95Ms, r.Measured.P95Ms)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeFrontierOutput(dir string, sc *scenario.Scenario, rep *frontierReport) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("%s of %s: %w", benchFrontierJSON, sc.Name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, benchFrontierJSON), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	pts := make([]plot.FrontierPoint, len(rep.Runs))
+	for i, r := range rep.Runs {
+		pts[i] = plot.FrontierPoint{Lambda: r.Lambda, PredictedCost: r.Predicted.CostPerRequest, PredictedSLO: r.Predicted.SLOAttainment,
+			MeasuredCost: r.Measured.CostPerRequest, MeasuredSLO: r.Measured.SLOAttainment}
+	}
+	var buf bytes.Buffer
+	if err := plot.Frontier(&buf, sc, pts, plot.DefaultConfig()); err != nil {
+		return fmt.Errorf("%s of %s: %w", benchFrontierPNG, sc.Name, err)
+	}
+	return os.WriteFile(filepath.Join(dir, benchFrontierPNG), buf.Bytes(), 0o644)
 }
 
 // knownPolicies lists reg's names: the baselines in report order, then any

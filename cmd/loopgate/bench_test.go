@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -196,3 +197,24 @@ orchestrators:
   - {id: fra-1, region: FRA, stake: 10, capacity: 4, queue: 8, classes: {t2i: {price: 2.0e-9, p50_ms: 700, p99_ms: 1800}}}
   - {id: fra-2, region: FRA, stake: 10, capacity: 4, queue: 8, classes: {t2i: {price: 3.0e-9, p50_ms: 800, p99_ms: 2000}}}
 `
+
+func TestParseLambdas(t *testing.T) {
+	tests := []struct {
+		in      []string
+		want    []float64
+		wantErr bool
+	}{
+		{[]string{"0", "0.25", "1"}, []float64{0, 0.25, 1}, false},
+		{[]string{"1.5"}, nil, true},
+		{[]string{"-0.1"}, nil, true},
+		{[]string{"x"}, nil, true},
+		{[]string{"NaN"}, nil, true},
+		{[]string{"0.5", "0.5"}, nil, true},
+	}
+	for _, tt := range tests {
+		got, err := parseLambdas(tt.in)
+		if (err != nil) != tt.wantErr || !tt.wantErr && !slices.Equal(got, tt.want) {
+			t.Errorf("parseLambdas(%q): got %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}

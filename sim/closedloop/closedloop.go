@@ -101,15 +101,16 @@ type Policy struct {
 	ejectUntil []int64 // Unix ms (virtual), by orchestrator
 	limit      []int   // in-flight limit by orchestrator, 0 = none
 
-	pending   map[int]*request
-	buf       []event.Outcome
-	flushes   int
-	written   int // outcomes written to the warehouse
-	rounds    int // optimizer rounds that published a policy
-	nextFlush time.Duration
-	nextStep  time.Duration
-	fleet     *sim.Fleet // the router's view, for the catalog; nil before the first Pick
-	catalog   optimizer.Catalog
+	pending     map[int]*request
+	buf         []event.Outcome
+	flushes     int
+	written     int          // outcomes written to the warehouse
+	rounds      int          // optimizer rounds that published a policy
+	predictions []Prediction // each round's prediction for its own λ
+	nextFlush   time.Duration
+	nextStep    time.Duration
+	fleet       *sim.Fleet // the router's view, for the catalog; nil before the first Pick
+	catalog     optimizer.Catalog
 
 	cands  []router.Candidate
 	idx    []int
@@ -436,6 +437,7 @@ func (p *Policy) Advance(ctx context.Context, now time.Duration) error {
 			return fmt.Errorf("optimizer round at %s: %w", now, err)
 		}
 		p.rounds++
+		p.record(now)
 	}
 	return nil
 }

@@ -27,6 +27,14 @@
 //	reg[closedloop.Name] = closedloop.Constructor(closedloop.DefaultConfig())
 //	rep, err := sim.Bench(ctx, sc, append(sim.BaselineNames(), closedloop.Name), sim.BenchOptions{Registry: reg})
 //
+// Every round's prediction for its own λ (the optimizer's frontier point)
+// is kept (Policy.Predictions), so `loopgate bench --lambdas` can run the
+// policy at fixed values of Config.Optimizer.Lambda and compare, over the
+// steady phase (SteadyPhase: after the warmup and SteadyMargin away from
+// every timeline event), what the optimizer predicted with what the
+// simulator measured (CheckFrontier). Keeping them changes nothing the
+// policy does.
+//
 // Each run opens its own embedded warehouse (own data directory under
 // Config.TempDir, own database) and its Close, which the simulator calls on
 // every path, closes it and removes the directory: chDB runs one engine per
