@@ -186,9 +186,9 @@
 //
 // The sweep's cost: BenchmarkStep runs each fleet with and without it
 // (Frontier.Points 0). On the 2-core benchmark machine a round takes
-// 0.34 s → 0.39 s (4 of 10 classes served, load 0.6), 0.36 s → 0.56 s
-// (10 of 10, load 0.6) and 1.0 s → 1.17 s (10 of 10, load 0.9): at most
-// 1.6× the round without it. A preview of the largest fleet costs about
+// 0.35 s → 0.38 s (4 of 10 classes served, load 0.6), 0.34 s → 0.56 s
+// (10 of 10, load 0.6) and 0.92 s → 1.09 s (10 of 10, load 0.9): at most
+// 1.7× the round without it. A preview of the largest fleet costs about
 // one round's solve (BenchmarkPreview).
 //
 // Versions strictly increase: above the last version published (asked once

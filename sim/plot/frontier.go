@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 
+	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
@@ -38,6 +39,16 @@ func Frontier(w io.Writer, sc *scenario.Scenario, pts []FrontierPoint, cfg Confi
 	}
 	p := newPlot(fmt.Sprintf("%s: frontier over the steady phase, predicted vs measured", sc.Name),
 		"cost per request (USD × 1000)", "SLO attainment (%)")
+	// Costs differ in the third digit: label the ticks with four.
+	p.X.Tick.Marker = plot.TickerFunc(func(lo, hi float64) []plot.Tick {
+		ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+		for i := range ticks {
+			if ticks[i].Label != "" {
+				ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'f', 3, 64)
+			}
+		}
+		return ticks
+	})
 	pred, meas := make(plotter.XYs, len(pts)), make(plotter.XYs, len(pts))
 	labels := make([]string, len(pts))
 	for i, pt := range pts {
