@@ -227,15 +227,16 @@ loopgate dev is running: scenario %q (%d orchestrators, %d clients) at speed %g.
   router      http://%s   (Livepeer AI API; try: curl -H 'Authorization: Bearer %s' \
                  -d '{"model_id":"%s","prompt":"a cat"}' http://%s/%s)
   admin       http://%s/metrics  /policy  /orchestrators  /lambda  /orchestrators/webhook  /query
-              every call but /healthz and /readyz needs a bearer token: %s
+              every call but /healthz, /readyz and /console/ needs a bearer token: %s
                 curl -H "Authorization: Bearer $(cat %s)" http://%s/policy
+  console     http://%s/console/  (log in with the admin token above)
   warehouse   embedded ClickHouse in %s; requests per orchestrator so far (run it again to
               watch them grow; it goes through the admin port while dev runs, read-only):
                 bin/loopgate query 'SELECT orchestrator, count() AS attempts FROM attempts GROUP BY orchestrator ORDER BY orchestrator'
   stop        Ctrl-C: the load stops, every request finishes, every outcome reaches ClickHouse.
 
 `, sc.Name, len(sc.Orchestrators), len(sc.Clients), d.speed, cfg.RouterAddr, simKey(sc.Clients[0].ID),
-		sc.Classes[0].Model, cfg.RouterAddr, sc.Classes[0].Capability, cfg.Admin.Addr, auth, devTokenPath(cfg), cfg.Admin.Addr,
+		sc.Classes[0].Model, cfg.RouterAddr, sc.Classes[0].Capability, cfg.Admin.Addr, auth, devTokenPath(cfg), cfg.Admin.Addr, cfg.Admin.Addr,
 		filepath.Join(cfg.DataDir, "chdb"))
 }
 
@@ -248,6 +249,9 @@ func devAdmin(cfg Config, p process, rsvc *routerService, osvc *optimizerService
 	}
 	rsvc.mount(srv)
 	osvc.mount(srv)
+	if err := mountConsole(srv, p); err != nil {
+		return nil, err
+	}
 	srv.Handle("GET /query", admin.RoleRead, queryHandler(store))
 	return srv, nil
 }

@@ -98,6 +98,9 @@ func runOptimizer(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	svc.mount(srv)
+	if err := mountConsole(srv, p); err != nil {
+		return err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return svc.opt.Run(gctx) })
 	g.Go(func() error { return srv.Run(gctx) })
