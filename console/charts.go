@@ -77,7 +77,10 @@ func Charts() []Chart {
 		},
 		{
 			ID: "audit", Title: "Audit log", Kind: "table", Empty: "no change made yet",
-			SQL: "SELECT time, actor, action, detail FROM loopgate.audit ORDER BY time_ms DESC LIMIT 50",
+			// Every published policy has an audit row too (actor optimizer,
+			// action policy.publish), one per round: they would bury the
+			// people's changes, and Policy history lists them already.
+			SQL: "SELECT time, actor, action, detail FROM loopgate.audit WHERE action != 'policy.publish' ORDER BY time_ms DESC LIMIT 50",
 		},
 	}
 }
