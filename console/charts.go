@@ -102,7 +102,7 @@ const (
 type window struct {
 	From, To time.Time
 	Step     time.Duration
-	SLO      time.Duration
+	SLO      string // what $slo_ms becomes: milliseconds, or a per-class expression (sloExpr)
 }
 
 var (
@@ -117,7 +117,7 @@ var (
 // test compares): $__timeFilter(col) is col >= toDateTime(from) AND col <=
 // toDateTime(to), $__timeInterval(col) buckets by Step, $__interval_s is
 // Step in seconds, $__conditionalAll(cond, $var) is 1=1 (the console shows
-// every capability, Grafana's All) and $slo_ms is SLO. Anything else left
+// every capability, Grafana's All) and $slo_ms is w.SLO. Anything else left
 // starting with $ is an error.
 func expand(sql string, w window) (string, error) {
 	sql = conditionalAllToTrue(sql)
@@ -131,7 +131,7 @@ func expand(sql string, w window) (string, error) {
 		return fmt.Sprintf("toStartOfInterval(toDateTime(%s), INTERVAL %d second)", col, step)
 	})
 	sql = intervalSRe.ReplaceAllLiteralString(sql, strconv.Itoa(step))
-	sql = sloRe.ReplaceAllLiteralString(sql, strconv.FormatInt(w.SLO.Milliseconds(), 10))
+	sql = sloRe.ReplaceAllLiteralString(sql, w.SLO)
 	if i := strings.IndexByte(sql, '$'); i >= 0 {
 		end := min(len(sql), i+24)
 		return "", fmt.Errorf("unexpanded %q", sql[i:end])
@@ -163,4 +163,48 @@ func conditionalAllToTrue(sql string) string {
 		}
 		sql = sql[:i] + "1=1" + sql[j+1:]
 	}
+}
+
+// sloExpr is what the SLO chart's $slo_ms becomes: cfg.SLO in
+// milliseconds, or, with ClassSLOs, multiIf(capability = 'c' AND model =
+// 'm', ms, ..., cfg.SLO) over the requests table's columns, so that each
+// request is held to its own class's target.
+func sloExpr(cfg Config) string {
+	def := strconv.FormatInt(cfg.SLO.Milliseconds(), 10)
+	if len(cfg.ClassSLOs) == 0 {
+		return def
+	}
+	var b strings.Builder
+	b.WriteString("multiIf(")
+	for _, cs := range cfg.ClassSLOs {
+		b.WriteString("capability = " + quote(cs.Capability))
+		if cs.Model != "" {
+			b.WriteString(" AND model = " + quote(cs.Model))
+		}
+		b.WriteString(", " + strconv.FormatInt(cs.SLO.Milliseconds(), 10) + ", ")
+	}
+	b.WriteString(def + ")")
+	return b.String()
+}
+
+// sloNote says in words what sloExpr holds requests to.
+func sloNote(cfg Config) string {
+	if len(cfg.ClassSLOs) == 0 {
+		return fmt.Sprintf("within %d ms (the Overview dashboard's slo_ms)", cfg.SLO.Milliseconds())
+	}
+	parts := make([]string, 0, len(cfg.ClassSLOs)+1)
+	for _, cs := range cfg.ClassSLOs {
+		name := cs.Capability
+		if cs.Model != "" {
+			name += "/" + cs.Model
+		}
+		parts = append(parts, fmt.Sprintf("%s %d ms", name, cs.SLO.Milliseconds()))
+	}
+	parts = append(parts, fmt.Sprintf("others %d ms", cfg.SLO.Milliseconds()))
+	return "within each class's SLO, as the frontier predicts: " + strings.Join(parts, ", ")
+}
+
+// quote is s as a ClickHouse string literal.
+func quote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }

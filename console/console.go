@@ -28,14 +28,26 @@ type Config struct {
 	Step time.Duration `yaml:"step"`
 	// SLO is the latency target of the SLO attainment chart, the Overview
 	// dashboard's slo_ms: a request meets it when it succeeded within it.
-	// Default 2s, the dashboard's default.
+	// With ClassSLOs, the target of the classes they do not list. Default
+	// 2s, the dashboard's default.
 	SLO time.Duration `yaml:"slo"`
+	// ClassSLOs are the classes' own targets, the optimizer catalog's, so
+	// that the chart measures attainment as the frontier predicts it: the
+	// dashboard's slo_ms becomes a per-class expression. Default none.
+	ClassSLOs []ClassSLO `yaml:"class_slos"`
 	// Poll is how often the page asks for the frontier, λ, the policy and
 	// the orchestrators. Default 3s.
 	Poll time.Duration `yaml:"poll"`
 	// ChartPoll is how often it runs the charts' SQL through /query.
 	// Default 10s: the queries scan the warehouse, the policy does not.
 	ChartPoll time.Duration `yaml:"chart_poll"`
+}
+
+// ClassSLO is one demand class's latency target.
+type ClassSLO struct {
+	Capability string        `yaml:"capability"`
+	Model      string        `yaml:"model"` // "": every model of the capability
+	SLO        time.Duration `yaml:"slo"`
 }
 
 // DefaultConfig returns the defaults written on each field.
@@ -54,6 +66,11 @@ func (c Config) Validate() error {
 	}
 	if c.SLO < time.Millisecond {
 		errs = append(errs, fmt.Errorf("console slo %v: want at least 1ms", c.SLO))
+	}
+	for i, cs := range c.ClassSLOs {
+		if cs.Capability == "" || cs.SLO < time.Millisecond {
+			errs = append(errs, fmt.Errorf("console class_slos[%d]: want a capability and an slo of at least 1ms, got %q, %v", i, cs.Capability, cs.SLO))
+		}
 	}
 	if c.Poll < 500*time.Millisecond || c.ChartPoll < 500*time.Millisecond {
 		errs = append(errs, fmt.Errorf("console poll %v and chart_poll %v: want at least 500ms", c.Poll, c.ChartPoll))
@@ -86,7 +103,7 @@ func New(cfg Config, d deps.Deps) (*Console, error) {
 		return nil, fmt.Errorf("console assets: %w", err)
 	}
 	c := &Console{cfg: cfg, now: d.Now, static: http.StripPrefix("/console/", http.FileServerFS(sub)), charts: Charts()}
-	probe := window{From: time.Unix(0, 0), To: time.Unix(int64(cfg.Window/time.Second), 0), Step: cfg.Step, SLO: cfg.SLO}
+	probe := window{From: time.Unix(0, 0), To: time.Unix(int64(cfg.Window/time.Second), 0), Step: cfg.Step, SLO: sloExpr(cfg)}
 	for _, ch := range c.charts {
 		if _, err := expand(ch.SQL, probe); err != nil {
 			return nil, fmt.Errorf("console chart %s: %w", ch.ID, err)
@@ -133,6 +150,7 @@ type chartsBody struct {
 	PollMs      int64          `json:"poll_ms"`
 	ChartPollMs int64          `json:"chart_poll_ms"`
 	SLOMs       int64          `json:"slo_ms"`
+	SLONote     string         `json:"slo_note"` // what "meets its SLO" means on the chart
 	StepS       int64          `json:"step_s"`
 	FromMs      int64          `json:"from_ms"`
 	ToMs        int64          `json:"to_ms"`
@@ -146,10 +164,10 @@ type expandedInfo struct {
 
 func (c *Console) serveCharts(w http.ResponseWriter, _ *http.Request) {
 	to := c.now().Truncate(time.Second)
-	win := window{From: to.Add(-c.cfg.Window), To: to, Step: c.cfg.Step, SLO: c.cfg.SLO}
+	win := window{From: to.Add(-c.cfg.Window), To: to, Step: c.cfg.Step, SLO: sloExpr(c.cfg)}
 	body := chartsBody{
 		PollMs: c.cfg.Poll.Milliseconds(), ChartPollMs: c.cfg.ChartPoll.Milliseconds(), SLOMs: c.cfg.SLO.Milliseconds(),
-		StepS: int64(c.cfg.Step / time.Second), FromMs: win.From.UnixMilli(), ToMs: win.To.UnixMilli(),
+		SLONote: sloNote(c.cfg), StepS: int64(c.cfg.Step / time.Second), FromMs: win.From.UnixMilli(), ToMs: win.To.UnixMilli(),
 	}
 	for _, ch := range c.charts {
 		sql, err := expand(ch.SQL, win)

@@ -164,7 +164,7 @@ func TestChartsAreThePanels(t *testing.T) {
 // plugin does (dashboards.ExpandMacros after the frontend's
 // $__conditionalAll with All selected and the slo_ms variable).
 func TestExpandIsThePlugins(t *testing.T) {
-	w := window{From: time.Unix(1767000000, 0), To: time.Unix(1767000900, 0), Step: time.Minute, SLO: 2500 * time.Millisecond}
+	w := window{From: time.Unix(1767000000, 0), To: time.Unix(1767000900, 0), Step: time.Minute, SLO: "2500"}
 	for _, c := range Charts() {
 		t.Run(c.ID, func(t *testing.T) {
 			got, err := expand(c.SQL, w)
@@ -185,7 +185,7 @@ func TestExpandIsThePlugins(t *testing.T) {
 }
 
 func TestExpandRefusesWhatItDoesNotKnow(t *testing.T) {
-	w := window{From: time.Unix(0, 0), To: time.Unix(60, 0), Step: time.Minute, SLO: time.Second}
+	w := window{From: time.Unix(0, 0), To: time.Unix(60, 0), Step: time.Minute, SLO: "1000"}
 	for _, sql := range []string{
 		"SELECT $__timeFilter_ms(t)",
 		"SELECT 1 WHERE x = $customer",
@@ -194,6 +194,29 @@ func TestExpandRefusesWhatItDoesNotKnow(t *testing.T) {
 		if got, err := expand(sql, w); err == nil {
 			t.Errorf("expand(%q) = %q, want an error", sql, got)
 		}
+	}
+}
+
+func TestSLOExpr(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		classes []ClassSLO
+		want    string
+	}{
+		{"the dashboard's one target", nil, "2000"},
+		{"per class, others the default", []ClassSLO{
+			{Capability: "text-to-image", Model: "stabilityai/sdxl-turbo", SLO: 3 * time.Second},
+			{Capability: "llm", SLO: 2500 * time.Millisecond},
+		}, "multiIf(capability = 'text-to-image' AND model = 'stabilityai/sdxl-turbo', 3000, capability = 'llm', 2500, 2000)"},
+		{"quotes escaped", []ClassSLO{{Capability: `a'b\c`, SLO: time.Second}}, `multiIf(capability = 'a\'b\\c', 1000, 2000)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.ClassSLOs = tc.classes
+			if got := sloExpr(cfg); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
 	}
 }
 
@@ -210,6 +233,8 @@ func TestConfigValidate(t *testing.T) {
 		{"no slo", func(c *Config) { c.SLO = 0 }, false},
 		{"poll too fast", func(c *Config) { c.Poll = 100 * time.Millisecond }, false},
 		{"ten-second buckets", func(c *Config) { c.Step = 10 * time.Second }, true},
+		{"a class without a capability", func(c *Config) { c.ClassSLOs = []ClassSLO{{Model: "m", SLO: time.Second}} }, false},
+		{"a class without an slo", func(c *Config) { c.ClassSLOs = []ClassSLO{{Capability: "llm"}} }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()

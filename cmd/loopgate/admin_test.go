@@ -77,7 +77,7 @@ func newDevSurface(t *testing.T) *devSurface {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := devAdmin(cfg, p, rsvc, osvc, store)
+	srv, err := devAdmin(cfg, cfg.OptimizerConfig(), p, rsvc, osvc, store)
 	if err != nil {
 		t.Fatal(err)
 	}

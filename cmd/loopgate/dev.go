@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/loopgate/loopgate/admin"
+	"github.com/loopgate/loopgate/optimizer"
 	"github.com/loopgate/loopgate/router"
 	"github.com/loopgate/loopgate/sim/closedloop"
 	"github.com/loopgate/loopgate/sim/fleet"
@@ -140,7 +141,7 @@ func (d devLoop) run(ctx context.Context, sc *scenario.Scenario) error {
 		return err
 	}
 
-	srv, err := devAdmin(cfg, p, rsvc, osvc, store)
+	srv, err := devAdmin(cfg, ocfg, p, rsvc, osvc, store)
 	if err != nil {
 		return err
 	}
@@ -242,14 +243,14 @@ loopgate dev is running: scenario %q (%d orchestrators, %d clients) at speed %g.
 
 // devAdmin is dev's admin server: every component's endpoints on one port,
 // the router's, the optimizer's and the warehouse's read-only /query.
-func devAdmin(cfg Config, p process, rsvc *routerService, osvc *optimizerService, store *warehouse.Store) (*admin.Server, error) {
+func devAdmin(cfg Config, ocfg optimizer.Config, p process, rsvc *routerService, osvc *optimizerService, store *warehouse.Store) (*admin.Server, error) {
 	srv, err := newAdmin(cfg, p, allReady(rsvc.r.Ready, store.Ping), store)
 	if err != nil {
 		return nil, err
 	}
 	rsvc.mount(srv)
 	osvc.mount(srv)
-	if err := mountConsole(srv, p); err != nil {
+	if err := mountConsole(srv, p, ocfg); err != nil {
 		return nil, err
 	}
 	srv.Handle("GET /query", admin.RoleRead, queryHandler(store))

@@ -98,7 +98,7 @@ func runOptimizer(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	svc.mount(srv)
-	if err := mountConsole(srv, p); err != nil {
+	if err := mountConsole(srv, p, cfg.OptimizerConfig()); err != nil {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)

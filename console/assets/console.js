@@ -108,7 +108,7 @@
     $("login").hidden = true;
     $("app").hidden = false;
     $("logout").hidden = false;
-    $("slo-title").textContent = "SLO attainment per minute (within " + fmtMs(state.settings.slo_ms) + ")";
+    $("slo-note").textContent = "Requests that succeeded " + state.settings.slo_note + ".";
     loop(pollLive, state.settings.poll_ms);
     loop(pollCharts, state.settings.chart_poll_ms);
   }
@@ -492,12 +492,12 @@
         x: { time: true, range: (u) => {
           const to = state.settings.to_ms / 1000, from = state.settings.from_ms / 1000;
           const first = u.data[0].length ? u.data[0][0] : to;
-          return [Math.max(from, Math.min(first - 30, to - 180)), to];
+          return [Math.max(from, Math.floor(Math.min(first, to - 180) / 60) * 60), to];
         } },
         y: c.unit === "usd" ? { range: (u, min, max) => [0, max * 1.15 || 1e-6] } : { range: (u, min, max) => [Math.max(0, Math.min(min, 100) - 5), Math.min(100, max + 5)] },
       },
-      axes: [{}, { values: (u, vs) => vs.map(fmt), size: c.unit === "usd" ? 78 : 62 }],
-      series: [{}].concat(labels.map((l, i) => ({
+      axes: [{ values: (u, vs) => vs.map((v) => fmtClock(v)) }, { values: (u, vs) => vs.map(fmt), size: c.unit === "usd" ? 78 : 62 }],
+      series: [{ label: "time", value: (u, v) => v == null ? "–" : fmtTime(v * 1000) }].concat(labels.map((l, i) => ({
         label: l, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true,
         points: { show: times.length < 4, size: 6 }, value: (u, v) => v == null ? "–" : fmt(v),
       }))),
@@ -635,6 +635,11 @@
     if (k === "slo_attainment") return sign + (a * 100).toFixed(1) + " pt";
     const rel = base ? " (" + sign + (a / Math.abs(base) * 100).toFixed(0) + " %)" : "";
     return sign + (k === "cost_per_request" ? fmtUSD(a) : fmtMs(a)) + rel;
+  }
+  // fmtClock is an axis tick: HH:MM, with seconds when not on the minute.
+  function fmtClock(sec) {
+    const t = new Date(sec * 1000), pad = (n) => String(n).padStart(2, "0");
+    return pad(t.getHours()) + ":" + pad(t.getMinutes()) + (t.getSeconds() ? ":" + pad(t.getSeconds()) : "");
   }
   function fmtTime(v) {
     const t = typeof v === "number" ? new Date(v) : new Date(String(v));
