@@ -61,6 +61,12 @@ bench: ## run every scenario through every policy in the simulator and rewrite t
 bench-go: services ## run the Go benchmarks (event path, writer, router) against the local services
 	$(WITH_SERVICES) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./...
 
+.PHONY: console-screenshot
+console-screenshot: ## drive the console in headless Chromium against loopgate dev for a few minutes and rewrite docs/console.png
+	deploy/local/chdb.sh install >/dev/null
+	deploy/local/chromium.sh install
+	LOOPGATE_CHDB_LIB="$$(deploy/local/chdb.sh path)" LOOPGATE_UPDATE_SCREENSHOT=1 $(GO) test -count=1 -run TestConsoleInBrowser -timeout 10m ./console
+
 .PHONY: dashboards
 dashboards: ## regenerate the Grafana dashboards' JSON (dashboards/json) from the Go code in dashboards/
 	$(GO) generate ./dashboards

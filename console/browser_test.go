@@ -139,6 +139,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#app")))
 	poll("the frontier is drawn with the current point", `document.querySelector('#frontier-plot').dataset.drawn === 'current'`)
 	poll("the charts have data", `document.querySelector('#chart-slo canvas') !== null && document.querySelector('#table-policies').dataset.rows > 0`)
+	if updateDocs() {
+		// docs/console.png shows a few minutes of the per-minute charts.
+		run("wait for three minutes of charts", chromedp.Poll[chromedp.Void](`document.querySelector('#chart-slo').dataset.points >= 4`,
+			chromedp.WithPollingTimeout(5*time.Minute), chromedp.WithPollingInterval(time.Second)))
+	}
 
 	lambda := dev.lambda(t)
 	target := math.Round((lambda-0.3)*100) / 100
@@ -257,7 +262,11 @@ func newBrowser(t *testing.T, path string) context.Context {
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	limit := 90 * time.Second
+	if updateDocs() {
+		limit = 7 * time.Minute
+	}
+	ctx, cancelTimeout := context.WithTimeout(ctx, limit)
 	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
@@ -283,13 +292,15 @@ func shot(t *testing.T, ctx context.Context, name string, docs bool) {
 			t.Error(err)
 		}
 	}
-	if docs && os.Getenv(UpdateScreenshotEnv) == "1" {
+	if docs && updateDocs() {
 		if err := os.WriteFile(filepath.Join("..", "docs", "console.png"), png, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("screenshot written to docs/console.png")
 	}
 }
+
+func updateDocs() bool { return os.Getenv(UpdateScreenshotEnv) == "1" }
 
 func argsText(args []*runtime.RemoteObject) string {
 	var parts []string
@@ -336,7 +347,7 @@ func startDev(t *testing.T, lib string) *devProcess {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "dev", "--config", cfgPath, "--for", "5m", "--scenario", "steady-heterogeneous")
+	cmd := exec.Command(bin, "dev", "--config", cfgPath, "--for", "10m", "--scenario", "steady-heterogeneous")
 	cmd.Env = append(os.Environ(), "LOOPGATE_CHDB_LIB="+lib)
 	logPath := filepath.Join(dir, "loopgate-dev.log")
 	logf, err := os.Create(logPath)

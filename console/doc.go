@@ -52,11 +52,15 @@
 //
 // Charts that have a Grafana panel use its SQL byte for byte (Chart.Panel
 // names it; a test compares with package dashboards): SLO attainment by
-// class (Overview, with Config.SLO as slo_ms), Planned share by orchestrator
+// class (Overview; its slo_ms is Config.SLO, or with Config.ClassSLOs a
+// per-class multiIf, so that a request is held to its own class's target as
+// the frontier's predictions are; cmd fills them from the optimizer's
+// catalog), Planned share by orchestrator
 // and Largest share changes (The loop), Ejections with reasons
 // (Orchestrators). The others are the console's own, in the same dialect:
 // cost per request per minute (the Overview's money panel is per hour),
-// policy history and the audit log. Macros are expanded for the window
+// policy history and the audit log (people's changes: the optimizer's
+// policy.publish rows are the policy history). Macros are expanded for the window
 // [now − Window, now] in Step buckets exactly as the Grafana ClickHouse
 // plugin would (a test compares with dashboards.ExpandMacros), with every
 // capability selected.

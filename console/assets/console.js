@@ -504,6 +504,7 @@
       legend: { show: true },
     };
     draw(c.id, target, opts, data, c.id + "|" + labels.join("|"));
+    target.dataset.points = String(times.length);
   }
 
   // Table columns worth shaping; the rest are shown as they come.
