@@ -499,7 +499,11 @@
       axes: [{ values: (u, vs) => vs.map((v) => fmtClock(v)) }, { values: (u, vs) => vs.map(fmt), size: c.unit === "usd" ? 78 : 62 }],
       series: [{ label: "time", value: (u, v) => v == null ? "–" : fmtTime(v * 1000) }].concat(labels.map((l, i) => ({
         label: l, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true,
-        points: { show: times.length < 4, size: 6 }, value: (u, v) => v == null ? "–" : fmt(v),
+        // A share holds from one policy to the next: steps, not slopes.
+        paths: c.unit === "share" ? uPlot.paths.stepped({ align: 1 }) : undefined,
+        // Points only while there are too few to draw a line (the plot is
+        // kept across refreshes, so this is asked at every draw).
+        points: { show: (u) => u.data[0].length < 4, size: 6 }, value: (u, v) => v == null ? "–" : fmt(v),
       }))),
       legend: { show: true },
     };
