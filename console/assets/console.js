@@ -230,7 +230,8 @@
       height: 320,
       scales: { x: { time: false }, y: { range: (u, min, max) => padRange(min, max, 100) } },
       axes: [
-        { label: "predicted cost per request (USD)", values: (u, vs) => vs.map((v) => fmtUSD(v)), size: 44 },
+        // Costs of a narrow sweep have long labels: keep ticks apart.
+        { label: "predicted cost per request (USD)", values: (u, vs) => vs.map((v) => fmtUSD(v)), size: 44, space: 90 },
         { label: "predicted SLO attainment", values: (u, vs) => vs.map((v) => v.toFixed(1) + " %"), size: 64 },
       ],
       series: [
