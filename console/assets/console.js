@@ -183,7 +183,7 @@
     // The "now" column of the preview follows the current point.
     const now = currentPoint();
     for (const tr of $("preview").tBodies[0].rows) {
-      tr.cells[0 + 1].textContent = now ? fmtMetric(tr.dataset.k, now[tr.dataset.k]) : "–";
+      tr.cells[1].textContent = now ? fmtMetric(tr.dataset.k, now[tr.dataset.k]) : "–";
     }
     updateApply();
   }
