@@ -30,6 +30,10 @@ type Profile struct {
 	// InsertDedup sets non_replicated_deduplication_window on the MergeTree
 	// tables and sends insert_deduplication_token with every insert.
 	InsertDedup bool
+	// WideDecimal stores wei amounts as Decimal(76, s) (Decimal256, 20.8+);
+	// otherwise Decimal(38, s) (Decimal128, which 18.16 has), enough below
+	// event.MaxWeiDigits integer digits.
+	WideDecimal bool
 }
 
 // minModernMajor is the first ClickHouse release with everything the modern
@@ -43,7 +47,7 @@ const (
 
 // ModernProfile returns the profile for ClickHouse ≥ 22.3 and chDB.
 func ModernProfile() Profile {
-	return Profile{Name: ProfileModern, DateTime64: true, LowCardinality: true, Codecs: true, TTL: true, InsertDedup: true}
+	return Profile{Name: ProfileModern, DateTime64: true, LowCardinality: true, Codecs: true, TTL: true, InsertDedup: true, WideDecimal: true}
 }
 
 // LegacyProfile returns the profile for older servers (written for 18.16).

@@ -111,6 +111,14 @@ func (p Profile) templateFuncs() template.FuncMap {
 			return "DateTime('UTC')"
 		},
 		"timeFromMs": p.timeFromMs,
+		// wei is the type of an exact amount in wei with scale fractional
+		// digits (see Profile.WideDecimal).
+		"wei": func(scale int) string {
+			if p.WideDecimal {
+				return fmt.Sprintf("Decimal(76, %d)", scale)
+			}
+			return fmt.Sprintf("Decimal(38, %d)", scale)
+		},
 		"now": func() string {
 			if p.DateTime64 {
 				return "now64(3)"

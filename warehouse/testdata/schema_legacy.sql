@@ -232,3 +232,109 @@ SELECT
 FROM loopgate.attempts
 GROUP BY bucket, orchestrator, capability, model, client_region;
 
+-- migration 0007 livepeer, statement 1
+-- the adapter refuses amounts of 10^28 wei or more on both.
+
+-- create_new_payment: one row per payment (a batch of tickets).
+CREATE TABLE IF NOT EXISTS loopgate.livepeer_payments
+(
+    event_id           String,
+    idx                UInt32,
+    gateway            String,
+    ts_ms              Int64,
+    event_time         DateTime('UTC') DEFAULT toDateTime(intDiv(ts_ms, 1000), 'UTC'),
+    request_id         String,
+    session_id         String,
+    manifest_id        String,
+    capability         String,
+    orchestrator       String,
+    recipient          String,
+    sender             String,
+    num_tickets        UInt32,
+    face_value_wei     Decimal(38, 0),
+    win_prob           Decimal(18, 10),
+    ev_wei             Decimal(38, 10),
+    price_per_unit_wei Decimal(38, 3),
+    price_unit         String,
+    ingested_at        DateTime('UTC') DEFAULT now()
+)
+ENGINE = MergeTree()
+PARTITION BY toYYYYMMDD(event_time)
+ORDER BY (event_time, event_id, idx)
+SETTINGS index_granularity = 8192;
+
+-- migration 0007 livepeer, statement 2
+-- discovery_results: one row per orchestrator the gateway discovered, with
+-- its GetOrchestratorInfo latency.
+CREATE TABLE IF NOT EXISTS loopgate.livepeer_discovery
+(
+    event_id    String,
+    idx         UInt32,
+    gateway     String,
+    ts_ms       Int64,
+    event_time  DateTime('UTC') DEFAULT toDateTime(intDiv(ts_ms, 1000), 'UTC'),
+    address     String,
+    url         String,
+    latency_ms  UInt32,
+    ingested_at DateTime('UTC') DEFAULT now()
+)
+ENGINE = MergeTree()
+PARTITION BY toYYYYMMDD(event_time)
+ORDER BY (event_time, event_id, idx)
+SETTINGS index_granularity = 8192;
+
+-- migration 0007 livepeer, statement 3
+-- network_capabilities: one row per orchestrator per snapshot, so the
+-- newest row of an address is its current offer (argMax(..., ts_ms)).
+CREATE TABLE IF NOT EXISTS loopgate.livepeer_orchestrators
+(
+    event_id            String,
+    idx                 UInt32,
+    gateway             String,
+    ts_ms               Int64,
+    event_time          DateTime('UTC') DEFAULT toDateTime(intDiv(ts_ms, 1000), 'UTC'),
+    address             String,
+    local_address       String,
+    orch_uri            String,
+    price_per_unit_wei  Decimal(38, 0),
+    pixels_per_unit     Int64,
+    capabilities_prices String,
+    capabilities        String,
+    hardware            String,
+    ingested_at         DateTime('UTC') DEFAULT now()
+)
+ENGINE = MergeTree()
+PARTITION BY toYYYYMMDD(event_time)
+ORDER BY (event_time, event_id, idx)
+SETTINGS index_granularity = 8192;
+
+-- migration 0007 livepeer, statement 4
+-- stream_trace, ai_stream_status and ai_stream_events of live pipelines.
+-- First-segment latency is, per stream, the first
+-- gateway_receive_first_processed_segment's data_ts_ms minus the
+-- gateway_receive_stream_request's (docs/ANALYSTS.md has the query).
+CREATE TABLE IF NOT EXISTS loopgate.livepeer_streams
+(
+    event_id     String,
+    idx          UInt32,
+    gateway      String,
+    ts_ms        Int64,
+    event_time   DateTime('UTC') DEFAULT toDateTime(intDiv(ts_ms, 1000), 'UTC'),
+    kind         String,
+    type         String,
+    stream_id    String,
+    request_id   String,
+    pipeline     String,
+    pipeline_id  String,
+    orch_address String,
+    orch_url     String,
+    data_ts_ms   Int64,
+    message      String,
+    data         String,
+    ingested_at  DateTime('UTC') DEFAULT now()
+)
+ENGINE = MergeTree()
+PARTITION BY toYYYYMMDD(event_time)
+ORDER BY (event_time, event_id, idx)
+SETTINGS index_granularity = 8192;
+

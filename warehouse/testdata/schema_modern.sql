@@ -236,3 +236,113 @@ SELECT
 FROM loopgate.attempts
 GROUP BY bucket, orchestrator, capability, model, client_region;
 
+-- migration 0007 livepeer, statement 1
+-- the adapter refuses amounts of 10^28 wei or more on both.
+
+-- create_new_payment: one row per payment (a batch of tickets).
+CREATE TABLE IF NOT EXISTS loopgate.livepeer_payments
+(
+    event_id           String CODEC(ZSTD(1)),
+    idx                UInt32,
+    gateway            LowCardinality(String),
+    ts_ms              Int64 CODEC(Delta, ZSTD(1)),
+    event_time         DateTime64(3, 'UTC') DEFAULT fromUnixTimestamp64Milli(ts_ms, 'UTC') CODEC(Delta, ZSTD(1)),
+    request_id         String CODEC(ZSTD(1)),
+    session_id         String CODEC(ZSTD(1)),
+    manifest_id        String CODEC(ZSTD(1)),
+    capability         LowCardinality(String),
+    orchestrator       LowCardinality(String),
+    recipient          LowCardinality(String),
+    sender             LowCardinality(String),
+    num_tickets        UInt32,
+    face_value_wei     Decimal(76, 0),
+    win_prob           Decimal(18, 10),
+    ev_wei             Decimal(76, 10),
+    price_per_unit_wei Decimal(76, 3),
+    price_unit         LowCardinality(String),
+    ingested_at        DateTime64(3, 'UTC') DEFAULT now64(3) CODEC(Delta, ZSTD(1))
+)
+ENGINE = MergeTree()
+PARTITION BY toYYYYMMDD(event_time)
+ORDER BY (event_time, event_id, idx)
+TTL toDateTime(event_time) + INTERVAL 90 DAY
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
+
+-- migration 0007 livepeer, statement 2
+-- discovery_results: one row per orchestrator the gateway discovered, with
+-- its GetOrchestratorInfo latency.
+CREATE TABLE IF NOT EXISTS loopgate.livepeer_discovery
+(
+    event_id    String CODEC(ZSTD(1)),
+    idx         UInt32,
+    gateway     LowCardinality(String),
+    ts_ms       Int64 CODEC(Delta, ZSTD(1)),
+    event_time  DateTime64(3, 'UTC') DEFAULT fromUnixTimestamp64Milli(ts_ms, 'UTC') CODEC(Delta, ZSTD(1)),
+    address     LowCardinality(String),
+    url         LowCardinality(String),
+    latency_ms  UInt32 CODEC(ZSTD(1)),
+    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3) CODEC(Delta, ZSTD(1))
+)
+ENGINE = MergeTree()
+PARTITION BY toYYYYMMDD(event_time)
+ORDER BY (event_time, event_id, idx)
+TTL toDateTime(event_time) + INTERVAL 90 DAY
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
+
+-- migration 0007 livepeer, statement 3
+-- network_capabilities: one row per orchestrator per snapshot, so the
+-- newest row of an address is its current offer (argMax(..., ts_ms)).
+CREATE TABLE IF NOT EXISTS loopgate.livepeer_orchestrators
+(
+    event_id            String CODEC(ZSTD(1)),
+    idx                 UInt32,
+    gateway             LowCardinality(String),
+    ts_ms               Int64 CODEC(Delta, ZSTD(1)),
+    event_time          DateTime64(3, 'UTC') DEFAULT fromUnixTimestamp64Milli(ts_ms, 'UTC') CODEC(Delta, ZSTD(1)),
+    address             LowCardinality(String),
+    local_address       LowCardinality(String),
+    orch_uri            LowCardinality(String),
+    price_per_unit_wei  Decimal(76, 0),
+    pixels_per_unit     Int64,
+    capabilities_prices String CODEC(ZSTD(3)),
+    capabilities        String CODEC(ZSTD(3)),
+    hardware            String CODEC(ZSTD(3)),
+    ingested_at         DateTime64(3, 'UTC') DEFAULT now64(3) CODEC(Delta, ZSTD(1))
+)
+ENGINE = MergeTree()
+PARTITION BY toYYYYMMDD(event_time)
+ORDER BY (event_time, event_id, idx)
+TTL toDateTime(event_time) + INTERVAL 90 DAY
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
+
+-- migration 0007 livepeer, statement 4
+-- stream_trace, ai_stream_status and ai_stream_events of live pipelines.
+-- First-segment latency is, per stream, the first
+-- gateway_receive_first_processed_segment's data_ts_ms minus the
+-- gateway_receive_stream_request's (docs/ANALYSTS.md has the query).
+CREATE TABLE IF NOT EXISTS loopgate.livepeer_streams
+(
+    event_id     String CODEC(ZSTD(1)),
+    idx          UInt32,
+    gateway      LowCardinality(String),
+    ts_ms        Int64 CODEC(Delta, ZSTD(1)),
+    event_time   DateTime64(3, 'UTC') DEFAULT fromUnixTimestamp64Milli(ts_ms, 'UTC') CODEC(Delta, ZSTD(1)),
+    kind         LowCardinality(String),
+    type         LowCardinality(String),
+    stream_id    String CODEC(ZSTD(1)),
+    request_id   String CODEC(ZSTD(1)),
+    pipeline     LowCardinality(String),
+    pipeline_id  String CODEC(ZSTD(1)),
+    orch_address LowCardinality(String),
+    orch_url     LowCardinality(String),
+    data_ts_ms   Int64 CODEC(Delta, ZSTD(1)),
+    message      String CODEC(ZSTD(3)),
+    data         String CODEC(ZSTD(3)),
+    ingested_at  DateTime64(3, 'UTC') DEFAULT now64(3) CODEC(Delta, ZSTD(1))
+)
+ENGINE = MergeTree()
+PARTITION BY toYYYYMMDD(event_time)
+ORDER BY (event_time, event_id, idx)
+TTL toDateTime(event_time) + INTERVAL 90 DAY
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
+
