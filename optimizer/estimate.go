@@ -27,6 +27,7 @@ type state struct {
 	ejected map[string]ejection
 	learned map[string]learnedCap
 	history []published // the policies published within the window, oldest first
+	priors  *priorIndex // go-livepeer's own events (priors.go); nil without WithPriors
 }
 
 func newState() state {
@@ -141,6 +142,8 @@ type round struct {
 	demand map[demandKey]float64
 	// ejections made or kept this round, catalog order.
 	ejections []ejectionInfo
+	// priors from go-livepeer's events, for orchestrators without outcomes.
+	priors *priorIndex
 }
 
 type cellKey struct {
@@ -167,7 +170,7 @@ func newRound(cfg *Config, cat *Catalog, stats []Stat, st *state, now time.Time,
 	r := &round{
 		now: now, lambda: lambda, windowS: cfg.Window.Seconds(),
 		byID: map[string]int{}, byClass: map[classKey]int{},
-		cells: map[cellKey]*obs{}, demand: map[demandKey]float64{},
+		cells: map[cellKey]*obs{}, demand: map[demandKey]float64{}, priors: st.priors,
 	}
 	maxS := 0.0
 	for i := range stats {
@@ -306,7 +309,7 @@ func (r *round) estimateClasses(cfg *Config) {
 		prior := pooled - 0.5*(1-pooled)
 		var known []float64
 		for j := range c.orchs {
-			c.lat[j] = c.oc[j].latency(classLat, p.LatencyWeight)
+			c.lat[j] = r.priorLatency(c, j, c.oc[j].latency(classLat, p.LatencyWeight))
 			c.work[j] = c.lat[j].mean()
 			// No evidence at all (new, or back from an ejection): the
 			// configured, cautious prior.
@@ -321,6 +324,8 @@ func (r *round) estimateClasses(cfg *Config) {
 				c.cost[j] = c.prices[j] * c.units
 			case c.oc[j].attempts > 0 && c.oc[j].billedCost > 0:
 				c.cost[j] = c.oc[j].billedCost / c.oc[j].attempts
+			case r.priorCost(c, j) > 0:
+				c.cost[j] = r.priorCost(c, j)
 			default:
 				c.cost[j] = math.NaN()
 				continue
