@@ -73,7 +73,7 @@ func newDevSurface(t *testing.T) *devSurface {
 	if err != nil {
 		t.Fatal(err)
 	}
-	osvc, err := newOptimizerService(cfg.OptimizerConfig(), plog, store, p)
+	osvc, err := newOptimizerService(cfg.OptimizerConfig(), cfg.Livepeer.Priors, plog, store, p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func parseFlags(fs *flag.FlagSet, env *cliEnv, args []string, synopsis string) e
 func runIngest(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
 	load := commonFlags(fs)
-	if err := parseFlags(fs, env, args, "ingest [flags]\n\nConsume loopgate.outcomes into ClickHouse; offsets are committed only after the rows are\ndurable, invalid events go to the dead-letter topic. Run one per outcome partition at most."); err != nil {
+	if err := parseFlags(fs, env, args, "ingest [flags]\n\nConsume loopgate.outcomes into ClickHouse; offsets are committed only after the rows are\ndurable, invalid events go to the dead-letter topic. Run one per outcome partition at most.\nWith livepeer.topic set, it also adapts stock go-livepeer's gateway events (docs/LIVEPEER.md)."); err != nil {
 		return err
 	}
 	cfg, err := load()
@@ -64,9 +64,19 @@ func runIngest(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	var lp *livepeerPipeline
+	if cfg.Livepeer.Topic != "" { // stock go-livepeer's gateway events too (docs/LIVEPEER.md)
+		if lp, err = newLivepeerPipeline(ctx, cfg, b.brokers, b.store, p); err != nil {
+			return err
+		}
+		defer lp.Close()
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return pipe.Run(gctx) })
 	g.Go(func() error { return srv.Run(gctx) })
+	if lp != nil {
+		g.Go(func() error { return lp.Run(gctx) })
+	}
 	return g.Wait()
 }
 

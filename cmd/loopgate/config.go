@@ -23,6 +23,9 @@ type Config struct {
 	Kafka     KafkaConfig     `yaml:"kafka"`
 	Warehouse WarehouseConfig `yaml:"warehouse"`
 	Ingest    IngestConfig    `yaml:"ingest"`
+	// Livepeer is the adapter for stock go-livepeer's own gateway events
+	// (docs/LIVEPEER.md).
+	Livepeer LivepeerConfig `yaml:"livepeer"`
 	// Admin is the admin listener every command serves: /metrics,
 	// /healthz, /readyz and the command's own endpoints, behind bearer
 	// tokens with a read and an admin role (see package admin).
@@ -103,6 +106,23 @@ type IngestConfig struct {
 	BatchWait time.Duration `yaml:"batch_wait"`
 }
 
+// LivepeerConfig says where stock go-livepeer publishes its gateway events
+// and how they are read: `ingest` (and `dev --livepeer-events`) adapt them
+// into the livepeer_* tables; the optimizer reads those as priors.
+type LivepeerConfig struct {
+	// Topic is go-livepeer's -kafkaGatewayTopic. Empty: no adapter runs
+	// (`dev --livepeer-events` uses "livepeer.gateway") (LOOPGATE_LIVEPEER_TOPIC).
+	Topic string `yaml:"topic"`
+	// Group is the adapter's consumer group id. Default "loopgate-livepeer".
+	Group string `yaml:"group"`
+	// DLQTopic receives the events that cannot be stored. Default "loopgate.livepeer.dlq".
+	DLQTopic string `yaml:"dlq_topic"`
+	// Priors tunes how the optimizer uses the events for orchestrators
+	// without outcomes: window (default 1h), discovery_trips (default 2),
+	// usd_per_eth (default 3000).
+	Priors optimizer.PriorsConfig `yaml:"priors"`
+}
+
 // DefaultConfig returns every default documented on the fields.
 func DefaultConfig() Config {
 	return Config{
@@ -117,6 +137,7 @@ func DefaultConfig() Config {
 		},
 		Warehouse:       WarehouseConfig{Backend: "embedded", Addr: "127.0.0.1:9000", Database: "loopgate", Username: "default"},
 		Ingest:          IngestConfig{Group: "loopgate-ingest", BatchRows: 10000, BatchWait: time.Second},
+		Livepeer:        LivepeerConfig{Group: "loopgate-livepeer", DLQTopic: "loopgate.livepeer.dlq", Priors: optimizer.DefaultPriorsConfig()},
 		Admin:           admin.DefaultConfig(),
 		Router:          router.DefaultConfig(),
 		RouterAddr:      "127.0.0.1:8935",
@@ -152,6 +173,12 @@ func (c Config) Validate() error {
 	}
 	if c.Ingest.BatchRows <= 0 || c.Ingest.BatchWait <= 0 {
 		errs = append(errs, fmt.Errorf("ingest.batch_rows %d and ingest.batch_wait %v must be positive", c.Ingest.BatchRows, c.Ingest.BatchWait))
+	}
+	if c.Livepeer.Group == "" || c.Livepeer.DLQTopic == "" {
+		errs = append(errs, errors.New("livepeer.group and livepeer.dlq_topic are required"))
+	}
+	if err := c.Livepeer.Priors.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir is required"))
@@ -201,6 +228,7 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	setString(&cfg.Warehouse.Password, "LOOPGATE_CLICKHOUSE_PASSWORD")
 	setString(&cfg.Admin.Addr, "LOOPGATE_ADMIN_ADDR")
 	setString(&cfg.RouterAddr, "LOOPGATE_ROUTER_ADDR")
+	setString(&cfg.Livepeer.Topic, "LOOPGATE_LIVEPEER_TOPIC")
 	return cfg, nil
 }
 

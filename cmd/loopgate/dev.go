@@ -30,6 +30,7 @@ func runDev(ctx context.Context, env *cliEnv, args []string) error {
 	scn := fs.String("scenario", "steady-heterogeneous", "scenario `file`, or the name of a built-in scenario, for the simulated fleet and load")
 	runFor := fs.Duration("for", 0, "stop after this long (0: at Ctrl-C)")
 	speed := fs.Float64("speed", 1, "play the scenario this many times faster than the wall clock")
+	lpEvents := fs.Bool("livepeer-events", false, "also publish simulated stock go-livepeer gateway events and run the go-livepeer adapter on them (docs/LIVEPEER.md)")
 	if err := parseFlags(fs, env, args, `dev [flags]
 
 Run the whole loop in one process: the embedded Kafka broker and embedded ClickHouse
@@ -54,13 +55,14 @@ flushes every outcome into ClickHouse and prints what arrived.`); err != nil {
 		ctx, cancel = context.WithTimeout(ctx, *runFor)
 		defer cancel()
 	}
-	return devLoop{cfg: cfg, env: env, speed: *speed}.run(ctx, sc)
+	return devLoop{cfg: cfg, env: env, speed: *speed, livepeerEvents: *lpEvents}.run(ctx, sc)
 }
 
 type devLoop struct {
-	cfg   Config
-	env   *cliEnv
-	speed float64
+	cfg            Config
+	env            *cliEnv
+	speed          float64
+	livepeerEvents bool
 }
 
 func (d devLoop) run(ctx context.Context, sc *scenario.Scenario) error {
@@ -127,9 +129,16 @@ func (d devLoop) run(ctx context.Context, sc *scenario.Scenario) error {
 
 	ocfg := cfg.Optimizer
 	ocfg.Catalog = closedloop.Catalog(sc, advertised(fl.Orchestrators()))
-	osvc, err := newOptimizerService(ocfg, plog, store, p)
+	osvc, err := newOptimizerService(ocfg, cfg.Livepeer.Priors, plog, store, p)
 	if err != nil {
 		return err
+	}
+	if d.livepeerEvents {
+		stopLivepeer, err := startDevLivepeer(infra, cfg, brokers, store, orchRefs(ocfg.Catalog.Orchestrators), p)
+		if err != nil {
+			return err
+		}
+		defer stopLivepeer()
 	}
 
 	lcfg := load.DefaultConfig()

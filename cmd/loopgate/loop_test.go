@@ -147,7 +147,7 @@ func runLoopTest(t *testing.T, cfg Config) {
 	ocfg.Period, ocfg.Window = time.Second, 10*time.Second
 	ocfg.Ejection.Cooldown = 10 * time.Second
 	ocfg.Catalog = closedloop.Catalog(sc, advertised(fl.Orchestrators()))
-	osvc, err := newOptimizerService(ocfg, plog, store, p)
+	osvc, err := newOptimizerService(ocfg, DefaultConfig().Livepeer.Priors, plog, store, p)
 	if err != nil {
 		t.Fatal(err)
 	}

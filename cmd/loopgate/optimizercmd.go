@@ -21,9 +21,10 @@ type optimizerService struct {
 	opt *optimizer.Optimizer
 }
 
-func newOptimizerService(ocfg optimizer.Config, plog *eventlog.PolicyLog, store *warehouse.Store, p process) (*optimizerService, error) {
+func newOptimizerService(ocfg optimizer.Config, priors optimizer.PriorsConfig, plog *eventlog.PolicyLog, store *warehouse.Store, p process) (*optimizerService, error) {
 	opt, err := optimizer.New(ocfg, store, policySink{log: plog, store: store, logger: p.log.With("component", "policy-sink")}, p.deps("optimizer"),
-		optimizer.WithLastVersion(func(ctx context.Context) (uint64, error) { return lastPolicyVersion(ctx, store) }))
+		optimizer.WithLastVersion(func(ctx context.Context) (uint64, error) { return lastPolicyVersion(ctx, store) }),
+		optimizer.WithPriors(store, priors)) // go-livepeer's own events, for orchestrators without outcomes
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +90,7 @@ func runOptimizer(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer plog.Close()
-	svc, err := newOptimizerService(cfg.OptimizerConfig(), plog, b.store, p)
+	svc, err := newOptimizerService(cfg.OptimizerConfig(), cfg.Livepeer.Priors, plog, b.store, p)
 	if err != nil {
 		return err
 	}
