@@ -90,7 +90,7 @@ type Dashboard struct {
 
 // All returns every dashboard loopgate ships, in the order of the docs.
 func All() []Dashboard {
-	return []Dashboard{overview(), orchestrators(), customers(), theLoop(), pipelineHealth()}
+	return []Dashboard{overview(), orchestrators(), customers(), theLoop(), livepeer(), pipelineHealth()}
 }
 
 func (d Dashboard) ref() common.DataSourceRef {

@@ -52,6 +52,12 @@
 // orchestrator, 10 s; Largest share changes; Time from fault to traffic
 // moving.
 //
+// loopgate / go-livepeer (livepeer.json; livepeer_payments,
+// livepeer_discovery, livepeer_streams: stock go-livepeer's own gateway
+// events): Expected value paid per orchestrator per hour; Discovery latency
+// p50 by orchestrator; Live streams: first-segment latency and swaps by
+// orchestrator.
+//
 // loopgate / Pipeline health (pipeline.json; Prometheus): Publisher queue;
 // Publisher spill; Publisher drops and refusals; Ingest lag; Ingest rows
 // written; Dead letters; Router in-flight requests; Router refusals;

@@ -222,6 +222,7 @@ func simulatedStore(t *testing.T) *warehouse.Store {
 				return
 			}
 		}
+		storeErr = fillLivepeer(ctx, store)
 	})
 	if storeErr != nil {
 		t.Fatalf("fill the embedded warehouse: %v", storeErr)
