@@ -21,6 +21,14 @@
 //	if err != nil { ... }
 //	err = ing.Run(ctx) // returns when ctx is cancelled, after flushing what it holds
 //
+// A LivepeerAdapter (NewLivepeer) follows the same rules for stock
+// go-livepeer's own gateway topic (-kafkaGatewayTopic): it decodes
+// create_new_payment, discovery_results, network_capabilities,
+// stream_trace, ai_stream_status and ai_stream_events (DecodeLivepeer,
+// exact on wei) into a LivepeerSink (warehouse.Store.WriteLivepeer),
+// dead-letters what cannot be stored and counts and skips unknown types.
+// See docs/LIVEPEER.md; its metrics are loopgate_ingest_livepeer_*.
+//
 // Metrics (registered on the injected registry):
 //
 //	loopgate_ingest_messages_total{result}      messages read: ok, dead_letter

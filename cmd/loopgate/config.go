@@ -117,6 +117,12 @@ type LivepeerConfig struct {
 	Group string `yaml:"group"`
 	// DLQTopic receives the events that cannot be stored. Default "loopgate.livepeer.dlq".
 	DLQTopic string `yaml:"dlq_topic"`
+	// PublicAdvisor serves GET /orchestrators/webhook and
+	// /orchestrators/perf-stats on the admin port without a token: stock
+	// go-livepeer reads -orchWebhookUrl and -orchPerfStatsUrl with no
+	// Authorization header. They list orchestrator URLs and scores only.
+	// Default false (a read token is needed).
+	PublicAdvisor bool `yaml:"public_advisor"`
 	// Priors tunes how the optimizer uses the events for orchestrators
 	// without outcomes: window (default 1h), discovery_trips (default 2),
 	// usd_per_eth (default 3000).

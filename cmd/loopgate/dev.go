@@ -258,6 +258,7 @@ func devAdmin(cfg Config, ocfg optimizer.Config, p process, rsvc *routerService,
 		return nil, err
 	}
 	rsvc.mount(srv)
+	osvc.publicAdvisor = cfg.Livepeer.PublicAdvisor
 	osvc.mount(srv)
 	if err := mountConsole(srv, p, ocfg); err != nil {
 		return nil, err

@@ -19,6 +19,9 @@ import (
 // warehouse.
 type optimizerService struct {
 	opt *optimizer.Optimizer
+	// publicAdvisor serves the advisor endpoints without a token
+	// (livepeer.public_advisor): stock go-livepeer sends none.
+	publicAdvisor bool
 }
 
 func newOptimizerService(ocfg optimizer.Config, priors optimizer.PriorsConfig, plog *eventlog.PolicyLog, store *warehouse.Store, p process) (*optimizerService, error) {
@@ -42,7 +45,11 @@ func newOptimizerService(ocfg optimizer.Config, priors optimizer.PriorsConfig, p
 func (s *optimizerService) mount(srv *admin.Server) {
 	srv.Handle("GET /lambda", admin.RoleRead, http.HandlerFunc(s.getLambda))
 	srv.Handle("POST /lambda", admin.RoleAdmin, http.HandlerFunc(s.setLambda))
-	srv.Handle("GET /orchestrators/", admin.RoleRead, s.opt.AdvisorHandler())
+	advisor := admin.RoleRead
+	if s.publicAdvisor {
+		advisor = admin.RolePublic
+	}
+	srv.Handle("GET /orchestrators/", advisor, s.opt.AdvisorHandler())
 	srv.Handle("GET /frontier", admin.RoleRead, s.opt.FrontierHandler())
 	srv.Handle("GET /frontier/preview", admin.RoleRead, s.opt.PreviewHandler())
 }
@@ -98,6 +105,7 @@ func runOptimizer(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	svc.publicAdvisor = cfg.Livepeer.PublicAdvisor
 	svc.mount(srv)
 	if err := mountConsole(srv, p, cfg.OptimizerConfig()); err != nil {
 		return err
