@@ -18,7 +18,9 @@ import (
 
 type noStats struct{}
 
-func (noStats) Stats(context.Context, time.Time, time.Time) ([]optimizer.Stat, error) { return nil, nil }
+func (noStats) Stats(context.Context, time.Time, time.Time) ([]optimizer.Stat, error) {
+	return nil, nil
+}
 
 type noPub struct{}
 
