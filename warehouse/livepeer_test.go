@@ -3,6 +3,7 @@ package warehouse
 import (
 	"context"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -56,6 +57,22 @@ func TestWriteLivepeerExactlyOnce(t *testing.T) {
 		}
 		if got := queryInt(t, s, fmt.Sprintf("SELECT toUInt8(sum(ev_wei) = toDecimal128('1000.0000001', 10)) FROM %s.livepeer_payments", s.Database())); got != 1 {
 			t.Errorf("Σ ev_wei: got %v, want exactly 1000.0000001", sumFloat(t, s, "ev_wei"))
+		}
+		// The optimizer's priors read the same tables on every profile.
+		from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		priors, err := s.LivepeerPriors(ctx, from, from.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		byAddr := map[string]event.OrchestratorPrior{}
+		for _, p := range priors {
+			byAddr[p.Address] = p
+		}
+		if p := byAddr["0x2"]; p.DiscoverySamples != 1000 || p.DiscoveryP50Ms != 30 {
+			t.Errorf("discovery prior of 0x2: got %d samples, p50 %v ms, want 1000 and 30", p.DiscoverySamples, p.DiscoveryP50Ms)
+		}
+		if p := byAddr["0xabc"]; len(p.Prices) != 1 || p.Prices[0].Payments != 1000 || math.Abs(p.Prices[0].PricePerUnitWei-1234.567) > 1e-6 || p.Prices[0].Capability != "text-to-image" {
+			t.Errorf("price prior of 0xabc: got %+v, want 1000 text-to-image payments at 1234.567 wei/pixel", p.Prices)
 		}
 	})
 }
