@@ -25,6 +25,11 @@ type Config struct {
 	// Lambda is the initial cost-versus-latency knob in [0, 1]: 0 = cheapest,
 	// 1 = fastest and most reliable; SetLambda changes it at runtime. Default 0.5.
 	Lambda float64 `yaml:"lambda"`
+	// ClassLambdas set λ for some classes (SLA tiers by class: a premium
+	// model held to latency while the rest go cheap); other classes follow
+	// Lambda. SetClassLambda changes them at runtime. The frontier sweeps
+	// the global λ with these held fixed. Default none.
+	ClassLambdas []ClassLambda `yaml:"class_lambdas"`
 
 	// Catalog is the configured fleet; SetCatalog replaces it at runtime.
 	Catalog Catalog `yaml:"catalog"`
@@ -179,6 +184,13 @@ type Orchestrator = event.Orchestrator
 // ClassPrice is a class an orchestrator serves and its price.
 type ClassPrice = event.ClassPrice
 
+// ClassLambda is λ for one class (capability, model).
+type ClassLambda struct {
+	Capability string  `yaml:"capability" json:"capability"`
+	Model      string  `yaml:"model" json:"model"`
+	Lambda     float64 `yaml:"lambda" json:"lambda"`
+}
+
 // Class is a demand class with its service objective.
 type Class struct {
 	Capability string `yaml:"capability"`
@@ -221,6 +233,19 @@ func DefaultConfig() Config {
 // Validate reports every setting that cannot work.
 func (c Config) Validate() error {
 	var errs []error
+	seenCL := map[classKey]bool{}
+	for i, cl := range c.ClassLambdas {
+		k := classKey{cl.Capability, cl.Model}
+		switch {
+		case cl.Capability == "" || cl.Model == "":
+			errs = append(errs, fmt.Errorf("class_lambdas[%d]: capability and model are required", i))
+		case !inUnit(cl.Lambda):
+			errs = append(errs, fmt.Errorf("class_lambdas[%d].lambda %v: want in [0, 1]", i, cl.Lambda))
+		case seenCL[k]:
+			errs = append(errs, fmt.Errorf("class_lambdas[%d]: %s/%s listed twice", i, cl.Capability, cl.Model))
+		}
+		seenCL[k] = true
+	}
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.Producer == "" {
 		bad("producer is required")

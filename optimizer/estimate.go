@@ -131,11 +131,13 @@ type round struct {
 	now     time.Time
 	windowS float64
 	lambda  float64
-	orchs   []orchInfo
-	byID    map[string]int
-	classes []classInfo
-	byClass map[classKey]int
-	regions []string // client regions with demand, sorted
+	// classLambda overrides lambda for some classes (Config.ClassLambdas).
+	classLambda map[classKey]float64
+	orchs       []orchInfo
+	byID        map[string]int
+	classes     []classInfo
+	byClass     map[classKey]int
+	regions     []string // client regions with demand, sorted
 	// cells holds the (class, region, orchestrator) observations.
 	cells map[cellKey]*obs
 	// demand per (class, region), requests per second.

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +31,7 @@ type Optimizer struct {
 
 	mu      sync.Mutex // guards lambda and catalog
 	lambda  float64
+	classL  map[classKey]float64 // per-class λ (Config.ClassLambdas, SetClassLambda)
 	catalog Catalog
 
 	step         sync.Mutex // one round at a time; guards the fields below
@@ -68,7 +71,10 @@ func New(cfg Config, stats StatsReader, pub Publisher, d deps.Deps, opts ...Opti
 	}
 	o := &Optimizer{
 		cfg: cfg, stats: stats, pub: pub, log: logger, m: m, now: now,
-		lambda: cfg.Lambda, catalog: cloneCatalog(cfg.Catalog), st: newState(),
+		lambda: cfg.Lambda, catalog: cloneCatalog(cfg.Catalog), st: newState(), classL: map[classKey]float64{},
+	}
+	for _, cl := range cfg.ClassLambdas {
+		o.classL[classKey{cl.Capability, cl.Model}] = cl.Lambda
 	}
 	for _, opt := range opts {
 		opt(o)
@@ -88,6 +94,39 @@ func (o *Optimizer) SetLambda(lambda float64) error {
 	defer o.mu.Unlock()
 	o.lambda = lambda
 	return nil
+}
+
+// SetClassLambda sets λ for one class (capability, model) for the next
+// rounds; clear removes it, so the class follows the global λ again.
+func (o *Optimizer) SetClassLambda(capability, model string, lambda float64, clear bool) error {
+	if capability == "" || model == "" {
+		return errors.New("class lambda: capability and model are required")
+	}
+	if !clear && !inUnit(lambda) {
+		return fmt.Errorf("lambda %v: want in [0, 1]", lambda)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if clear {
+		delete(o.classL, classKey{capability, model})
+	} else {
+		o.classL[classKey{capability, model}] = lambda
+	}
+	return nil
+}
+
+// ClassLambdas returns the per-class λ in force, sorted by class.
+func (o *Optimizer) ClassLambdas() []ClassLambda {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]ClassLambda, 0, len(o.classL))
+	for k, l := range o.classL {
+		out = append(out, ClassLambda{Capability: k.capability, Model: k.model, Lambda: l})
+	}
+	slices.SortFunc(out, func(a, b ClassLambda) int {
+		return strings.Compare(a.Capability+"\x00"+a.Model, b.Capability+"\x00"+b.Model)
+	})
+	return out
 }
 
 // Lambda returns the current knob.
@@ -153,9 +192,11 @@ func (o *Optimizer) Step(ctx context.Context) (event.Policy, error) {
 	}
 	o.mu.Lock()
 	lambda, cat := o.lambda, o.catalog
+	classL := maps.Clone(o.classL)
 	o.mu.Unlock()
 
 	r := newRound(&o.cfg, &cat, stats, &o.st, now, lambda)
+	r.classLambda = classL
 	pl := r.plan(&o.cfg)
 	for _, e := range r.ejections {
 		if e.fresh {

@@ -500,3 +500,41 @@ func TestNewRejectsBadInput(t *testing.T) {
 var _ Publisher = (*fakePub)(nil)
 var _ StatsReader = (*fakeStats)(nil)
 var _ = event.SchemaVersion
+
+// TestClassLambdaOverridesGlobal: a class with a λ of its own is weighed
+// with it whatever the global λ, until it is cleared.
+func TestClassLambdaOverridesGlobal(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Lambda = 0
+	cfg.ClassLambdas = []ClassLambda{{Capability: capT2I, Model: modelT2I, Lambda: 1}}
+	cfg.Catalog = catalogOf(3*time.Second, 0.02, orchSpec{"cheap", 1e-9, 200}, orchSpec{"fast", 3e-9, 200})
+	h := newHarness(t, cfg)
+	h.stats.set(stat("cheap", 300, 300, 2700, 6500), stat("fast", 300, 300, 500, 1200))
+	if got := sharesOf(t, h.step(t), "FRA")["fast"].Share; got < 0.9 {
+		t.Fatalf("global λ 0, class λ 1: got fast share %.4f, want ≥ 0.9", got)
+	}
+	if err := h.opt.SetClassLambda(capT2I, modelT2I, 0, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := sharesOf(t, h.step(t), "FRA")["cheap"].Share; got < 0.9 {
+		t.Errorf("class λ cleared, global λ 0: got cheap share %.4f, want ≥ 0.9", got)
+	}
+	if err := h.opt.SetClassLambda(capT2I, modelT2I, 0.9, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.opt.ClassLambdas(); len(got) != 1 || got[0].Lambda != 0.9 {
+		t.Errorf("ClassLambdas: got %+v, want t2i at 0.9", got)
+	}
+	for _, bad := range []struct {
+		cap, model string
+		l          float64
+	}{{"", modelT2I, 0.5}, {capT2I, modelT2I, 2}} {
+		if err := h.opt.SetClassLambda(bad.cap, bad.model, bad.l, false); err == nil {
+			t.Errorf("SetClassLambda(%q, %q, %v): got nil error", bad.cap, bad.model, bad.l)
+		}
+	}
+	cfg.ClassLambdas = append(cfg.ClassLambdas, ClassLambda{Capability: capT2I, Model: modelT2I, Lambda: 0.2})
+	if err := cfg.Validate(); err == nil {
+		t.Error("a class listed twice in class_lambdas: got nil error")
+	}
+}

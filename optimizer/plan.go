@@ -143,10 +143,17 @@ func (pr *planner) build() {
 // floors, work, on-time curves, capacities) is independent of λ, which is
 // what lets the frontier re-weigh a copy of the round's problem instead of
 // building it again.
+//
+// A class with a λ of its own (Config.ClassLambdas) is weighed with it;
+// every other class with lambda.
 func (pr *planner) weigh(p *problem, lambda float64) {
-	wa, wb := weights(lambda)
 	for a := range p.arcs {
 		arc, est, v := &p.arcs[a], &pr.est[a], pr.value[a]
+		l := lambda
+		if cl, ok := pr.r.classLambda[pr.r.classes[pr.rows[arc.row].class].key]; ok {
+			l = cl
+		}
+		wa, wb := weights(l)
 		arc.base, arc.bvp = wa*est.cost+wb*v, wb*v*est.p
 	}
 	// The congestion premium is priced at the round's mean cost per

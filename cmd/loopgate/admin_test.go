@@ -19,6 +19,7 @@ import (
 	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/event/eventtest"
 	"github.com/loopgate/loopgate/internal/testenv"
+	"github.com/loopgate/loopgate/optimizer"
 	"github.com/loopgate/loopgate/warehouse"
 )
 
@@ -208,5 +209,57 @@ func TestDevAdminAttacks(t *testing.T) {
 	})
 	if r := rows.Values[0]; r[0] != "ops" || r[1] != "config.lambda" || !strings.Contains(r[2].(string), `"new":0.25`) {
 		t.Fatalf("audit row: got %v, want ops, config.lambda, new 0.25", r)
+	}
+}
+
+// TestClassLambdaEndpoint: an admin sets one class's own λ and clears it,
+// each change audited with the old and new value.
+func TestClassLambdaEndpoint(t *testing.T) {
+	d := newDevSurface(t)
+	const class = "llm/m"
+	if code, body := d.do(t, http.MethodPost, "/lambda?class="+url.QueryEscape(class)+"&lambda=0.9", d.adm, nil); code != http.StatusOK || !strings.Contains(body, `"lambda":0.9`) {
+		t.Fatalf("set class λ: got %d %s", code, body)
+	}
+	if got := d.osvc.opt.ClassLambdas(); len(got) != 1 || got[0].Capability != "llm" || got[0].Model != "m" || got[0].Lambda != 0.9 {
+		t.Fatalf("class λ: got %+v, want llm/m at 0.9", got)
+	}
+	for _, bad := range []string{"/lambda?class=nomodel&lambda=0.5", "/lambda?class=llm/m&lambda=2"} {
+		if code, _ := d.do(t, http.MethodPost, bad, d.adm, nil); code != http.StatusBadRequest {
+			t.Errorf("POST %s: got %d, want 400", bad, code)
+		}
+	}
+	if code, body := d.do(t, http.MethodPost, "/lambda?class="+url.QueryEscape(class)+"&clear=1", d.adm, nil); code != http.StatusOK {
+		t.Fatalf("clear class λ: got %d %s", code, body)
+	}
+	if got := d.osvc.opt.ClassLambdas(); len(got) != 0 {
+		t.Fatalf("after clear: got %+v, want none", got)
+	}
+	var rows *warehouse.Rows
+	testenv.Eventually(t, 10*time.Second, "two audit rows for the class λ", func() bool {
+		var err error
+		rows, err = d.store.Query(context.Background(), "SELECT actor, detail FROM audit WHERE action = 'config.lambda.class' ORDER BY time_ms")
+		return err == nil && rows.Len() == 2
+	})
+	if rows.Values[0][0] != "ops" || !strings.Contains(rows.Values[0][1].(string), `"new":{"class":"llm/m","lambda":0.9}`) ||
+		!strings.Contains(rows.Values[1][1].(string), `"new":{"class":"llm/m","lambda":null}`) {
+		t.Errorf("audit rows: got %v", rows.Values)
+	}
+}
+
+// TestReloadIsAudited: the optimizer's SIGHUP reload writes a config.reload
+// row with the catalog before and after.
+func TestReloadIsAudited(t *testing.T) {
+	d := newDevSurface(t)
+	old := optimizer.Catalog{Orchestrators: []event.Orchestrator{{ID: "a"}}}
+	next := optimizer.Catalog{Orchestrators: []event.Orchestrator{{ID: "a"}, {ID: "b"}}}
+	if err := auditReload(context.Background(), d.store, old, next); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := d.store.Query(context.Background(), "SELECT actor, detail FROM audit WHERE action = 'config.reload'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows.Len() != 1 || rows.Values[0][0] != "sighup" || !strings.Contains(rows.Values[0][1].(string), `"new":{"orchestrators":["a","b"]`) {
+		t.Fatalf("audit: got %v, want one sighup row with the new orchestrators", rows.Values)
 	}
 }

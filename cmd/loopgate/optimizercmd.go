@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
 
@@ -38,6 +41,7 @@ func newOptimizerService(ocfg optimizer.Config, priors optimizer.PriorsConfig, p
 //
 //	GET  /lambda                  the knob (read)
 //	POST /lambda?lambda=0.3       set it (admin; audited as config.lambda)
+//	POST /lambda?class=CAP/MODEL&lambda=0.9  one class's own λ (admin; audited as config.lambda.class; clear=1 removes it)
 //	GET  /orchestrators/webhook   go-livepeer's -orchWebhookUrl (read)
 //	GET  /orchestrators/perf-stats go-livepeer's -orchPerfStatsUrl (read)
 //	GET  /frontier                the latest cost/latency frontier (read)
@@ -54,14 +58,35 @@ func (s *optimizerService) mount(srv *admin.Server) {
 	srv.Handle("GET /frontier/preview", admin.RoleRead, s.opt.PreviewHandler())
 }
 
+// lambdaView is GET /lambda's answer: the global λ and the classes with a
+// λ of their own.
+type lambdaView struct {
+	Lambda  float64                 `json:"lambda"`
+	Classes []optimizer.ClassLambda `json:"classes"`
+}
+
 func (s *optimizerService) getLambda(w http.ResponseWriter, _ *http.Request) {
-	admin.WriteJSON(w, http.StatusOK, map[string]float64{"lambda": s.opt.Lambda()})
+	admin.WriteJSON(w, http.StatusOK, lambdaView{Lambda: s.opt.Lambda(), Classes: s.opt.ClassLambdas()})
+}
+
+// classLambda is one class's λ in an audit record; nil Lambda = none.
+type classLambda struct {
+	Class  string   `json:"class"`
+	Lambda *float64 `json:"lambda"`
 }
 
 // setLambda validates the new λ, audits the change (refused when the
 // audit row cannot be written) and applies it.
+//
+// With class=CAPABILITY/MODEL it sets that class's own λ instead (an SLA
+// tier by class), and with class=... and clear=1 it removes it.
 func (s *optimizerService) setLambda(w http.ResponseWriter, r *http.Request) {
-	v, err := strconv.ParseFloat(r.URL.Query().Get("lambda"), 64)
+	q := r.URL.Query()
+	if class := q.Get("class"); class != "" {
+		s.setClassLambda(w, r, class, q.Get("lambda"), q.Get("clear") == "1")
+		return
+	}
+	v, err := strconv.ParseFloat(q.Get("lambda"), 64)
 	if err != nil || math.IsNaN(v) || v < 0 || v > 1 {
 		admin.WriteError(w, http.StatusBadRequest, "want ?lambda= a number in [0, 1]")
 		return
@@ -70,6 +95,40 @@ func (s *optimizerService) setLambda(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.opt.SetLambda(v); err != nil {
+		admin.WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.getLambda(w, r)
+}
+
+func (s *optimizerService) setClassLambda(w http.ResponseWriter, r *http.Request, class, raw string, clear bool) {
+	capability, model, ok := strings.Cut(class, "/")
+	if !ok || capability == "" || model == "" {
+		admin.WriteError(w, http.StatusBadRequest, "want ?class=CAPABILITY/MODEL, e.g. text-to-image/stabilityai/sdxl-turbo")
+		return
+	}
+	var v float64
+	if !clear {
+		var err error
+		if v, err = strconv.ParseFloat(raw, 64); err != nil || math.IsNaN(v) || v < 0 || v > 1 {
+			admin.WriteError(w, http.StatusBadRequest, "want ?lambda= a number in [0, 1], or clear=1")
+			return
+		}
+	}
+	old := classLambda{Class: class}
+	for _, cl := range s.opt.ClassLambdas() {
+		if cl.Capability == capability && cl.Model == model {
+			old.Lambda = &cl.Lambda
+		}
+	}
+	next := classLambda{Class: class}
+	if !clear {
+		next.Lambda = &v
+	}
+	if !admin.AuditOrRefuse(w, r, "config.lambda.class", old, next) {
+		return
+	}
+	if err := s.opt.SetClassLambda(capability, model, v, clear); err != nil {
 		admin.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -114,7 +173,49 @@ func runOptimizer(ctx context.Context, env *cliEnv, args []string) error {
 	g.Go(func() error { return svc.opt.Run(gctx) })
 	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error {
-		return reloadOnHangup(gctx, load, func(c Config) error { return svc.opt.SetCatalog(c.OptimizerConfig().Catalog) }, env.log)
+		running := cfg.OptimizerConfig().Catalog
+		return reloadOnHangup(gctx, load, func(c Config) error {
+			next := c.OptimizerConfig().Catalog
+			if err := next.Validate(); err != nil {
+				return err
+			}
+			if err := auditReload(gctx, b.store, running, next); err != nil {
+				return err
+			}
+			if err := svc.opt.SetCatalog(next); err != nil {
+				return err
+			}
+			running = next
+			return nil
+		}, env.log)
 	})
 	return g.Wait()
+}
+
+// catalogSummary is what an audit row says of a catalog.
+type catalogSummary struct {
+	Orchestrators []string `json:"orchestrators"`
+	Classes       int      `json:"classes"`
+}
+
+func summarize(c optimizer.Catalog) catalogSummary {
+	s := catalogSummary{Orchestrators: []string{}, Classes: len(c.Classes)}
+	for _, o := range c.Orchestrators {
+		s.Orchestrators = append(s.Orchestrators, o.ID)
+	}
+	return s
+}
+
+// auditReload records a configuration reload (SIGHUP) in the audit table:
+// actor "sighup", the catalog before and after. A reload whose row cannot
+// be written is refused.
+func auditReload(ctx context.Context, store *warehouse.Store, old, next optimizer.Catalog) error {
+	detail, err := json.Marshal(map[string]catalogSummary{"old": summarize(old), "new": summarize(next)})
+	if err != nil {
+		return err
+	}
+	if err := store.WriteAudit(ctx, warehouse.AuditEntry{Actor: "sighup", Action: "config.reload", Detail: string(detail)}); err != nil {
+		return fmt.Errorf("audit the reload (refused): %w", err)
+	}
+	return nil
 }
