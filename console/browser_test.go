@@ -145,9 +145,11 @@ func TestConsoleInBrowser(t *testing.T) {
 			chromedp.WithPollingTimeout(5*time.Minute), chromedp.WithPollingInterval(time.Second)))
 	}
 
+	// The first rounds can have a flat frontier (too little data to tell
+	// the orchestrators apart): wait until its ends differ, as an operator
+	// would before turning the knob; then go to the far end of the knob.
+	dev.waitFrontierSpread(t, 60*time.Second)
 	lambda := dev.lambda(t)
-	// To the far end of the knob: early in a run the frontier can be flat
-	// near the current λ, never from one end to the other.
 	target := 0.0
 	if lambda < 0.5 {
 		target = 1
@@ -420,6 +422,31 @@ func (d *devProcess) raw(path string) (int, []byte) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, body
+}
+
+// waitFrontierSpread waits until the frontier's cheapest and fastest ends
+// differ in predicted cost or SLO attainment.
+func (d *devProcess) waitFrontierSpread(t *testing.T, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		var f struct {
+			Points []struct {
+				Cost float64 `json:"cost_per_request"`
+				SLO  float64 `json:"slo_attainment"`
+			} `json:"points"`
+		}
+		if d.get(t, "/frontier", &f) == http.StatusOK && len(f.Points) > 1 {
+			first, last := f.Points[0], f.Points[len(f.Points)-1]
+			if math.Abs(first.Cost-last.Cost) > 1e-3*math.Max(first.Cost, last.Cost) || math.Abs(first.SLO-last.SLO) > 1e-3 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the frontier stayed flat for %v: %+v", within, f.Points)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 func (d *devProcess) lambda(t *testing.T) float64 {
