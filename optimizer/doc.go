@@ -143,9 +143,11 @@
 // published solution itself. The points are stored in the policy
 // (event.Policy.Frontier) and served by Frontier and FrontierHandler
 // (GET /frontier); Preview and PreviewHandler (GET
-// /frontier/preview?lambda=x) solve one λ on the latest round's problem
-// with the full LP and list the shares that would move by more than
-// Frontier.MoveThreshold (0.01), publishing nothing.
+// /frontier/preview?lambda=x) answer one λ on the latest round's problem
+// the way the sweep does — a swept λ is the frontier's own point, another
+// λ is solved warm-started from the nearest swept one — and list the
+// shares that would move by more than Frontier.MoveThreshold (0.01),
+// publishing nothing.
 //
 // The prediction for an allocation, over the (class, client region) rows
 // with demand d, each orchestrator o of a row at its policy share s_o

@@ -78,6 +78,12 @@ type sweep struct {
 	pr       *planner
 	cur      solution
 	frontier Frontier
+	// The sweep's own solves, by λ (the current λ's is cur on pr.p), so a
+	// preview at a swept λ is the frontier's point and its neighbours warm
+	// start the others.
+	lambdas []float64
+	probs   []*problem
+	sols    []solution
 }
 
 // Frontier returns the latest round's frontier (the empty one, version 0,
@@ -136,12 +142,15 @@ func newSweep(pr *planner, lambda float64, version uint64, computedMs int64) *sw
 	points := make([]FrontierPoint, len(lambdas))
 	c := slices.IndexFunc(lambdas, func(l float64) bool { return math.Abs(l-lambda) <= lambdaEps })
 	points[c] = pr.predict(pr.p, &sw.cur, lambda)
+	sw.lambdas, sw.probs, sw.sols = lambdas, make([]*problem, len(lambdas)), make([]solution, len(lambdas))
+	sw.probs[c], sw.sols[c] = pr.p, sw.cur
 	for _, dir := range [...]int{1, -1} {
 		prev := &sw.cur
 		for i := c + dir; i >= 0 && i < len(lambdas); i += dir {
 			p, sol := pr.solveAt(lambdas[i], prev.active, fcfg.MaxIterations, true)
 			points[i] = pr.predict(p, &sol, lambdas[i])
-			prev = &sol
+			sw.probs[i], sw.sols[i] = p, sol
+			prev = &sw.sols[i]
 		}
 	}
 	// A point that is not a number must not keep the policy from
@@ -164,14 +173,30 @@ func (pr *planner) hasDemand() bool {
 	return false
 }
 
-// preview solves at lambda, warm-started from the published allocation,
-// and lists the shares that move.
+// preview predicts at lambda the way the sweep does (the same solve, so a
+// previewed point lies on the frontier) and lists the shares that would
+// move from the published allocation.
 func (sw *sweep) preview(lambda float64) Preview {
 	pr := sw.pr
 	cur, _ := sw.frontier.At(sw.frontier.Lambda)
-	p, sol := pr.p, &sw.cur
-	if math.Abs(lambda-sw.frontier.Lambda) > lambdaEps {
-		q, s := pr.solveAt(lambda, sw.cur.active, pr.cfg.Solver.MaxIterations, false)
+	// The swept λ nearest lambda: at a swept λ its solve is the answer, so
+	// the preview is the frontier's point; between two, it warm starts the
+	// solve, as the sweep does.
+	near := 0
+	for i, l := range sw.lambdas {
+		if math.Abs(l-lambda) < math.Abs(sw.lambdas[near]-lambda) {
+			near = i
+		}
+	}
+	var p *problem
+	var sol *solution
+	if len(sw.lambdas) == 0 {
+		q, s := pr.solveAt(lambda, sw.cur.active, pr.cfg.Frontier.MaxIterations, true)
+		p, sol = q, &s
+	} else if math.Abs(sw.lambdas[near]-lambda) <= lambdaEps {
+		p, sol = sw.probs[near], &sw.sols[near]
+	} else {
+		q, s := pr.solveAt(lambda, sw.sols[near].active, pr.cfg.Frontier.MaxIterations, true)
 		p, sol = q, &s
 	}
 	pt := pr.predict(p, sol, lambda)

@@ -134,6 +134,17 @@ func TestPreview(t *testing.T) {
 	if !(cheap.CostPerRequest < cur.CostPerRequest) {
 		t.Errorf("got preview cost %v at λ=0, want below %v at 0.5", cheap.CostPerRequest, cur.CostPerRequest)
 	}
+	// A previewed λ on the sweep is the frontier's own point: the console
+	// draws the previewed point on the curve.
+	for _, pt := range before.Points {
+		pv, err := h.opt.Preview(pt.Lambda)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pv.CostPerRequest != pt.CostPerRequest || pv.SLOAttainment != pt.SLOAttainment || pv.P95Ms != pt.P95Ms {
+			t.Errorf("preview at swept λ %v: got %+v, want the frontier's point %+v", pt.Lambda, pv, pt)
+		}
+	}
 
 	for _, bad := range []float64{-0.1, 1.5, math.NaN()} {
 		if _, err := h.opt.Preview(bad); err == nil {
