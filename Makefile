@@ -57,6 +57,11 @@ bench: ## run every scenario through every policy in the simulator and rewrite t
 	deploy/local/chdb.sh install >/dev/null
 	./scripts/bench-docs.sh
 
+.PHONY: soak
+soak: ## run the whole loop at steady load for 10 min and write its memory and goroutine series to docs/BENCHMARKS.md
+	deploy/local/chdb.sh install >/dev/null
+	GO=$(GO) ./scripts/soak.sh
+
 .PHONY: bench-go
 bench-go: services ## run the Go benchmarks (event path, writer, router) against the local services
 	$(WITH_SERVICES) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./...
