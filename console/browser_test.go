@@ -350,34 +350,7 @@ func startDev(t *testing.T, lib string) *devProcess {
 	}
 	cmd := exec.Command(bin, "dev", "--config", cfgPath, "--for", "10m", "--scenario", "steady-heterogeneous")
 	cmd.Env = append(os.Environ(), "LOOPGATE_CHDB_LIB="+lib)
-	logPath := filepath.Join(dir, "loopgate-dev.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-		if t.Failed() {
-			out, _ := os.ReadFile(logPath)
-			if len(out) > 6000 {
-				out = out[len(out)-6000:]
-			}
-			t.Logf("loopgate dev output (last 6 KB):\n%s", out)
-		}
-	})
+	done := testenv.Start(t, cmd, "loopgate-dev.log")
 	deadline := time.Now().Add(60 * time.Second)
 	for d.get(t, "/policy", nil) != http.StatusOK {
 		select {

@@ -24,42 +24,6 @@ import (
 // test makes a random one.
 const MetricsTokenEnv = "LOOPGATE_METRICS_TOKEN"
 
-// start runs cmd until the test ends, then stops it (SIGTERM, then kill).
-func start(t *testing.T, cmd *exec.Cmd, logName string) {
-	t.Helper()
-	logf, err := os.Create(filepath.Join(t.TempDir(), logName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", cmd.Path, err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			out, _ := os.ReadFile(logf.Name())
-			t.Logf("%s output (last 4 KiB):\n%s", logName, tail(out, 4096))
-		}
-		logf.Close()
-	})
-}
-
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
-}
-
 // metricsNamed returns every loopgate metric the dashboards and the alert
 // rules name, sorted.
 func metricsNamed(t *testing.T) []string {
@@ -128,7 +92,7 @@ func TestPrometheusFindsEveryMetric(t *testing.T) {
 	}
 	dev := exec.Command(bin, "dev", "--config", cfgPath, "--for", "3m", "--scenario", "steady-heterogeneous")
 	dev.Env = append(os.Environ(), "LOOPGATE_CHDB_LIB="+lib)
-	start(t, dev, "loopgate-dev.log")
+	testenv.Start(t, dev, "loopgate-dev.log")
 
 	tf := filepath.Join(dir, "token")
 	if err := os.WriteFile(tf, []byte(token), 0o600); err != nil {
@@ -151,7 +115,7 @@ scrape_configs:
 %s`, abs, admin, auth)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	start(t, exec.Command(prom, "--config.file="+promCfg, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
+	testenv.Start(t, exec.Command(prom, "--config.file="+promCfg, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		"--web.listen-address="+promAddr, "--log.level=warn"), "prometheus.log")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)

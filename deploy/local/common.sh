@@ -95,3 +95,25 @@ report_status() {
 	log "not running"
 	return 3
 }
+
+# apt_package PACKAGE CMD... installs Debian's PACKAGE with apt-get unless every CMD is already
+# on PATH (needs root; retries once after apt-get update, for a machine whose package lists are
+# stale or missing). The caller holds a lock (with_lock) so two clones do not run apt at once.
+apt_package() {
+	local pkg="$1" cmd
+	shift
+	_apt_have() {
+		for cmd in "$@"; do command -v "$cmd" >/dev/null 2>&1 || return 1; done
+	}
+	_apt_have "$@" && return 0
+	[[ "$(id -u)" == 0 ]] || die "$pkg is not installed and installing it needs root: apt-get install $pkg"
+	need apt-get
+	log "installing $pkg with apt-get (once per machine)"
+	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$pkg" >&2; then
+		log "install failed; running apt-get update and retrying"
+		apt-get update -q >&2 || die "apt-get update failed"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$pkg" >&2 ||
+			die "apt-get could not install $pkg"
+	fi
+	_apt_have "$@" || die "$* still not on PATH after apt-get install $pkg"
+}

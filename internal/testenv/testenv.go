@@ -13,6 +13,8 @@ package testenv
 import (
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -77,4 +79,41 @@ func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// Start runs cmd until the test ends, its output in a file named logName,
+// then stops it (SIGINT, a kill after 20 s). When the test failed, the last
+// 6 KiB of the output go to the test log. The returned channel is closed
+// once the process has exited.
+func Start(t testing.TB, cmd *exec.Cmd, logName string) <-chan struct{} {
+	t.Helper()
+	logf, err := os.Create(filepath.Join(t.TempDir(), logName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("start %s: %v", cmd.Path, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+		if t.Failed() {
+			out, _ := os.ReadFile(logf.Name())
+			if len(out) > 6<<10 {
+				out = out[len(out)-6<<10:]
+			}
+			t.Logf("%s (last 6 KiB):\n%s", logName, out)
+		}
+	})
+	return done
 }
