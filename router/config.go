@@ -24,6 +24,19 @@ type Config struct {
 	// MaxBodyBytes caps a request body; larger bodies are answered 413. The
 	// body is buffered in memory so it can be sent again on a retry. Default 32 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// BodyMemoryPerKey caps the bytes of request bodies one API key may
+	// have buffered at once, over all its requests in flight; a request
+	// that would pass it is answered 429 (reason body_memory_per_key) with
+	// Retry-After. At least MaxBodyBytes. Default 96 MiB (three bodies at
+	// the limit).
+	BodyMemoryPerKey int64 `yaml:"body_memory_per_key"`
+	// BodyMemory caps the bytes of request bodies the router has buffered
+	// at once, over every key; past it a request is answered 503 (reason
+	// body_memory) with Retry-After. At least BodyMemoryPerKey. Default 512 MiB.
+	BodyMemory int64 `yaml:"body_memory"`
+	// Server configures the client-facing HTTP server (Serve). Read at
+	// Serve only.
+	Server ServerConfig `yaml:"server"`
 	// AttemptTimeout bounds one attempt until the orchestrator's response
 	// headers arrive; passing it is a retryable timeout. Default 30s.
 	AttemptTimeout time.Duration `yaml:"attempt_timeout"`
@@ -151,6 +164,9 @@ func DefaultConfig() Config {
 	return Config{
 		GatewayID:           "loopgate",
 		MaxBodyBytes:        32 << 20,
+		BodyMemoryPerKey:    96 << 20,
+		BodyMemory:          512 << 20,
+		Server:              DefaultServerConfig(),
 		AttemptTimeout:      30 * time.Second,
 		RequestTimeout:      90 * time.Second,
 		DialTimeout:         5 * time.Second,
@@ -245,6 +261,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes <= 0 {
 		bad("max_body_bytes %d must be positive", c.MaxBodyBytes)
+	}
+	if c.BodyMemoryPerKey < c.MaxBodyBytes || c.BodyMemory < c.BodyMemoryPerKey {
+		bad("want max_body_bytes %d ≤ body_memory_per_key %d ≤ body_memory %d", c.MaxBodyBytes, c.BodyMemoryPerKey, c.BodyMemory)
+	}
+	if err := c.Server.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.AttemptTimeout <= 0 || c.RequestTimeout <= 0 || c.DialTimeout <= 0 {
 		bad("attempt_timeout %v, request_timeout %v and dial_timeout %v must be positive", c.AttemptTimeout, c.RequestTimeout, c.DialTimeout)

@@ -327,3 +327,16 @@ func errorMessage(t *testing.T, b []byte) string {
 	}
 	return e.Error.Message
 }
+
+// apiError decodes the one error shape and checks its Content-Type.
+func apiError(t *testing.T, h http.Header, b []byte) event.APIErrorDetail {
+	t.Helper()
+	if ct := h.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("got Content-Type %q for %q, want application/json", ct, b)
+	}
+	var e event.APIError
+	if err := json.Unmarshal(b, &e); err != nil || e.Error.Message == "" {
+		t.Fatalf("got body %q, want {\"error\":{\"message\":...}}", b)
+	}
+	return e.Error
+}

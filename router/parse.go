@@ -59,24 +59,44 @@ type bodyFields struct {
 	audioMs   int64 // from a WAV header; 0 = unknown
 }
 
+// checkMediaType refuses a Content-Type the capability does not take
+// (the router answers 415 before reading the body): multipart endpoints
+// take multipart/form-data; JSON endpoints take application/json, any
+// application/*+json, or no Content-Type at all (curl --data-binary and
+// go-livepeer's own clients send JSON without one).
+func checkMediaType(spec capSpec, contentType string) error {
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	switch spec.body {
+	case bodyMultipart:
+		if err != nil || mediaType != "multipart/form-data" {
+			return badf(reasonMediaType, "%s takes multipart/form-data, got Content-Type %q", spec.name, contentType)
+		}
+	default:
+		if contentType == "" {
+			return nil
+		}
+		if err != nil || !(mediaType == "application/json" || strings.HasPrefix(mediaType, "application/") && strings.HasSuffix(mediaType, "+json")) {
+			return badf(reasonMediaType, "%s takes a JSON body (Content-Type: application/json), got Content-Type %q", spec.name, contentType)
+		}
+	}
+	return nil
+}
+
 // parseRequest reads the model and the units from a request body. The body
 // is not modified; the orchestrator gets it byte for byte. Errors are
 // *badRequest.
 func parseRequest(spec capSpec, cc CapabilityConfig, contentType string, body []byte) (requestInfo, error) {
 	f := bodyFields{present: map[string]bool{}, models: map[string]string{}}
-	mediaType, params, mtErr := mime.ParseMediaType(contentType)
+	if err := checkMediaType(spec, contentType); err != nil {
+		return requestInfo{}, err
+	}
+	_, params, _ := mime.ParseMediaType(contentType)
 	switch spec.body {
 	case bodyMultipart:
-		if mtErr != nil || mediaType != "multipart/form-data" {
-			return requestInfo{}, badf("unsupported_media_type", "%s takes multipart/form-data, got Content-Type %q", spec.name, contentType)
-		}
 		if err := parseMultipart(&f, params["boundary"], body); err != nil {
 			return requestInfo{}, err
 		}
 	default:
-		if mtErr == nil && strings.HasPrefix(mediaType, "multipart/") {
-			return requestInfo{}, badf("unsupported_media_type", "%s takes a JSON body, got Content-Type %q", spec.name, contentType)
-		}
 		if err := parseJSON(&f, body); err != nil {
 			return requestInfo{}, err
 		}

@@ -68,6 +68,7 @@ const (
 	logKeyVersion       = "version"
 	logKeyClasses       = "classes"
 	logKeyEjections     = "ejections"
+	logKeyAddr          = "addr"
 )
 
 // ErrStalePolicy is returned by SetPolicy for a policy whose version is not
@@ -86,6 +87,9 @@ type Router struct {
 	transport *http.Transport
 	budget    *retryBudget
 	engine    *gin.Engine
+	openapi   []byte      // WithOpenAPI; nil: not served
+	mem       *bodyMemory // bytes of request bodies buffered, per key and in all
+	sm        *serverMetrics
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
@@ -115,8 +119,12 @@ func New(cfg Config, pub Publisher, d deps.Deps, opts ...Option) (*Router, error
 	if err != nil {
 		return nil, err
 	}
+	sm, err := newServerMetrics(d.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	r := &Router{
-		log: log, pub: pub, now: now, m: m, rng: rng,
+		log: log, pub: pub, now: now, m: m, sm: sm, rng: rng, mem: newBodyMemory(),
 		budget: newRetryBudget(cfg.RetryBudget),
 		transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,

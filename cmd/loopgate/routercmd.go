@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -107,7 +106,13 @@ func (s *routerService) run(ctx context.Context, listen string, log *slog.Logger
 		case <-gctx.Done():
 			return nil
 		}
-		return serveHTTP(gctx, listen, s.r.Handler(), log)
+		ln, err := net.Listen("tcp", listen)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", listen, err)
+		}
+		// Serve bounds headers, bodies, idle connections and their number
+		// (router.ServerConfig) and answers every error as JSON.
+		return s.r.Serve(gctx, ln)
 	})
 	err := g.Wait()
 	// Every handler has returned, so every outcome is in the publisher.
@@ -202,29 +207,4 @@ func reloadOn(ctx context.Context, hup <-chan os.Signal, load func() (Config, er
 			log.Error("config reload refused; keeping the running config", "err", err)
 		}
 	}
-}
-
-// serveHTTP runs an HTTP server on addr until ctx ends, then shuts it down
-// gracefully.
-func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String())
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve %s: %w", addr, err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shut down %s: %w", addr, err)
-	}
-	<-errc
-	return nil
 }
