@@ -85,6 +85,19 @@ func (r *Router) newEngine() *gin.Engine {
 	return e
 }
 
+// Route is a method and path the client-facing handler serves.
+type Route struct{ Method, Path string }
+
+// Routes lists what Handler serves, for the test that checks them
+// against the OpenAPI document.
+func (r *Router) Routes() []Route {
+	var out []Route
+	for _, ri := range r.engine.Routes() {
+		out = append(out, Route{Method: ri.Method, Path: ri.Path})
+	}
+	return out
+}
+
 // recoverPanics answers 500 instead of dropping the connection, and counts it.
 func (r *Router) recoverPanics(c *gin.Context) {
 	defer func() {

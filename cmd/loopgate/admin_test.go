@@ -30,6 +30,7 @@ type devSurface struct {
 	h     http.Handler
 	store *warehouse.Store
 	osvc  *optimizerService
+	rsvc  *routerService
 	read  string // secrets
 	adm   string
 }
@@ -82,7 +83,7 @@ func newDevSurface(t *testing.T) *devSurface {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &devSurface{srv: srv, h: srv.Handler(), store: store, osvc: osvc, read: read, adm: adm}
+	return &devSurface{srv: srv, h: srv.Handler(), store: store, osvc: osvc, rsvc: rsvc, read: read, adm: adm}
 }
 
 func (d *devSurface) do(t *testing.T, method, target, token string, hdr map[string]string) (int, string) {

@@ -18,6 +18,7 @@ import (
 	"github.com/loopgate/loopgate/admin"
 	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/eventlog"
+	"github.com/loopgate/loopgate/openapi"
 	"github.com/loopgate/loopgate/router"
 )
 
@@ -47,7 +48,8 @@ func newRouterService(cfg Config, rcfg router.Config, brokers []string, plog *ev
 		return nil, fmt.Errorf("outcome publisher: %w", err)
 	}
 	svc := &routerService{pub: pub, plog: plog, policyWait: cfg.PolicyWait}
-	var opts []router.Option
+	// The API's own description, at GET /openapi.json on the public port.
+	opts := []router.Option{router.WithOpenAPI(openapi.JSON())}
 	if cfg.DurableOutcomes {
 		jcfg := eventlog.DefaultJournalConfig()
 		jcfg.Dir = filepath.Join(cfg.DataDir, "journal", rcfg.GatewayID)
