@@ -184,5 +184,36 @@ func (l *PolicyLog) newest(ctx context.Context) (int64, error) {
 	return kafka.FirstOffset, nil
 }
 
+// Newest returns the newest policy on the log, or nil when it holds none.
+// A standby optimizer reads it when it takes over, so its first version is
+// above the last one its predecessor published, even one the predecessor
+// did not live to record anywhere else.
+func (l *PolicyLog) Newest(ctx context.Context) ([]byte, error) {
+	off, err := l.newest(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if off < 0 {
+		return nil, nil
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:     l.cfg.Brokers,
+		Topic:       l.cfg.Topic,
+		Partition:   0,
+		MaxWait:     DefaultReaderConfig().MaxWait,
+		Logger:      kafkaLogger(l.log, slog.LevelDebug, "kafka policy log"),
+		ErrorLogger: kafkaLogger(l.log, slog.LevelWarn, "kafka policy log error"),
+	})
+	defer r.Close()
+	if err := r.SetOffset(off); err != nil {
+		return nil, fmt.Errorf("seek policy log to %d: %w", off, err)
+	}
+	m, err := r.FetchMessage(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read newest policy of %s: %w", l.cfg.Topic, err)
+	}
+	return m.Value, nil
+}
+
 // Close releases the writer.
 func (l *PolicyLog) Close() error { return l.w.Close() }

@@ -66,6 +66,14 @@ type Config struct {
 	// the client regions seen in the window (go-livepeer's -region codes).
 	// Default none.
 	AdvisorRegions []string `yaml:"advisor_regions"`
+
+	// Standby makes this optimizer one of several that share a lease: it
+	// runs rounds only while it holds the lease (RunStandby) and waits
+	// otherwise, so two replicas give one active optimizer and a hot
+	// standby. Default false: always active (Run).
+	Standby bool `yaml:"standby"`
+	// Lease tunes the standby lease.
+	Lease LeaseConfig `yaml:"lease"`
 }
 
 // PriorConfig is the Bayesian prior every estimate starts from.
@@ -227,6 +235,7 @@ func DefaultConfig() Config {
 		Solver:          SolverConfig{Queueing: true, Spread: 0.05, MaxIterations: 20, Tolerance: 0.05},
 		Frontier:        FrontierConfig{Points: 10, MinLambda: 0.01, MaxIterations: 10, MoveThreshold: 0.01},
 		AdvisorMinShare: 0.05,
+		Lease:           DefaultLeaseConfig(),
 	}
 }
 
@@ -247,6 +256,11 @@ func (c Config) Validate() error {
 		seenCL[k] = true
 	}
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Standby {
+		if err := c.Lease.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if c.Producer == "" {
 		bad("producer is required")
 	}

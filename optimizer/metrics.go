@@ -12,6 +12,8 @@ type metrics struct {
 	runs          *prometheus.CounterVec
 	runSeconds    prometheus.Histogram
 	version       prometheus.Gauge
+	leader        prometheus.Gauge
+	leaseEpoch    prometheus.Gauge
 	policyBytes   prometheus.Gauge
 	publishErrors prometheus.Counter
 	ejected       prometheus.Gauge
@@ -50,6 +52,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		version: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "loopgate_optimizer_policy_version", Help: "Version of the last policy published.",
+		}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "loopgate_optimizer_leader", Help: "1 while this optimizer runs rounds (always, unless standby; while it holds the lease, in standby), else 0.",
+		}),
+		leaseEpoch: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "loopgate_optimizer_lease_epoch", Help: "Epoch of the standby lease this optimizer holds or last held (0: never).",
 		}),
 		policyBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "loopgate_optimizer_policy_bytes", Help: "Encoded size of the last policy (trimmed to fit event.MaxEncodedSize when needed).",
@@ -93,7 +101,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{
-		m.runs, m.runSeconds, m.version, m.policyBytes, m.publishErrors, m.ejected, m.ejections, m.lambda,
+		m.runs, m.runSeconds, m.version, m.leader, m.leaseEpoch, m.policyBytes, m.publishErrors, m.ejected, m.ejections, m.lambda,
 		m.demand, m.unserved, m.iterations, m.lpFailures, m.success, m.share, m.utilisation,
 	} {
 		if err := reg.Register(c); err != nil {

@@ -38,6 +38,8 @@ type Optimizer struct {
 	st           state
 	version      uint64 // last version used
 	versionKnown bool
+	epoch        uint64 // the standby lease's epoch (RunStandby), when epochSet
+	epochSet     bool
 
 	advisor atomic.Pointer[advisorView]
 	sweep   atomic.Pointer[sweep] // the latest published round's, for Frontier and Preview
@@ -158,6 +160,8 @@ func (o *Optimizer) SetCatalog(c Catalog) error {
 func (o *Optimizer) Run(ctx context.Context) error {
 	t := time.NewTicker(o.cfg.Period)
 	defer t.Stop()
+	o.m.leader.Set(1)
+	defer o.m.leader.Set(0)
 	for {
 		if _, err := o.Step(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -256,7 +260,7 @@ func (o *Optimizer) nextVersion(ctx context.Context, now time.Time) uint64 {
 			if err != nil {
 				o.log.Warn("last policy version unknown; versions start from the clock", "err", err)
 			} else {
-				o.version = v
+				o.version = max(o.version, v)
 			}
 		}
 	}
@@ -264,7 +268,7 @@ func (o *Optimizer) nextVersion(ctx context.Context, now time.Time) uint64 {
 	if ms := now.UnixMilli(); ms > 0 && uint64(ms) > v {
 		v = uint64(ms)
 	}
-	o.version = v + 1
+	o.version = o.inEpoch(v + 1)
 	return o.version
 }
 

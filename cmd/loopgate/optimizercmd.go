@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/loopgate/loopgate/admin"
+	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/eventlog"
 	"github.com/loopgate/loopgate/optimizer"
 	"github.com/loopgate/loopgate/warehouse"
@@ -29,7 +30,7 @@ type optimizerService struct {
 
 func newOptimizerService(ocfg optimizer.Config, priors optimizer.PriorsConfig, plog *eventlog.PolicyLog, store *warehouse.Store, p process) (*optimizerService, error) {
 	opt, err := optimizer.New(ocfg, store, policySink{log: plog, store: store, logger: p.log.With("component", "policy-sink")}, p.deps("optimizer"),
-		optimizer.WithLastVersion(func(ctx context.Context) (uint64, error) { return lastPolicyVersion(ctx, store) }),
+		optimizer.WithLastVersion(func(ctx context.Context) (uint64, error) { return newestVersion(ctx, plog, store) }),
 		optimizer.WithPriors(store, priors)) // go-livepeer's own events, for orchestrators without outcomes
 	if err != nil {
 		return nil, err
@@ -169,8 +170,16 @@ func runOptimizer(ctx context.Context, env *cliEnv, args []string) error {
 	if err := mountConsole(srv, p, cfg.OptimizerConfig()); err != nil {
 		return err
 	}
+	run := svc.opt.Run
+	if ocfg := cfg.OptimizerConfig(); ocfg.Standby {
+		lease, err := optimizerLease(ocfg.Lease, b.brokers, cfg.Kafka.Replication, p)
+		if err != nil {
+			return err
+		}
+		run = func(ctx context.Context) error { return svc.opt.RunStandby(ctx, lease) }
+	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return svc.opt.Run(gctx) })
+	g.Go(func() error { return run(gctx) })
 	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error {
 		running := cfg.OptimizerConfig().Catalog
@@ -190,6 +199,42 @@ func runOptimizer(ctx context.Context, env *cliEnv, args []string) error {
 		}, env.log)
 	})
 	return g.Wait()
+}
+
+// optimizerLease is the standby lease (optimizer.standby, optimizer.lease)
+// on the event log's brokers.
+func optimizerLease(lc optimizer.LeaseConfig, brokers []string, replication int, p process) (*eventlog.Lease, error) {
+	c := eventlog.DefaultLeaseConfig()
+	c.Brokers, c.Group, c.Topic, c.ReplicationFactor = brokers, lc.Group, lc.Topic, replication
+	c.SessionTimeout, c.HeartbeatInterval = lc.SessionTimeout, lc.HeartbeatInterval
+	c.RebalanceTimeout = lc.SessionTimeout
+	l, err := eventlog.NewLease(c, p.deps("lease"))
+	if err != nil {
+		return nil, fmt.Errorf("optimizer lease: %w", err)
+	}
+	return l, nil
+}
+
+// newestVersion is the newest policy version published anywhere: on the
+// policy log, where a predecessor that died between publishing and
+// recording left its last one, or in the warehouse's policies table.
+func newestVersion(ctx context.Context, plog *eventlog.PolicyLog, store *warehouse.Store) (uint64, error) {
+	v, err := lastPolicyVersion(ctx, store)
+	if err != nil {
+		return 0, err
+	}
+	b, err := plog.Newest(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if b == nil {
+		return v, nil
+	}
+	pol, err := event.DecodePolicy(b)
+	if err != nil {
+		return 0, fmt.Errorf("decode the newest policy on the log: %w", err)
+	}
+	return max(v, pol.Version), nil
 }
 
 // catalogSummary is what an audit row says of a catalog.
