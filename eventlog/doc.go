@@ -45,6 +45,16 @@
 // A restarted follower starts from the newest record, so it applies one
 // policy, not the history; the topic is compacted on one key (PolicyKey).
 //
+// # A lease (standby optimizer)
+//
+//	l, err := eventlog.NewLease(eventlog.LeaseConfig{Brokers: brokers, Group: "loopgate.optimizer", ...}, d)
+//	err = l.Run(ctx, func(ctx context.Context, epoch int64) error { ... }) // called while this member holds it
+//
+// Lease is Kafka group membership on a one-partition topic: the member
+// given partition 0 holds it for that generation, and the generation id is
+// its epoch. See Lease for how fast it moves and what a holder cut off from
+// the coordinator may still believe.
+//
 // # Reading (ingest)
 //
 //	rcfg := eventlog.DefaultReaderConfig()

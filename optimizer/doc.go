@@ -198,6 +198,35 @@
 // failed publish is logged and counted; the next period publishes a newer
 // policy.
 //
+// # Standby: one active optimizer, others waiting
+//
+// With Config.Standby (optimizer.standby: true) several replicas run and
+// one computes: RunStandby runs rounds only while this replica holds a
+// Lease, and waits otherwise. The binary's lease is eventlog.Lease: Kafka
+// group membership of Lease.Group on a one-partition topic, whose holder
+// is the member assigned partition 0 (the group keeps it with its holder
+// when another member joins). Kafka was chosen over a lease row in
+// ClickHouse because the coordinator already does what a lease needs —
+// liveness by heartbeat, a single owner per generation, a generation id
+// that grows with every change — and the policy log the optimizer
+// publishes to lives there too; a ClickHouse row would need
+// compare-and-set, which ClickHouse does not offer.
+//
+// Takeover: when the holder dies, the coordinator drops it after
+// Lease.SessionTimeout (default 6s) and gives the lease to a standby, which
+// runs a round at once: about SessionTimeout + HeartbeatInterval, within
+// two periods at the default 5s period (a clean stop leaves the group and
+// hands over at once). Keep SessionTimeout + HeartbeatInterval below two
+// periods when changing either.
+//
+// Versions: no two policies carry one version. On each takeover the new
+// holder asks its version source again (the binary reads the newest policy
+// on the policy log and in the policies table), so it numbers above
+// everything its predecessor published; and every version it uses is
+// ≡ epoch (mod 1024), epoch being the group generation, so an old holder
+// that has not yet noticed it lost the lease (for up to about one
+// heartbeat) cannot publish a version the new one uses.
+//
 // # Metrics
 //
 // Registered on the injected registerer:
@@ -205,6 +234,8 @@
 //	loopgate_optimizer_runs_total{result}                         rounds: ok, stats_error, publish_error, invalid
 //	loopgate_optimizer_run_duration_seconds                       histogram of a round on the injected clock
 //	loopgate_optimizer_policy_version                             last version published
+//	loopgate_optimizer_leader                                     1 while running rounds (standby: while holding the lease)
+//	loopgate_optimizer_lease_epoch                                the standby lease's epoch held or last held
 //	loopgate_optimizer_policy_bytes                               encoded size of the last policy
 //	loopgate_optimizer_publish_errors_total                       failed publishes
 //	loopgate_optimizer_ejected_orchestrators                      orchestrators ejected now
