@@ -158,7 +158,8 @@ do_start() {
 	echo $! >"$PID_FILE"
 	local i
 	for ((i = 0; i < 600; i++)); do
-		if ! pid_alive "$PID_FILE" "$PROC_MARK"; then
+		# proc_alive, not pid_alive: right after the fork the command line is still bash's.
+		if ! proc_alive "$(cat "$PID_FILE")"; then
 			tail -n 20 "$LOG_DIR/stdout.log" "$LOG_DIR/clickhouse-server.err.log" >&2 2>/dev/null || true
 			rm -f "$PID_FILE"
 			die "ClickHouse exited during startup; see $LOG_DIR/"
