@@ -37,6 +37,20 @@ type Config struct {
 	// fine-grained rollup, on the modern profile; 0 keeps rows forever.
 	// Default 7.
 	FineRetentionDays int
+	// Cluster, when set, lays the schema out for the ClickHouse cluster of
+	// that name (the servers' remote_servers; server backend only): every
+	// table is a Replicated*MergeTree named <table>_local on each node with
+	// a Distributed table <table> over it, all created ON CLUSTER, and every
+	// query and insert goes through the Distributed tables. Empty: one node,
+	// the single-node DDL. Only letters, digits and underscores. Default empty.
+	Cluster string
+	// InsertQuorum, on a cluster, is how many replicas of a shard must hold
+	// an insert before it is acknowledged (insert_quorum). 0: every replica
+	// of the shard, as system.clusters lists them, which is what the
+	// exactly-once guarantee needs (see the package documentation): writes
+	// then wait while a replica is down. Fewer keeps writing through a lost
+	// replica at the cost of a failover window. Default 0.
+	InsertQuorum int
 	// CheckChunk is the most ids one existence query asks about; a larger
 	// batch is checked in several queries, each over its own time range.
 	// The ids travel beside the statement (native external data, or a
@@ -116,6 +130,17 @@ func (c Config) Validate() error {
 	}
 	if c.RawRetentionDays < 0 || c.RollupRetentionDays < 0 || c.FineRetentionDays < 0 {
 		errs = append(errs, fmt.Errorf("retention days %d, %d and %d must not be negative", c.RawRetentionDays, c.RollupRetentionDays, c.FineRetentionDays))
+	}
+	if c.Cluster != "" {
+		if !identRE.MatchString(c.Cluster) {
+			errs = append(errs, fmt.Errorf("cluster %q: want letters, digits and underscores", c.Cluster))
+		}
+		if c.Backend != BackendServer {
+			errs = append(errs, fmt.Errorf("cluster %q needs the server backend, not %q", c.Cluster, c.Backend))
+		}
+	}
+	if c.InsertQuorum < 0 {
+		errs = append(errs, fmt.Errorf("insert quorum %d must not be negative", c.InsertQuorum))
 	}
 	if c.CheckChunk <= 0 {
 		errs = append(errs, fmt.Errorf("check chunk %d must be positive", c.CheckChunk))

@@ -27,6 +27,10 @@ func TestConfigValidate(t *testing.T) {
 		{"server without addr", func(c *Config) { c.Backend, c.Addr = BackendServer, "" }, "addr"},
 		{"server without dial timeout", func(c *Config) { c.Backend, c.DialTimeout = BackendServer, 0 }, "dial timeout"},
 		{"server without conns", func(c *Config) { c.Backend, c.MaxOpenConns = BackendServer, 0 }, "max open conns"},
+		{"cluster on the server", func(c *Config) { c.Backend, c.Cluster = BackendServer, "loopgate" }, ""},
+		{"cluster on the embedded engine", func(c *Config) { c.Cluster = "loopgate" }, "server backend"},
+		{"cluster name with a quote", func(c *Config) { c.Backend, c.Cluster = BackendServer, "x'y" }, "cluster"},
+		{"negative quorum", func(c *Config) { c.Backend, c.Cluster, c.InsertQuorum = BackendServer, "loopgate", -1 }, "insert quorum"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -102,6 +102,67 @@
 // entry may be stored twice. Retention days are written into the DDL when a
 // table is created; changing them later needs ALTER TABLE ... MODIFY TTL.
 //
+// # The cluster profile
+//
+// With Config.Cluster (warehouse.cluster: NAME, the servers'
+// remote_servers name) the same migrations render for a cluster: each
+// table becomes <table>_local, the Replicated variant of its engine
+// (ZooKeeper path /clickhouse/tables/{shard}/<db>/<table>, replica
+// {replica}, from each server's macros), with a Distributed table named as
+// the single-node table over it, so every query, the stats, the analysts'
+// SQL and the dashboards read the cluster as they read one node. Every
+// statement runs ON CLUSTER, from whichever process opens the store first;
+// the migrations are recorded in schema_migrations, itself replicated, so
+// they run once per cluster and every later Open, on any node, skips them.
+// The materialized views run on each node from attempts_local into the
+// local rollups: a replica's rollup is fed by the inserts into that replica
+// only, and replication copies parts without firing views, so a row is
+// rolled up once. The sharding key keeps an outcome together:
+// cityHash64(id) for requests and cityHash64(request_id) for attempts put
+// a request and its attempts on one shard (the livepeer tables shard by
+// event_id, policies and schema_migrations by version). The golden files
+// testdata/schema_cluster_{modern,legacy}.sql show the DDL.
+//
+// Guarantees on a cluster, and why they hold. Every insert goes through the
+// Distributed table with insert_distributed_sync = 1, so it returns only
+// once each shard's rows are inserted (never queued on the local disk of
+// the node written to), and with insert_quorum = Config.InsertQuorum (0:
+// every replica of the shard), so it returns only once that many replicas
+// hold it. With the default — all replicas — the write contract above
+// holds across replicas and shards:
+//
+//   - the existence check reads through the Distributed table, and every
+//     acknowledged insert is on every replica, so whichever replica answers
+//     sees it: a consumer that moves to another node (a rebalance, a
+//     failover) skips what the first one stored;
+//   - quorum inserts into a table are sequential (18.16's are always;
+//     insert_quorum_parallel = 0 on newer servers): while an earlier insert
+//     has not reached its quorum — it failed half way, a replica went down —
+//     the next is refused, so a retry cannot slip in beside rows one replica
+//     holds and the other does not see yet; once the quorum is reached the
+//     check sees them;
+//   - an insert that cannot reach its quorum (a replica is down) is refused
+//     before anything is written, and ingest retries without committing its
+//     offsets;
+//   - replicated deduplication (insert_deduplication_token on the modern
+//     profile, replicated_deduplication_window = 1000; block checksums on
+//     18.16, window 100) still drops a retried identical block, as the
+//     second line of defence it is on one node (on 18.16 a retried block
+//     usually differs by its ingested_at default, so the existence check
+//     does the work).
+//
+// The price: with all replicas in the quorum, writes wait while a replica
+// is down (ingest falls behind and catches up; routers and Kafka are not
+// affected). InsertQuorum below the replica count keeps writes going
+// through a lost replica, and opens a window: rows acknowledged by one
+// replica that dies before the other fetched them are not seen by a check
+// on the other, so a retry there can store them twice once the first
+// returns. The same holds for three replicas with a quorum of two: the
+// third may not have a row yet when a check reads it (loopgate does not set
+// select_sequential_consistency). Keep the default for exactly once.
+// WriteAudit, as on one node, may store a retried entry
+// twice. Stats and analyst queries read one replica per shard.
+//
 // # Backends
 //
 // The server backend uses the native protocol with LZ4 and sends every

@@ -31,9 +31,10 @@ type migration struct {
 // schemaParams is what the .sql templates see.
 type schemaParams struct {
 	DB         string
-	RawDays    int // TTL of requests and attempts; 0 keeps them forever
-	RollupDays int // TTL of attempts_1m; 0 keeps it forever
-	FineDays   int // TTL of attempts_10s; 0 keeps it forever
+	Cluster    string // "" for one node; else the cluster profile (see clusterFuncs)
+	RawDays    int    // TTL of requests and attempts; 0 keeps them forever
+	RollupDays int    // TTL of attempts_1m; 0 keeps it forever
+	FineDays   int    // TTL of attempts_10s; 0 keeps it forever
 }
 
 // renderSchema renders every migration in version order. Version 0 is the
@@ -45,6 +46,9 @@ func renderSchema(p Profile, sp schemaParams) ([]migration, error) {
 	}
 	sort.Strings(files)
 	funcs := p.templateFuncs()
+	for name, fn := range clusterFuncs(p, sp) {
+		funcs[name] = fn
+	}
 	var out []migration
 	for _, f := range files {
 		base := strings.TrimSuffix(path.Base(f), ".sql")
@@ -91,6 +95,65 @@ func onlyComments(s string) bool {
 		}
 	}
 	return true
+}
+
+// clusterFuncs are the only places the DDL differs between one node and a
+// cluster. On a cluster, table NAME is created ON CLUSTER as NAME_local
+// with the Replicated variant of its engine (ZooKeeper path
+// /clickhouse/tables/{shard}/DB/NAME, replica {replica}, from each
+// server's macros), followed by a Distributed table NAME over it sharded
+// by the given key; materialized views run on each node, from one local
+// table into another, so each replica's rollup is fed only by inserts into
+// that replica and replication does the rest. On one node every function
+// renders what the files said before the cluster profile existed.
+func clusterFuncs(p Profile, sp schemaParams) template.FuncMap {
+	c := sp.Cluster
+	onCluster := func() string {
+		if c == "" {
+			return ""
+		}
+		return " ON CLUSTER " + c
+	}
+	local := func(name string) string {
+		if c == "" {
+			return sp.DB + "." + name
+		}
+		return sp.DB + "." + name + "_local"
+	}
+	funcs := template.FuncMap{
+		"onCluster": onCluster,
+		"local":     local,
+		// table is the name a CREATE TABLE creates: the local table on a cluster.
+		"table": func(name string) string { return local(name) + onCluster() },
+		// engine is a table engine; kind is MergeTree, ReplacingMergeTree, ...
+		"engine": func(kind, name string) string {
+			if c == "" {
+				return kind + "()"
+			}
+			return fmt.Sprintf("Replicated%s('/clickhouse/tables/{shard}/%s/%s', '{replica}')", kind, sp.DB, name)
+		},
+		// distributed ends a CREATE TABLE and, on a cluster, adds the
+		// Distributed table over it: a statement of its own.
+		"distributed": func(name, key string) string {
+			if c == "" {
+				return ""
+			}
+			return fmt.Sprintf(";\n\nCREATE TABLE IF NOT EXISTS %s.%s ON CLUSTER %s AS %s\nENGINE = Distributed(%s, %s, %s_local, %s)",
+				sp.DB, name, c, local(name), c, sp.DB, name, key)
+		},
+	}
+	if c != "" {
+		base := p.templateFuncs()["settings"].(func(...string) string)
+		// Replicated tables deduplicate inserts through ZooKeeper
+		// (replicated_deduplication_window, default 100 blocks, on every
+		// release): the modern profile widens it as it widens the
+		// non-replicated window on one node.
+		funcs["settings"] = func(opts ...string) string {
+			s := base(opts...)
+			return strings.Replace(s, "non_replicated_deduplication_window", "replicated_deduplication_window", 1)
+		}
+	}
+	return funcs
 }
 
 // templateFuncs are the only places the DDL differs by profile.

@@ -11,20 +11,24 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// TestSchemaGolden checks the DDL each profile generates against
-// testdata/schema_<profile>.sql. Run `go test ./warehouse -run Golden -update`
-// after changing a schema file, and review the diff.
+// TestSchemaGolden checks the DDL each profile generates, on one node and
+// on a cluster, against testdata/schema_<name>.sql. Run `go test
+// ./warehouse -run Golden -update` after changing a schema file, and review
+// the diff.
 func TestSchemaGolden(t *testing.T) {
 	tests := []struct {
 		name    string
 		profile Profile
+		cluster string
 	}{
-		{"modern", ModernProfile()},
-		{"legacy", LegacyProfile()},
+		{"modern", ModernProfile(), ""},
+		{"legacy", LegacyProfile(), ""},
+		{"cluster_modern", ModernProfile(), "loopgate"},
+		{"cluster_legacy", LegacyProfile(), "loopgate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := renderGolden(t, tt.profile)
+			got := renderGolden(t, tt.profile, tt.cluster)
 			file := filepath.Join("testdata", "schema_"+tt.name+".sql")
 			if *update {
 				if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
@@ -42,10 +46,10 @@ func TestSchemaGolden(t *testing.T) {
 	}
 }
 
-func renderGolden(t *testing.T, p Profile) string {
+func renderGolden(t *testing.T, p Profile, cluster string) string {
 	t.Helper()
 	cfg := DefaultConfig()
-	migs, err := renderSchema(p, schemaParams{DB: cfg.Database, RawDays: cfg.RawRetentionDays, RollupDays: cfg.RollupRetentionDays, FineDays: cfg.FineRetentionDays})
+	migs, err := renderSchema(p, schemaParams{DB: cfg.Database, Cluster: cluster, RawDays: cfg.RawRetentionDays, RollupDays: cfg.RollupRetentionDays, FineDays: cfg.FineRetentionDays})
 	if err != nil {
 		t.Fatal(err)
 	}

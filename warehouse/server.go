@@ -6,6 +6,8 @@ import (
 	"math/big"
 	"os"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +30,8 @@ type serverBackend struct {
 	mu      sync.Mutex
 	seq     uint64
 	unknown []string // query ids of failed inserts that may still be running
+
+	insertExtra []setting // sent with every insert (the cluster profile's), set once at Open
 }
 
 func openServer(ctx context.Context, cfg Config, now func() time.Time) (*serverBackend, error) {
@@ -84,10 +88,20 @@ func (s *serverBackend) close() error {
 
 func (s *serverBackend) insert(ctx context.Context, db string, b *block, token string) error {
 	var opts []clickhouse.QueryOption
-	if token != "" {
+	if token != "" || len(s.insertExtra) > 0 {
 		settings := clickhouse.Settings{}
-		for _, st := range insertSettings(token) {
-			settings[st.name] = st.value
+		all := s.insertExtra
+		if token != "" {
+			all = append(slices.Clip(all), insertSettings(token)...)
+		}
+		for _, st := range all {
+			// Servers before settings travelled as strings (18.16) take
+			// only integers; numbers go as numbers to every server.
+			if n, err := strconv.Atoi(st.value); err == nil {
+				settings[st.name] = n
+			} else {
+				settings[st.name] = st.value
+			}
 		}
 		opts = append(opts, clickhouse.WithSettings(settings))
 	}

@@ -71,8 +71,15 @@ func (s *Store) init(ctx context.Context) error {
 	if s.profile, err = profileFor(s.cfg.Profile, version); err != nil {
 		return fmt.Errorf("choose schema profile: %w", err)
 	}
-	s.log.Info("warehouse connected", "version", version, "profile", s.profile.Name, "database", s.cfg.Database)
-	if err := s.b.exec(ctx, "CREATE DATABASE IF NOT EXISTS "+s.cfg.Database); err != nil {
+	s.log.Info("warehouse connected", "version", version, "profile", s.profile.Name, "database", s.cfg.Database, "cluster", s.cfg.Cluster)
+	onCluster := ""
+	if s.cfg.Cluster != "" {
+		if err := s.joinCluster(ctx); err != nil {
+			return err
+		}
+		onCluster = " ON CLUSTER " + s.cfg.Cluster
+	}
+	if err := s.b.exec(ctx, "CREATE DATABASE IF NOT EXISTS "+s.cfg.Database+onCluster); err != nil {
 		return fmt.Errorf("create database %s: %w", s.cfg.Database, err)
 	}
 	if err := s.b.use(ctx, s.cfg.Database); err != nil {
@@ -81,13 +88,57 @@ func (s *Store) init(ctx context.Context) error {
 	return s.migrate(ctx)
 }
 
+// joinCluster checks that the server knows the configured cluster and
+// makes every insert synchronous through the Distributed tables and
+// acknowledged only by InsertQuorum replicas (0: all of the shard's).
+func (s *Store) joinCluster(ctx context.Context) error {
+	sb, ok := s.b.(*serverBackend)
+	if !ok {
+		return fmt.Errorf("cluster %s needs the server backend", s.cfg.Cluster)
+	}
+	rows, err := s.b.query(ctx, "SELECT count(), uniqExact(shard_num), max(replica_num) FROM system.clusters WHERE cluster = "+quote(s.cfg.Cluster))
+	if err != nil {
+		return fmt.Errorf("read cluster %s: %w", s.cfg.Cluster, err)
+	}
+	if rows.Len() != 1 || i64(rows.Values[0][0]) == 0 {
+		return fmt.Errorf("cluster %s: not in the server's remote_servers (system.clusters)", s.cfg.Cluster)
+	}
+	shards, replicas := i64(rows.Values[0][1]), i64(rows.Values[0][2])
+	quorum := int64(s.cfg.InsertQuorum)
+	if quorum == 0 || quorum > replicas {
+		quorum = replicas
+	}
+	sb.insertExtra = clusterInsertSettings(quorum, s.profile.InsertDedup)
+	s.log.Info("warehouse cluster", "cluster", s.cfg.Cluster, "shards", shards, "replicas", replicas, "insert_quorum", quorum)
+	return nil
+}
+
+// clusterInsertSettings are sent with every insert on a cluster: wait for
+// the Distributed table to hand each shard its rows (no queue on the local
+// disk of the node we talk to, which "returns nil only when stored" cannot
+// allow), and for quorum replicas of the shard to hold them. Quorum inserts
+// are sequential per table (insert_quorum_parallel = 0 where it exists): a
+// new one is refused until the previous one reached its quorum, which is
+// what keeps the existence check exact across a failover (see the package
+// documentation).
+func clusterInsertSettings(quorum int64, modern bool) []setting {
+	st := []setting{{"insert_distributed_sync", "1"}}
+	if quorum > 1 {
+		st = append(st, setting{"insert_quorum", fmt.Sprint(quorum)})
+		if modern { // 18.16 has no such setting: its quorum inserts are always sequential
+			st = append(st, setting{"insert_quorum_parallel", "0"})
+		}
+	}
+	return st
+}
+
 // migrate applies every migration not yet recorded in schema_migrations,
 // in version order. Statements are idempotent, so a migration interrupted
 // before it is recorded is simply run again; two processes migrating at
 // once both succeed.
 func (s *Store) migrate(ctx context.Context) error {
 	migs, err := renderSchema(s.profile, schemaParams{
-		DB: s.cfg.Database, RawDays: s.cfg.RawRetentionDays, RollupDays: s.cfg.RollupRetentionDays, FineDays: s.cfg.FineRetentionDays,
+		DB: s.cfg.Database, Cluster: s.cfg.Cluster, RawDays: s.cfg.RawRetentionDays, RollupDays: s.cfg.RollupRetentionDays, FineDays: s.cfg.FineRetentionDays,
 	})
 	if err != nil {
 		return err

@@ -94,6 +94,15 @@ type WarehouseConfig struct {
 	Password string `yaml:"password"`
 	// LibPath of libchdb.so for the embedded backend. Default: $LOOPGATE_CHDB_LIB, then $CHDB_LIB_PATH.
 	LibPath string `yaml:"lib_path"`
+	// Cluster is the ClickHouse cluster (remote_servers) the schema is laid
+	// out for: replicated tables under Distributed ones, created ON
+	// CLUSTER (warehouse.Config.Cluster). Empty: one server. Default empty
+	// (LOOPGATE_CLICKHOUSE_CLUSTER).
+	Cluster string `yaml:"cluster"`
+	// InsertQuorum on a cluster: replicas that must hold an insert before
+	// it counts as stored; 0 = all of the shard's (exactly once across a
+	// failover; writes wait while a replica is down). Default 0.
+	InsertQuorum int `yaml:"insert_quorum"`
 }
 
 // IngestConfig tunes the Kafka → ClickHouse consumer.
@@ -230,6 +239,7 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	setString(&cfg.Warehouse.Backend, "LOOPGATE_WAREHOUSE_BACKEND")
 	setString(&cfg.Warehouse.Addr, "LOOPGATE_CLICKHOUSE_ADDR")
 	setString(&cfg.Warehouse.Database, "LOOPGATE_CLICKHOUSE_DATABASE")
+	setString(&cfg.Warehouse.Cluster, "LOOPGATE_CLICKHOUSE_CLUSTER")
 	setString(&cfg.Warehouse.Username, "LOOPGATE_CLICKHOUSE_USER")
 	setString(&cfg.Warehouse.Password, "LOOPGATE_CLICKHOUSE_PASSWORD")
 	setString(&cfg.Admin.Addr, "LOOPGATE_ADMIN_ADDR")

@@ -83,6 +83,7 @@ func warehouseConfig(cfg Config) warehouse.Config {
 	w.Username = cfg.Warehouse.Username
 	w.Password = cfg.Warehouse.Password
 	w.LibPath = cfg.Warehouse.LibPath
+	w.Cluster, w.InsertQuorum = cfg.Warehouse.Cluster, cfg.Warehouse.InsertQuorum
 	w.DataDir = filepath.Join(cfg.DataDir, "chdb")
 	return w
 }

@@ -1,7 +1,7 @@
 -- One row per client request (event.Outcome without its attempts).
 -- start_ms/end_ms keep the exact wire values; start_time is derived from
 -- start_ms for partitioning, ordering and TTL.
-CREATE TABLE IF NOT EXISTS {{.DB}}.requests
+CREATE TABLE IF NOT EXISTS {{table "requests"}}
 (
     id             String{{codec "ZSTD(1)"}},
     schema         UInt16,
@@ -31,8 +31,8 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.requests
     attempt_count  UInt8,
     ingested_at    {{time}} DEFAULT {{now}}{{codec "Delta, ZSTD(1)"}}
 )
-ENGINE = MergeTree()
+ENGINE = {{engine "MergeTree" "requests"}}
 PARTITION BY toYYYYMMDD(start_time)
 ORDER BY (start_time, id)
 {{- ttl "start_time" .RawDays}}
-{{- settings "ttl" "dedup"}};
+{{- settings "ttl" "dedup"}}{{distributed "requests" "cityHash64(id)"}};

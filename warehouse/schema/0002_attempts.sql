@@ -1,6 +1,6 @@
 -- One row per attempt: what the optimizer learns from. Carries the request
 -- fields that define the demand class, so stats need no join.
-CREATE TABLE IF NOT EXISTS {{.DB}}.attempts
+CREATE TABLE IF NOT EXISTS {{table "attempts"}}
 (
     request_id       String{{codec "ZSTD(1)"}},
     attempt          UInt8,
@@ -29,8 +29,8 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.attempts
     score_weight     Float64{{codec "ZSTD(1)"}},
     ingested_at      {{time}} DEFAULT {{now}}{{codec "Delta, ZSTD(1)"}}
 )
-ENGINE = MergeTree()
+ENGINE = {{engine "MergeTree" "attempts"}}
 PARTITION BY toYYYYMMDD(start_time)
 ORDER BY (start_time, request_id, attempt)
 {{- ttl "start_time" .RawDays}}
-{{- settings "ttl" "dedup"}};
+{{- settings "ttl" "dedup"}}{{distributed "attempts" "cityHash64(request_id)"}};

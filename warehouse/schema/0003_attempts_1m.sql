@@ -2,7 +2,7 @@
 -- client region. Read with the -Merge combinators, e.g.
 --   SELECT countMerge(attempts), quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)(latency_tdigest)
 --   FROM attempts_1m WHERE minute >= now() - INTERVAL 10 MINUTE GROUP BY orchestrator
-CREATE TABLE IF NOT EXISTS {{.DB}}.attempts_1m
+CREATE TABLE IF NOT EXISTS {{table "attempts_1m"}}
 (
     minute          DateTime('UTC'),
     orchestrator    {{lc}},
@@ -24,15 +24,15 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.attempts_1m
     latency_sum_ms  AggregateFunction(sum, UInt64),
     latency_tdigest AggregateFunction(quantilesTDigest(0.5, 0.9, 0.95, 0.99), UInt32)
 )
-ENGINE = AggregatingMergeTree()
+ENGINE = {{engine "AggregatingMergeTree" "attempts_1m"}}
 PARTITION BY toYYYYMM(minute)
 ORDER BY (minute, capability, model, client_region, orchestrator)
 {{- ttl "minute" .RollupDays}}
-{{- settings "ttl" "dedup"}};
+{{- settings "ttl" "dedup"}}{{distributed "attempts_1m" "rand()"}};
 
 -- Fed by every block inserted into attempts, and only by those: rows the
 -- writer skips as duplicates never reach the rollup.
-CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.attempts_1m_mv TO {{.DB}}.attempts_1m AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.attempts_1m_mv{{onCluster}} TO {{local "attempts_1m"}} AS
 SELECT
     {{minute "start_time"}} AS minute,
     orchestrator,
@@ -53,5 +53,5 @@ SELECT
     sumState(if(billed = 1, cost, 0.)) AS billed_cost,
     sumState(toUInt64(latency_ms)) AS latency_sum_ms,
     quantilesTDigestState(0.5, 0.9, 0.95, 0.99)(latency_ms) AS latency_tdigest
-FROM {{.DB}}.attempts
+FROM {{local "attempts"}}
 GROUP BY minute, orchestrator, capability, model, client_region;

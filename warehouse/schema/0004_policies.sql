@@ -1,7 +1,7 @@
 -- Every routing policy the optimizer published, one row per version.
 -- ReplacingMergeTree collapses a version replayed from Kafka; the writer
 -- also skips versions already present.
-CREATE TABLE IF NOT EXISTS {{.DB}}.policies
+CREATE TABLE IF NOT EXISTS {{table "policies"}}
 (
     version      UInt64,
     created_ms   Int64,
@@ -14,6 +14,6 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.policies
     policy       String{{codec "ZSTD(3)"}},
     written_at   {{time}} DEFAULT {{now}}
 )
-ENGINE = ReplacingMergeTree()
+ENGINE = {{engine "ReplacingMergeTree" "policies"}}
 ORDER BY version
-{{- settings}};
+{{- settings}}{{distributed "policies" "version"}};

@@ -1,5 +1,5 @@
 -- Operator and system actions: who changed what, when. Kept forever.
-CREATE TABLE IF NOT EXISTS {{.DB}}.audit
+CREATE TABLE IF NOT EXISTS {{table "audit"}}
 (
     time_ms Int64,
     time    {{time}} DEFAULT {{timeFromMs "time_ms"}},
@@ -7,7 +7,7 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.audit
     action  {{lc}},
     detail  String{{codec "ZSTD(3)"}}
 )
-ENGINE = MergeTree()
+ENGINE = {{engine "MergeTree" "audit"}}
 PARTITION BY toYYYYMM(time)
 ORDER BY (time, actor)
-{{- settings}};
+{{- settings}}{{distributed "audit" "rand()"}};

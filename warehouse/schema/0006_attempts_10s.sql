@@ -2,7 +2,7 @@
 -- capability × model × client region, with the latency of successful
 -- attempts only (what an SLO is met by). Fine enough for a policy period of
 -- seconds; kept for days, not months (attempts_1m is the long history).
-CREATE TABLE IF NOT EXISTS {{.DB}}.attempts_10s
+CREATE TABLE IF NOT EXISTS {{table "attempts_10s"}}
 (
     bucket             DateTime('UTC'),
     orchestrator       {{lc}},
@@ -21,13 +21,13 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.attempts_10s
     billed_cost        AggregateFunction(sum, Float64),
     ok_latency_tdigest AggregateFunction(quantilesTDigestIf(0.5, 0.9, 0.95, 0.99), UInt32, UInt8)
 )
-ENGINE = AggregatingMergeTree()
+ENGINE = {{engine "AggregatingMergeTree" "attempts_10s"}}
 PARTITION BY toYYYYMMDD(bucket)
 ORDER BY (bucket, capability, model, client_region, orchestrator)
 {{- ttl "bucket" .FineDays}}
-{{- settings "ttl" "dedup"}};
+{{- settings "ttl" "dedup"}}{{distributed "attempts_10s" "rand()"}};
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.attempts_10s_mv TO {{.DB}}.attempts_10s AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.attempts_10s_mv{{onCluster}} TO {{local "attempts_10s"}} AS
 SELECT
     {{tenSeconds "start_time"}} AS bucket,
     orchestrator,
@@ -45,5 +45,5 @@ SELECT
     sumState(toUInt64(billed)) AS billed_attempts,
     sumState(if(billed = 1, cost, 0.)) AS billed_cost,
     quantilesTDigestIfState(0.5, 0.9, 0.95, 0.99)(latency_ms, toUInt8(result = 'ok')) AS ok_latency_tdigest
-FROM {{.DB}}.attempts
+FROM {{local "attempts"}}
 GROUP BY bucket, orchestrator, capability, model, client_region;

@@ -6,7 +6,7 @@
 -- the adapter refuses amounts of 10^28 wei or more on both.
 
 -- create_new_payment: one row per payment (a batch of tickets).
-CREATE TABLE IF NOT EXISTS {{.DB}}.livepeer_payments
+CREATE TABLE IF NOT EXISTS {{table "livepeer_payments"}}
 (
     event_id           String{{codec "ZSTD(1)"}},
     idx                UInt32,
@@ -28,15 +28,15 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.livepeer_payments
     price_unit         {{lc}},
     ingested_at        {{time}} DEFAULT {{now}}{{codec "Delta, ZSTD(1)"}}
 )
-ENGINE = MergeTree()
+ENGINE = {{engine "MergeTree" "livepeer_payments"}}
 PARTITION BY toYYYYMMDD(event_time)
 ORDER BY (event_time, event_id, idx)
 {{- ttl "event_time" .RawDays}}
-{{- settings "ttl" "dedup"}};
+{{- settings "ttl" "dedup"}}{{distributed "livepeer_payments" "cityHash64(event_id)"}};
 
 -- discovery_results: one row per orchestrator the gateway discovered, with
 -- its GetOrchestratorInfo latency.
-CREATE TABLE IF NOT EXISTS {{.DB}}.livepeer_discovery
+CREATE TABLE IF NOT EXISTS {{table "livepeer_discovery"}}
 (
     event_id    String{{codec "ZSTD(1)"}},
     idx         UInt32,
@@ -48,15 +48,15 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.livepeer_discovery
     latency_ms  UInt32{{codec "ZSTD(1)"}},
     ingested_at {{time}} DEFAULT {{now}}{{codec "Delta, ZSTD(1)"}}
 )
-ENGINE = MergeTree()
+ENGINE = {{engine "MergeTree" "livepeer_discovery"}}
 PARTITION BY toYYYYMMDD(event_time)
 ORDER BY (event_time, event_id, idx)
 {{- ttl "event_time" .RawDays}}
-{{- settings "ttl" "dedup"}};
+{{- settings "ttl" "dedup"}}{{distributed "livepeer_discovery" "cityHash64(event_id)"}};
 
 -- network_capabilities: one row per orchestrator per snapshot, so the
 -- newest row of an address is its current offer (argMax(..., ts_ms)).
-CREATE TABLE IF NOT EXISTS {{.DB}}.livepeer_orchestrators
+CREATE TABLE IF NOT EXISTS {{table "livepeer_orchestrators"}}
 (
     event_id            String{{codec "ZSTD(1)"}},
     idx                 UInt32,
@@ -73,17 +73,17 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.livepeer_orchestrators
     hardware            String{{codec "ZSTD(3)"}},
     ingested_at         {{time}} DEFAULT {{now}}{{codec "Delta, ZSTD(1)"}}
 )
-ENGINE = MergeTree()
+ENGINE = {{engine "MergeTree" "livepeer_orchestrators"}}
 PARTITION BY toYYYYMMDD(event_time)
 ORDER BY (event_time, event_id, idx)
 {{- ttl "event_time" .RawDays}}
-{{- settings "ttl" "dedup"}};
+{{- settings "ttl" "dedup"}}{{distributed "livepeer_orchestrators" "cityHash64(event_id)"}};
 
 -- stream_trace, ai_stream_status and ai_stream_events of live pipelines.
 -- First-segment latency is, per stream, the first
 -- gateway_receive_first_processed_segment's data_ts_ms minus the
 -- gateway_receive_stream_request's (docs/ANALYSTS.md has the query).
-CREATE TABLE IF NOT EXISTS {{.DB}}.livepeer_streams
+CREATE TABLE IF NOT EXISTS {{table "livepeer_streams"}}
 (
     event_id     String{{codec "ZSTD(1)"}},
     idx          UInt32,
@@ -103,8 +103,8 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.livepeer_streams
     data         String{{codec "ZSTD(3)"}},
     ingested_at  {{time}} DEFAULT {{now}}{{codec "Delta, ZSTD(1)"}}
 )
-ENGINE = MergeTree()
+ENGINE = {{engine "MergeTree" "livepeer_streams"}}
 PARTITION BY toYYYYMMDD(event_time)
 ORDER BY (event_time, event_id, idx)
 {{- ttl "event_time" .RawDays}}
-{{- settings "ttl" "dedup"}};
+{{- settings "ttl" "dedup"}}{{distributed "livepeer_streams" "cityHash64(event_id)"}};

@@ -1,0 +1,384 @@
+-- migration 0000 schema_migrations, statement 1
+-- Which migrations have run. Written last by each migration, so a crash in
+-- the middle re-runs it; every statement is idempotent (IF NOT EXISTS).
+CREATE TABLE IF NOT EXISTS loopgate.schema_migrations_local ON CLUSTER loopgate
+(
+    version    UInt32,
+    name       String,
+    applied_at DateTime('UTC') DEFAULT now()
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loopgate/schema_migrations', '{replica}')
+ORDER BY version;
+
+-- migration 0000 schema_migrations, statement 2
+CREATE TABLE IF NOT EXISTS loopgate.schema_migrations ON CLUSTER loopgate AS loopgate.schema_migrations_local
+ENGINE = Distributed(loopgate, loopgate, schema_migrations_local, version);
+
+-- migration 0001 requests, statement 1
+-- One row per client request (event.Outcome without its attempts).
+-- start_ms/end_ms keep the exact wire values; start_time is derived from
+-- start_ms for partitioning, ordering and TTL.
+CREATE TABLE IF NOT EXISTS loopgate.requests_local ON CLUSTER loopgate
+(
+    id             String,
+    schema         UInt16,
+    gateway_id     String,
+    gateway_region String,
+    client_region  String,
+    api_key_id     String,
+    customer       String,
+    capability     String,
+    model          String,
+    units          Int64,
+    unit_kind      String,
+    start_ms       Int64,
+    end_ms         Int64,
+    start_time     DateTime('UTC') DEFAULT toDateTime(intDiv(start_ms, 1000), 'UTC'),
+    status         String,
+    error_class    String,
+    http_status    UInt16,
+    latency_ms     UInt32,
+    ttfb_ms        UInt32,
+    bytes_in       UInt64,
+    bytes_out      UInt64,
+    price_per_unit Float64,
+    cost           Float64,
+    charge         Float64,
+    policy_version UInt64,
+    attempt_count  UInt8,
+    ingested_at    DateTime('UTC') DEFAULT now()
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/loopgate/requests', '{replica}')
+PARTITION BY toYYYYMMDD(start_time)
+ORDER BY (start_time, id)
+SETTINGS index_granularity = 8192;
+
+-- migration 0001 requests, statement 2
+CREATE TABLE IF NOT EXISTS loopgate.requests ON CLUSTER loopgate AS loopgate.requests_local
+ENGINE = Distributed(loopgate, loopgate, requests_local, cityHash64(id));
+
+-- migration 0002 attempts, statement 1
+-- One row per attempt: what the optimizer learns from. Carries the request
+-- fields that define the demand class, so stats need no join.
+CREATE TABLE IF NOT EXISTS loopgate.attempts_local ON CLUSTER loopgate
+(
+    request_id       String,
+    attempt          UInt8,
+    capability       String,
+    model            String,
+    client_region    String,
+    gateway_id       String,
+    policy_version   UInt64,
+    orchestrator     String,
+    orch_region      String,
+    start_ms         Int64,
+    start_time       DateTime('UTC') DEFAULT toDateTime(intDiv(start_ms, 1000), 'UTC'),
+    latency_ms       UInt32,
+    result           String,
+    error_class      String,
+    http_status      UInt16,
+    retry            UInt8,
+    hedged           UInt8,
+    billed           UInt8,
+    cost             Float64,
+    propensity       Float64,
+    score_share      Float64,
+    score_latency_ms Float64,
+    score_in_flight  UInt32,
+    score_penalty    Float64,
+    score_weight     Float64,
+    ingested_at      DateTime('UTC') DEFAULT now()
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/loopgate/attempts', '{replica}')
+PARTITION BY toYYYYMMDD(start_time)
+ORDER BY (start_time, request_id, attempt)
+SETTINGS index_granularity = 8192;
+
+-- migration 0002 attempts, statement 2
+CREATE TABLE IF NOT EXISTS loopgate.attempts ON CLUSTER loopgate AS loopgate.attempts_local
+ENGINE = Distributed(loopgate, loopgate, attempts_local, cityHash64(request_id));
+
+-- migration 0003 attempts_1m, statement 1
+-- Per-minute rollup of attempts per orchestrator × capability × model ×
+-- client region. Read with the -Merge combinators, e.g.
+--   SELECT countMerge(attempts), quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)(latency_tdigest)
+--   FROM attempts_1m WHERE minute >= now() - INTERVAL 10 MINUTE GROUP BY orchestrator
+CREATE TABLE IF NOT EXISTS loopgate.attempts_1m_local ON CLUSTER loopgate
+(
+    minute          DateTime('UTC'),
+    orchestrator    String,
+    capability      String,
+    model           String,
+    client_region   String,
+    attempts        AggregateFunction(count),
+    successes       AggregateFunction(sum, UInt64),
+    errors          AggregateFunction(sum, UInt64),
+    busy            AggregateFunction(sum, UInt64),
+    refused         AggregateFunction(sum, UInt64),
+    timeouts        AggregateFunction(sum, UInt64),
+    client_errors   AggregateFunction(sum, UInt64),
+    canceled        AggregateFunction(sum, UInt64),
+    retries         AggregateFunction(sum, UInt64),
+    hedges          AggregateFunction(sum, UInt64),
+    billed_attempts AggregateFunction(sum, UInt64),
+    billed_cost     AggregateFunction(sum, Float64),
+    latency_sum_ms  AggregateFunction(sum, UInt64),
+    latency_tdigest AggregateFunction(quantilesTDigest(0.5, 0.9, 0.95, 0.99), UInt32)
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/loopgate/attempts_1m', '{replica}')
+PARTITION BY toYYYYMM(minute)
+ORDER BY (minute, capability, model, client_region, orchestrator)
+SETTINGS index_granularity = 8192;
+
+-- migration 0003 attempts_1m, statement 2
+CREATE TABLE IF NOT EXISTS loopgate.attempts_1m ON CLUSTER loopgate AS loopgate.attempts_1m_local
+ENGINE = Distributed(loopgate, loopgate, attempts_1m_local, rand());
+
+-- migration 0003 attempts_1m, statement 3
+-- Fed by every block inserted into attempts, and only by those: rows the
+-- writer skips as duplicates never reach the rollup.
+CREATE MATERIALIZED VIEW IF NOT EXISTS loopgate.attempts_1m_mv ON CLUSTER loopgate TO loopgate.attempts_1m_local AS
+SELECT
+    toStartOfMinute(start_time) AS minute,
+    orchestrator,
+    capability,
+    model,
+    client_region,
+    countState() AS attempts,
+    sumState(toUInt64(result = 'ok')) AS successes,
+    sumState(toUInt64(result = 'error')) AS errors,
+    sumState(toUInt64(result = 'busy')) AS busy,
+    sumState(toUInt64(result = 'refused')) AS refused,
+    sumState(toUInt64(result = 'timeout')) AS timeouts,
+    sumState(toUInt64(result = 'client')) AS client_errors,
+    sumState(toUInt64(result = 'canceled')) AS canceled,
+    sumState(toUInt64(retry)) AS retries,
+    sumState(toUInt64(hedged)) AS hedges,
+    sumState(toUInt64(billed)) AS billed_attempts,
+    sumState(if(billed = 1, cost, 0.)) AS billed_cost,
+    sumState(toUInt64(latency_ms)) AS latency_sum_ms,
+    quantilesTDigestState(0.5, 0.9, 0.95, 0.99)(latency_ms) AS latency_tdigest
+FROM loopgate.attempts_local
+GROUP BY minute, orchestrator, capability, model, client_region;
+
+-- migration 0004 policies, statement 1
+-- Every routing policy the optimizer published, one row per version.
+-- ReplacingMergeTree collapses a version replayed from Kafka; the writer
+-- also skips versions already present.
+CREATE TABLE IF NOT EXISTS loopgate.policies_local ON CLUSTER loopgate
+(
+    version      UInt64,
+    created_ms   Int64,
+    created_time DateTime('UTC') DEFAULT toDateTime(intDiv(created_ms, 1000), 'UTC'),
+    lambda       Float64,
+    window_s     UInt32,
+    producer     String,
+    classes      UInt32,
+    ejections    UInt32,
+    policy       String,
+    written_at   DateTime('UTC') DEFAULT now()
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loopgate/policies', '{replica}')
+ORDER BY version
+SETTINGS index_granularity = 8192;
+
+-- migration 0004 policies, statement 2
+CREATE TABLE IF NOT EXISTS loopgate.policies ON CLUSTER loopgate AS loopgate.policies_local
+ENGINE = Distributed(loopgate, loopgate, policies_local, version);
+
+-- migration 0005 audit, statement 1
+-- Operator and system actions: who changed what, when. Kept forever.
+CREATE TABLE IF NOT EXISTS loopgate.audit_local ON CLUSTER loopgate
+(
+    time_ms Int64,
+    time    DateTime('UTC') DEFAULT toDateTime(intDiv(time_ms, 1000), 'UTC'),
+    actor   String,
+    action  String,
+    detail  String
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/loopgate/audit', '{replica}')
+PARTITION BY toYYYYMM(time)
+ORDER BY (time, actor)
+SETTINGS index_granularity = 8192;
+
+-- migration 0005 audit, statement 2
+CREATE TABLE IF NOT EXISTS loopgate.audit ON CLUSTER loopgate AS loopgate.audit_local
+ENGINE = Distributed(loopgate, loopgate, audit_local, rand());
+
+-- migration 0006 attempts_10s, statement 1
+-- The optimizer's rollup: attempts per 10 seconds × orchestrator ×
+-- capability × model × client region, with the latency of successful
+-- attempts only (what an SLO is met by). Fine enough for a policy period of
+-- seconds; kept for days, not months (attempts_1m is the long history).
+CREATE TABLE IF NOT EXISTS loopgate.attempts_10s_local ON CLUSTER loopgate
+(
+    bucket             DateTime('UTC'),
+    orchestrator       String,
+    capability         String,
+    model              String,
+    client_region      String,
+    attempts           AggregateFunction(count),
+    successes          AggregateFunction(sum, UInt64),
+    errors             AggregateFunction(sum, UInt64),
+    busy               AggregateFunction(sum, UInt64),
+    refused            AggregateFunction(sum, UInt64),
+    timeouts           AggregateFunction(sum, UInt64),
+    client_errors      AggregateFunction(sum, UInt64),
+    canceled           AggregateFunction(sum, UInt64),
+    billed_attempts    AggregateFunction(sum, UInt64),
+    billed_cost        AggregateFunction(sum, Float64),
+    ok_latency_tdigest AggregateFunction(quantilesTDigestIf(0.5, 0.9, 0.95, 0.99), UInt32, UInt8)
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/loopgate/attempts_10s', '{replica}')
+PARTITION BY toYYYYMMDD(bucket)
+ORDER BY (bucket, capability, model, client_region, orchestrator)
+SETTINGS index_granularity = 8192;
+
+-- migration 0006 attempts_10s, statement 2
+CREATE TABLE IF NOT EXISTS loopgate.attempts_10s ON CLUSTER loopgate AS loopgate.attempts_10s_local
+ENGINE = Distributed(loopgate, loopgate, attempts_10s_local, rand());
+
+-- migration 0006 attempts_10s, statement 3
+CREATE MATERIALIZED VIEW IF NOT EXISTS loopgate.attempts_10s_mv ON CLUSTER loopgate TO loopgate.attempts_10s_local AS
+SELECT
+    toDateTime(intDiv(toUInt32(start_time), 10) * 10, 'UTC') AS bucket,
+    orchestrator,
+    capability,
+    model,
+    client_region,
+    countState() AS attempts,
+    sumState(toUInt64(result = 'ok')) AS successes,
+    sumState(toUInt64(result = 'error')) AS errors,
+    sumState(toUInt64(result = 'busy')) AS busy,
+    sumState(toUInt64(result = 'refused')) AS refused,
+    sumState(toUInt64(result = 'timeout')) AS timeouts,
+    sumState(toUInt64(result = 'client')) AS client_errors,
+    sumState(toUInt64(result = 'canceled')) AS canceled,
+    sumState(toUInt64(billed)) AS billed_attempts,
+    sumState(if(billed = 1, cost, 0.)) AS billed_cost,
+    quantilesTDigestIfState(0.5, 0.9, 0.95, 0.99)(latency_ms, toUInt8(result = 'ok')) AS ok_latency_tdigest
+FROM loopgate.attempts_local
+GROUP BY bucket, orchestrator, capability, model, client_region;
+
+-- migration 0007 livepeer, statement 1
+-- the adapter refuses amounts of 10^28 wei or more on both.
+
+-- create_new_payment: one row per payment (a batch of tickets).
+CREATE TABLE IF NOT EXISTS loopgate.livepeer_payments_local ON CLUSTER loopgate
+(
+    event_id           String,
+    idx                UInt32,
+    gateway            String,
+    ts_ms              Int64,
+    event_time         DateTime('UTC') DEFAULT toDateTime(intDiv(ts_ms, 1000), 'UTC'),
+    request_id         String,
+    session_id         String,
+    manifest_id        String,
+    capability         String,
+    orchestrator       String,
+    recipient          String,
+    sender             String,
+    num_tickets        UInt32,
+    face_value_wei     Decimal(38, 0),
+    win_prob           Decimal(18, 10),
+    ev_wei             Decimal(38, 10),
+    price_per_unit_wei Decimal(38, 3),
+    price_unit         String,
+    ingested_at        DateTime('UTC') DEFAULT now()
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/loopgate/livepeer_payments', '{replica}')
+PARTITION BY toYYYYMMDD(event_time)
+ORDER BY (event_time, event_id, idx)
+SETTINGS index_granularity = 8192;
+
+-- migration 0007 livepeer, statement 2
+CREATE TABLE IF NOT EXISTS loopgate.livepeer_payments ON CLUSTER loopgate AS loopgate.livepeer_payments_local
+ENGINE = Distributed(loopgate, loopgate, livepeer_payments_local, cityHash64(event_id));
+
+-- migration 0007 livepeer, statement 3
+-- discovery_results: one row per orchestrator the gateway discovered, with
+-- its GetOrchestratorInfo latency.
+CREATE TABLE IF NOT EXISTS loopgate.livepeer_discovery_local ON CLUSTER loopgate
+(
+    event_id    String,
+    idx         UInt32,
+    gateway     String,
+    ts_ms       Int64,
+    event_time  DateTime('UTC') DEFAULT toDateTime(intDiv(ts_ms, 1000), 'UTC'),
+    address     String,
+    url         String,
+    latency_ms  UInt32,
+    ingested_at DateTime('UTC') DEFAULT now()
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/loopgate/livepeer_discovery', '{replica}')
+PARTITION BY toYYYYMMDD(event_time)
+ORDER BY (event_time, event_id, idx)
+SETTINGS index_granularity = 8192;
+
+-- migration 0007 livepeer, statement 4
+CREATE TABLE IF NOT EXISTS loopgate.livepeer_discovery ON CLUSTER loopgate AS loopgate.livepeer_discovery_local
+ENGINE = Distributed(loopgate, loopgate, livepeer_discovery_local, cityHash64(event_id));
+
+-- migration 0007 livepeer, statement 5
+-- network_capabilities: one row per orchestrator per snapshot, so the
+-- newest row of an address is its current offer (argMax(..., ts_ms)).
+CREATE TABLE IF NOT EXISTS loopgate.livepeer_orchestrators_local ON CLUSTER loopgate
+(
+    event_id            String,
+    idx                 UInt32,
+    gateway             String,
+    ts_ms               Int64,
+    event_time          DateTime('UTC') DEFAULT toDateTime(intDiv(ts_ms, 1000), 'UTC'),
+    address             String,
+    local_address       String,
+    orch_uri            String,
+    price_per_unit_wei  Decimal(38, 0),
+    pixels_per_unit     Int64,
+    capabilities_prices String,
+    capabilities        String,
+    hardware            String,
+    ingested_at         DateTime('UTC') DEFAULT now()
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/loopgate/livepeer_orchestrators', '{replica}')
+PARTITION BY toYYYYMMDD(event_time)
+ORDER BY (event_time, event_id, idx)
+SETTINGS index_granularity = 8192;
+
+-- migration 0007 livepeer, statement 6
+CREATE TABLE IF NOT EXISTS loopgate.livepeer_orchestrators ON CLUSTER loopgate AS loopgate.livepeer_orchestrators_local
+ENGINE = Distributed(loopgate, loopgate, livepeer_orchestrators_local, cityHash64(event_id));
+
+-- migration 0007 livepeer, statement 7
+-- stream_trace, ai_stream_status and ai_stream_events of live pipelines.
+-- First-segment latency is, per stream, the first
+-- gateway_receive_first_processed_segment's data_ts_ms minus the
+-- gateway_receive_stream_request's (docs/ANALYSTS.md has the query).
+CREATE TABLE IF NOT EXISTS loopgate.livepeer_streams_local ON CLUSTER loopgate
+(
+    event_id     String,
+    idx          UInt32,
+    gateway      String,
+    ts_ms        Int64,
+    event_time   DateTime('UTC') DEFAULT toDateTime(intDiv(ts_ms, 1000), 'UTC'),
+    kind         String,
+    type         String,
+    stream_id    String,
+    request_id   String,
+    pipeline     String,
+    pipeline_id  String,
+    orch_address String,
+    orch_url     String,
+    data_ts_ms   Int64,
+    message      String,
+    data         String,
+    ingested_at  DateTime('UTC') DEFAULT now()
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/loopgate/livepeer_streams', '{replica}')
+PARTITION BY toYYYYMMDD(event_time)
+ORDER BY (event_time, event_id, idx)
+SETTINGS index_granularity = 8192;
+
+-- migration 0007 livepeer, statement 8
+CREATE TABLE IF NOT EXISTS loopgate.livepeer_streams ON CLUSTER loopgate AS loopgate.livepeer_streams_local
+ENGINE = Distributed(loopgate, loopgate, livepeer_streams_local, cityHash64(event_id));
+
