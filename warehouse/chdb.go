@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
-
-	"github.com/ebitengine/purego"
 )
 
 // ErrNoChdb is returned by Open for the embedded backend when libchdb.so
@@ -66,7 +64,7 @@ var (
 )
 
 // loadChdb binds libchdb.so at path.
-func loadChdb(path string) (lib *chdbLib, err error) {
+func loadChdb(path string) (*chdbLib, error) {
 	if path == "" {
 		return nil, fmt.Errorf("%w: libchdb.so %s is not installed and no path is set: run `make run`, `make test` or `deploy/local/chdb.sh install` once (it caches the library), or set LOOPGATE_CHDB_LIB (warehouse.lib_path)", ErrNoChdb, ChdbVersion)
 	}
@@ -78,25 +76,10 @@ func loadChdb(path string) (lib *chdbLib, err error) {
 	if lib := libCache[path]; lib != nil {
 		return lib, nil
 	}
-	h, err := dlopen(path)
+	l, err := bindChdb(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: dlopen %s: %w", ErrNoChdb, path, err)
+		return nil, err
 	}
-	// RegisterLibFunc panics on a missing symbol (an older libchdb without
-	// the chdb_* API); turn that into an error.
-	defer func() {
-		if r := recover(); r != nil {
-			lib, err = nil, fmt.Errorf("%w: %s lacks the chdb_connect API: %v", ErrNoChdb, path, r)
-		}
-	}()
-	l := &chdbLib{}
-	purego.RegisterLibFunc(&l.connect, h, "chdb_connect")
-	purego.RegisterLibFunc(&l.closeConn, h, "chdb_close_conn")
-	purego.RegisterLibFunc(&l.query, h, "chdb_query")
-	purego.RegisterLibFunc(&l.destroy, h, "chdb_destroy_query_result")
-	purego.RegisterLibFunc(&l.buffer, h, "chdb_result_buffer")
-	purego.RegisterLibFunc(&l.length, h, "chdb_result_length")
-	purego.RegisterLibFunc(&l.errorMsg, h, "chdb_result_error")
 	libCache[path] = l
 	return l, nil
 }

@@ -8,8 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
-
-	"github.com/ebitengine/purego"
 )
 
 // lockDataDir takes an exclusive lock on dir/loopgate.lock so that a
@@ -30,10 +28,4 @@ func lockDataDir(dir string) (release func(), err error) {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	return func() { f.Close() }, nil
-}
-
-// dlopen loads a shared library with every symbol resolved now and visible
-// to libraries loaded later, as chdb-go loads it.
-func dlopen(path string) (uintptr, error) {
-	return purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
 }
