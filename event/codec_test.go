@@ -218,6 +218,7 @@ func FuzzDecodeOutcome(f *testing.F) {
 	}
 	f.Add([]byte(`{"schema":1}`))
 	f.Add([]byte(`null`))
+	f.Add([]byte(`{"id":"019a0000-0000-7000-8000-000000000000","schema":1,"gateway_id":"g","capability":"llm","units":1,"unit_kind":"tokens","start_ms":1,"end_ms":1,"status":"shed","error_class":"queue_deadline","http_status":503,"attempts":[]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		o, err := event.DecodeOutcome(b)
 		if err != nil {
@@ -242,6 +243,7 @@ func FuzzDecodePolicy(f *testing.F) {
 	f.Add([]byte(`{"schema":1,"version":1,"lambda":0.5,"classes":[{"capability":"llm","shares":[{"orchestrator":"a","share":1}]}]}`))
 	f.Add([]byte(`{"schema":1,"version":2,"lambda":0.5,"classes":[],"frontier":[{"lambda":0,"cost_per_request":0.003,"slo_attainment":0.95,"p95_ms":2800},{"lambda":1,"cost_per_request":0.004,"slo_attainment":0.99,"p95_ms":1900}]}`))
 	f.Add([]byte(`{"schema":1,"version":2,"lambda":0.5,"frontier":[{"lambda":1},{"lambda":0}]}`))
+	f.Add([]byte(`{"schema":1,"version":3,"lambda":0.5,"classes":[{"capability":"llm","admit_per_s":4.5,"admit_reason":"overload","value":0.02,"slo_ms":3000,"shares":[{"orchestrator":"a","share":1}]}],"limits":[{"orchestrator":"a","max_in_flight":6,"reason":"little"}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := event.DecodePolicy(b)
 		if err != nil {
@@ -262,6 +264,44 @@ func FuzzDecodePolicy(f *testing.F) {
 			t.Fatalf("re-encoding changed the policy (%v):\n%s\n%s", err, b2, b3)
 		}
 	})
+}
+
+// TestShapingFieldsBackwardCompatible: a policy and an outcome written
+// before workload shaping still decode, and the shaping fields round-trip.
+func TestShapingFieldsBackwardCompatible(t *testing.T) {
+	old := []byte(`{"schema":1,"version":7,"lambda":0.5,"classes":[{"capability":"llm","shares":[{"orchestrator":"a","share":1}]}],"limits":[{"orchestrator":"a","max_in_flight":3}]}`)
+	p, err := event.DecodePolicy(old)
+	if err != nil {
+		t.Fatalf("pre-shaping policy: %v", err)
+	}
+	if p.Limits[0].Reason != "" || p.Classes[0].AdmitPerS != 0 || p.Classes[0].Value != 0 {
+		t.Fatalf("got %+v, want the shaping fields zero", p)
+	}
+	p.Limits[0].Reason = "capacity 2, queue 1"
+	p.Classes[0].AdmitPerS, p.Classes[0].AdmitReason, p.Classes[0].Value, p.Classes[0].SLOMs = 2.5, "overload", 0.5, 3000
+	b, err := event.EncodePolicy(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := event.DecodePolicy(b)
+	if err != nil || !reflect.DeepEqual(got, p) {
+		t.Fatalf("round trip: got %+v (%v), want %+v", got, err, p)
+	}
+	bad := p
+	bad.Classes = []event.ClassPolicy{p.Classes[0]}
+	bad.Classes[0].SLOMs = -1
+	if _, err := event.EncodePolicy(bad); err == nil {
+		t.Fatal("got nil error for a negative slo_ms")
+	}
+	o := eventtest.Outcome(1, 0)
+	o.Status, o.ErrorClass, o.HTTPStatus, o.Attempts = event.StatusShed, "queue_full", 503, nil
+	ob, err := event.EncodeOutcome(o)
+	if err != nil {
+		t.Fatalf("shed outcome: %v", err)
+	}
+	if got, err := event.DecodeOutcome(ob); err != nil || got.Status != event.StatusShed {
+		t.Fatalf("got %+v (%v), want a shed outcome", got.Status, err)
+	}
 }
 
 func TestEncodeRejectsOversized(t *testing.T) {

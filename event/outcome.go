@@ -24,6 +24,11 @@ const (
 	StatusTimeout  Status = "timeout"  // the overall deadline passed
 	StatusRejected Status = "rejected" // refused before any attempt (no orchestrator, admission)
 	StatusCanceled Status = "canceled" // the client went away
+	// StatusShed: refused at the edge to protect the rest under overload —
+	// by the admission rate, a full edge queue, or a wait that could not
+	// end in time — answered at once with 503 and Retry-After. It may
+	// carry no attempt.
+	StatusShed Status = "shed"
 	// StatusInterrupted: the router stopped (crashed) while the request was
 	// in flight; the outcome was rebuilt from its journal with the attempts
 	// known at that point.
@@ -33,7 +38,7 @@ const (
 // Valid reports whether s is a known status.
 func (s Status) Valid() bool {
 	switch s {
-	case StatusOK, StatusError, StatusTimeout, StatusRejected, StatusCanceled, StatusInterrupted:
+	case StatusOK, StatusError, StatusTimeout, StatusRejected, StatusCanceled, StatusInterrupted, StatusShed:
 		return true
 	}
 	return false

@@ -12,10 +12,10 @@ type Policy struct {
 	Producer  string        `json:"producer"` // optimizer instance that computed it
 	Classes   []ClassPolicy `json:"classes"`
 	Ejections []Ejection    `json:"ejections,omitempty"`
-	// Limits cap the attempts in flight per orchestrator. The router and
-	// the simulator apply them; the optimizer does not produce them yet
-	// (workload shaping, a later step), so today they come only from
-	// hand-made policies.
+	// Limits cap the attempts in flight per orchestrator, with the reason
+	// (the optimizer derives them from capacity and latency by Little's
+	// law; see package optimizer). The router never exceeds one and adapts
+	// below it between policies (router.Limiter).
 	Limits []Limit `json:"limits,omitempty"`
 	// Frontier is what the optimizer predicted, on the estimates this
 	// policy was computed from, for a sweep of λ (ascending, the policy's
@@ -44,11 +44,22 @@ type ClassPolicy struct {
 	Capability   string `json:"capability"`
 	Model        string `json:"model,omitempty"`
 	ClientRegion string `json:"client_region,omitempty"`
-	// AdmitPerS is an admission rate for the class from the region; 0 =
-	// unlimited. Validated but not enforced by the router and not
-	// produced by the optimizer yet (workload shaping, a later step).
+	// AdmitPerS is an admission rate for the class from the region, in
+	// requests per second; 0 = unlimited. The optimizer sets it under
+	// overload, lowering low-value classes first; the router enforces it
+	// with a token bucket and answers what exceeds it 503 (shed).
 	AdmitPerS float64 `json:"admit_per_s,omitempty"`
-	Shares    []Share `json:"shares"`
+	// AdmitReason says why AdmitPerS is set; empty when it is not.
+	AdmitReason string `json:"admit_reason,omitempty"`
+	// Value is what one SLO miss of the class costs, USD, as the
+	// optimizer resolved it: the router's edge queue serves higher values
+	// first. 0 = unknown (every class equal).
+	Value float64 `json:"value,omitempty"`
+	// SLOMs is the class's SLO, ms: a request waiting at the edge that
+	// cannot start in time to meet it is shed at once. 0 = unknown (the
+	// request's timeout bounds the wait).
+	SLOMs  int64   `json:"slo_ms,omitempty"`
+	Shares []Share `json:"shares"`
 }
 
 // Share is one orchestrator's share of a class's traffic, with the reason.
@@ -65,8 +76,9 @@ type Ejection struct {
 	UntilMs      int64  `json:"until_ms"`
 }
 
-// Limit caps the requests in flight to one orchestrator.
+// Limit caps the requests in flight to one orchestrator, with the reason.
 type Limit struct {
 	Orchestrator string `json:"orchestrator"`
 	MaxInFlight  int    `json:"max_in_flight"`
+	Reason       string `json:"reason,omitempty"`
 }

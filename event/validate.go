@@ -143,6 +143,15 @@ func (p *Policy) Validate() error {
 		if !(c.AdmitPerS >= 0) || math.IsInf(c.AdmitPerS, 0) {
 			return invalid(prefix+".admit_per_s", "%v is not a finite non-negative rate", c.AdmitPerS)
 		}
+		if err := checkString(prefix+".admit_reason", c.AdmitReason, false); err != nil {
+			return err
+		}
+		if err := checkMoney(prefix+".value", c.Value); err != nil {
+			return err
+		}
+		if c.SLOMs < 0 {
+			return invalid(prefix+".slo_ms", "negative: %d", c.SLOMs)
+		}
 		sum := 0.0
 		for j, s := range c.Shares {
 			if err := checkString(fmt.Sprintf("%s.shares[%d].orchestrator", prefix, j), s.Orchestrator, true); err != nil {
@@ -168,6 +177,9 @@ func (p *Policy) Validate() error {
 		}
 		if l.MaxInFlight < 0 {
 			return invalid(fmt.Sprintf("limits[%d].max_in_flight", i), "negative: %d", l.MaxInFlight)
+		}
+		if err := checkString(fmt.Sprintf("limits[%d].reason", i), l.Reason, false); err != nil {
+			return err
 		}
 	}
 	return validateFrontier(p.Frontier)
