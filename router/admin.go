@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"sort"
 	"time"
+
+	"github.com/loopgate/loopgate/event"
 )
 
 // ErrNoOrchestrators is Ready's answer while no orchestrator is configured.
@@ -26,8 +28,12 @@ func (r *Router) Ready(context.Context) error {
 // mounted with the read role on the process's admin server (package
 // admin), which serves /metrics, /healthz and /readyz for every command:
 //
-//	GET /policy         the routing policy in use (JSON), 404 before the first
-//	GET /orchestrators  per orchestrator: in flight, latency estimate, ejection state, price and share per class
+//	GET /policy         the routing policy in use (JSON, with its limits and admission rates and their
+//	                    reasons), plus "shaping": the admission rates in force and the edge queue's length;
+//	                    404 before the first
+//	GET /orchestrators  per orchestrator: in flight, limits (configured/published ceiling, the adaptive
+//	                    limit in force, the policy's reason), latency estimate, ejection state, price and
+//	                    share per class
 func (r *Router) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /policy", func(w http.ResponseWriter, _ *http.Request) {
@@ -36,12 +42,32 @@ func (r *Router) AdminHandler() http.Handler {
 			writeError(w, http.StatusNotFound, "no routing policy received yet")
 			return
 		}
-		writeJSON(w, http.StatusOK, p)
+		writeJSON(w, http.StatusOK, PolicyView{Policy: p, Shaping: r.Shaping()})
 	})
 	mux.HandleFunc("GET /orchestrators", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, r.Orchestrators())
 	})
 	return mux
+}
+
+// PolicyView is GET /policy: the policy as published, and what the
+// router's shaping does with it now.
+type PolicyView struct {
+	event.Policy
+	Shaping ShapingStatus `json:"shaping"`
+}
+
+// ShapingStatus is the router's workload shaping at a moment.
+type ShapingStatus struct {
+	// AdmissionRates are the token buckets in force, with their reasons.
+	AdmissionRates []AdmissionRate `json:"admission_rates"`
+	// QueueLength is the number of requests waiting in the edge queue.
+	QueueLength int `json:"queue_length"`
+}
+
+// Shaping reports the admission rates in force and the edge queue's length.
+func (r *Router) Shaping() ShapingStatus {
+	return ShapingStatus{AdmissionRates: r.admission.Rates(), QueueLength: int(r.edge.n.Load())}
 }
 
 // OrchestratorStatus is the router's view of one orchestrator.
@@ -50,7 +76,9 @@ type OrchestratorStatus struct {
 	URL                 string        `json:"url"`
 	Region              string        `json:"region,omitempty"`
 	InFlight            int64         `json:"in_flight"`
-	MaxInFlight         int           `json:"max_in_flight,omitempty"` // config and policy limits combined; 0 = none
+	MaxInFlight         int           `json:"max_in_flight,omitempty"` // config and policy limits combined (the ceiling); 0 = none
+	Limit               int           `json:"limit,omitempty"`         // the adaptive limit in force, ≤ MaxInFlight; 0 = none
+	LimitReason         string        `json:"limit_reason,omitempty"`  // the policy's reason, when its limit is the ceiling
 	LatencyMs           float64       `json:"latency_ms"`              // peak-EWMA estimate; 0 = none yet
 	LatencyFreshness    float64       `json:"latency_freshness"`       // 1 = just measured, → 0 as it ages
 	ConsecutiveFailures int64         `json:"consecutive_failures"`
@@ -90,7 +118,7 @@ func (r *Router) Orchestrators() []OrchestratorStatus {
 		ej, until := o.state.ejected(nowMs)
 		st := OrchestratorStatus{
 			ID: o.cfg.ID, URL: redact(o.cfg.URL), Region: o.cfg.Region,
-			InFlight: o.state.inFlight.Load(), MaxInFlight: o.limit,
+			InFlight: o.state.inFlight.Load(), MaxInFlight: o.limit, Limit: o.state.effLimit(o.limit), LimitReason: o.limitReason,
 			LatencyMs: lat, LatencyFreshness: fresh, ConsecutiveFailures: o.state.failures.Load(),
 			Ejected: ej, PolicyEjected: o.policyEjected(nowMs), PolicyEjectReason: o.policyEjectReason,
 			Classes: []ClassStatus{},

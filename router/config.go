@@ -57,6 +57,8 @@ type Config struct {
 	RetryBudget RetryBudgetConfig `yaml:"retry_budget"`
 	// Selection tunes how an orchestrator is drawn.
 	Selection SelectionConfig `yaml:"selection"`
+	// Shaping tunes concurrency limits, the edge queue, admission and tiers.
+	Shaping ShapingConfig `yaml:"shaping"`
 
 	// TrustClientRegionHeader: when true, a valid X-Loopgate-Client-Region
 	// header overrides the API key's client region (set it only behind a
@@ -156,6 +158,9 @@ type APIKeyConfig struct {
 	Customer string `yaml:"customer"`
 	// ClientRegion of the key's traffic, for region-specific policy shares.
 	ClientRegion string `yaml:"client_region"`
+	// Tier of the key's customer (e.g. "free", "paid"): Shaping.TierPriority
+	// raises its class's priority at the edge. Default none.
+	Tier string `yaml:"tier"`
 }
 
 // DefaultConfig returns the documented defaults, with every capability
@@ -179,6 +184,7 @@ func DefaultConfig() Config {
 			EjectAfter: 3, EjectBase: 10 * time.Second, EjectMax: 5 * time.Minute,
 			LatencyTau: 10 * time.Second, LatencyStale: time.Minute,
 		},
+		Shaping:      DefaultShapingConfig(),
 		Capabilities: defaultCapabilities(),
 	}
 }
@@ -246,6 +252,7 @@ func (c Config) normalized() Config {
 		caps[name] = cc
 	}
 	c.Capabilities = caps
+	c.Shaping = c.Shaping.normalized()
 	return c
 }
 
@@ -283,6 +290,9 @@ func (c Config) Validate() error {
 	rb := c.RetryBudget
 	if !finiteNonNeg(rb.Ratio) || !finiteNonNeg(rb.MinPerSecond) || rb.Window <= 0 {
 		bad("retry_budget: ratio %v and min_per_second %v must be finite and non-negative, window %v positive", rb.Ratio, rb.MinPerSecond, rb.Window)
+	}
+	if err := c.Shaping.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("router: %w", err))
 	}
 	s := c.Selection
 	switch {

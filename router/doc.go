@@ -63,9 +63,9 @@
 //	403  an unknown API key
 //	404  any other path or method
 //	413  a body over MaxBodyBytes
-//	503  no orchestrator serves the class, or none is available (all at
-//	     their in-flight limit or ejected by the policy), or every attempt
-//	     was refused
+//	503  no orchestrator serves the class, or none is available (all
+//	     ejected by the policy or tried), or every attempt was refused; or
+//	     the request was shed (see Workload shaping: with Retry-After)
 //	502  the last attempt failed at the transport level (not refused, not a timeout)
 //	504  the request deadline passed, or the last attempt timed out
 //	4xx/5xx from the orchestrator are relayed as they came when no retry follows.
@@ -139,6 +139,56 @@
 // new policies evaluated offline. Given the same random source and state the
 // choice is the same: selection is deterministic.
 //
+// # Workload shaping
+//
+// Concurrency limits. Each orchestrator's in-flight limit is the smaller
+// of its configured MaxInFlight and the policy's limit (the optimizer
+// derives it from capacity and latency by Little's law; its reason is in
+// the policy). That is a ceiling: under it the router adapts the limit in
+// force with a Gradient2-style controller (LimitConfig: the limit shrinks
+// when recent latency rises above the long-run baseline by more than
+// Tolerance, or on a busy answer or a timeout, and grows back while the
+// slots are used). The router never has more attempts in flight to an
+// orchestrator than the limit in force, first attempts, retries and
+// edge-queue hand-offs alike. An orchestrator without either limit is not
+// limited.
+//
+// Admission. When the policy gives the entry governing a request's class
+// and client region an admission rate (AdmitPerS, set by the optimizer
+// under overload, lowest class values first), a token bucket of
+// Shaping.AdmissionBurst worth of that rate admits the request or sheds it
+// at once (Admission). A key whose tier (APIKeyConfig.Tier) has a
+// Shaping.TierPriority above 1 is exempt: a paid tier is protected from a
+// free one on the same model.
+//
+// Edge queue. A first attempt that finds every eligible orchestrator at
+// its limit waits at the edge (EdgeQueue, at most Shaping.QueueSize), so
+// requests wait at the gateway rather than in orchestrators' queues. The
+// rule:
+//
+//	priority = class value (the policy entry's Value, USD per SLO miss; 1 without) × tier priority
+//	start_by = arrival + budget − L_best   budget = the entry's SLOMs, else RequestTimeout;
+//	                                       L_best = the class's best peak-EWMA latency
+//	order    = priority descending, then start_by ascending (earliest deadline first), then arrival
+//
+// A freed slot is handed straight to the first waiter, in that order, of
+// a class the orchestrator serves (its propensity is logged as 1: it had
+// one candidate), unless the orchestrator is ejected or over a limit that
+// was lowered meanwhile. A newcomer queues behind waiters of its class. A
+// request is shed — answered at once with 503, Retry-After and a JSON
+// error saying why, never sent only to time out — when:
+//
+//	admission       its class is over its admission rate
+//	queue_deadline  it cannot start in time: start_by has passed, or the expected
+//	                wait, (waiters of its class ahead + 1) / drain rate, ends after it,
+//	                where the drain rate is Σ limit/latency over the class's members
+//	                (Little's law); or it is still waiting at start_by
+//	queue_full      the queue is full of requests that outrank it (a newcomer
+//	                that outranks the last waiter evicts that one instead)
+//
+// A shed request's outcome has status "shed", error class the reason and
+// HTTP 503, and usually no attempt.
+//
 // # Retries
 //
 // An attempt failing before any byte reached the client with a retryable
@@ -169,7 +219,8 @@
 // (no response headers within AttemptTimeout), deadline (RequestTimeout
 // passed), client_gone, broken_response (the response broke after its
 // first byte), transport (any other transport error), no_orchestrator and
-// no_capacity (rejected before any attempt).
+// no_capacity (rejected before any attempt), admission, queue_full and
+// queue_deadline (shed).
 //
 // # Metrics
 //
@@ -192,4 +243,7 @@
 //	loopgate_router_local_ejections_total                  local ejections
 //	loopgate_router_outcomes_published_total               outcomes handed to the publisher
 //	loopgate_router_outcome_publish_errors_total           outcomes not encoded or refused by the publisher
+//	loopgate_router_shed_total{reason}                     requests shed at the edge: admission, queue_full, queue_deadline
+//	loopgate_router_edge_queue_length                      requests waiting in the edge queue
+//	loopgate_router_edge_queue_wait_seconds                time spent in the edge queue, served or shed
 package router

@@ -25,6 +25,9 @@ type metrics struct {
 	publishErrors   prometheus.Counter
 	journalErrors   prometheus.Counter
 	interrupted     prometheus.Counter
+	shed            *prometheus.CounterVec
+	queueLength     prometheus.Gauge
+	queueWait       prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -79,6 +82,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		interrupted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "loopgate_router_interrupted_outcomes_total", Help: "Outcomes rebuilt from the journal for requests a crash interrupted.",
 		}),
+		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "loopgate_router_shed_total", Help: "Requests shed at the edge (503 with Retry-After), by reason (admission, queue_full, queue_deadline).",
+		}, []string{"reason"}),
+		queueLength: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "loopgate_router_edge_queue_length", Help: "Requests waiting in the edge queue for an orchestrator under its concurrency limit.",
+		}),
+		queueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "loopgate_router_edge_queue_wait_seconds", Help: "Time requests spent in the edge queue, served or shed.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
 	}
 	if reg == nil {
 		return m, nil
@@ -86,7 +99,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.requests, m.attempts, m.retries, m.budgetExhausted, m.rejected, m.latency, m.inFlight,
 		m.decision, m.policyVersion, m.policyUpdates, m.reloads, m.ejections, m.published, m.publishErrors,
-		m.journalErrors, m.interrupted,
+		m.journalErrors, m.interrupted, m.shed, m.queueLength, m.queueWait,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register router metrics: %w", err)

@@ -99,8 +99,14 @@ func TestPolicyEjectionsAndLimits(t *testing.T) {
 		pk.m.o.state.release()
 	}
 	snap.byID["b"].state.inFlight.Store(9)
-	if _, reason, ok := tr.choose(snap, table, "LON", nil); ok || reason != reasonNoCapacity {
-		t.Fatalf("got ok=%v reason %q, want no capacity", ok, reason)
+	// Every candidate left is at its limit: the request may wait at the edge.
+	if _, reason, ok := tr.choose(snap, table, "LON", nil); ok || reason != reasonAtLimit {
+		t.Fatalf("got ok=%v reason %q, want at limit", ok, reason)
+	}
+	snap.byID["b"].state.inFlight.Store(0)
+	snap.byID["c"].state.inFlight.Store(0)
+	if _, reason, ok := tr.choose(snap, table, "LON", []*orchEntry{snap.byID["b"], snap.byID["c"]}); ok || reason != reasonNoCapacity {
+		t.Fatalf("got ok=%v reason %q, want no capacity (the rest tried or ejected)", ok, reason)
 	}
 }
 

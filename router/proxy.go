@@ -40,24 +40,47 @@ type failure struct {
 // MaxAttempts in all and only while the retry budget allows. A 4xx is
 // relayed as is and never retried. Once response bytes have gone to the
 // client nothing is retried.
+//
+// Shaping comes first: the class's admission rate (admit), then, when
+// every eligible orchestrator is at its in-flight limit, the edge queue
+// (wait) for the first attempt; retries are never queued.
 func (r *Router) proxy(ctx context.Context, x *exchange, w http.ResponseWriter) {
+	if x.table != nil && !r.admit(x, w) {
+		return
+	}
 	var tried []*orchEntry
 	var last *failure
 	for n := 0; n < x.s.cfg.MaxAttempts; n++ {
 		if ctx.Err() != nil {
 			break
 		}
-		p, reason, ok := r.choose(x.s, x.table, x.region, tried)
+		var p pick
+		var reason string
+		ok := false
+		if n == 0 && r.queued(x) {
+			reason = reasonAtLimit // waiters of the class go first
+		} else {
+			p, reason, ok = r.choose(x.s, x.table, x.region, tried)
+		}
 		if !ok {
-			if n == 0 {
+			if n > 0 {
+				break // nobody left to retry on: answer with the last failure
+			}
+			if reason != reasonAtLimit {
 				r.reject(x, w, reason)
 				return
 			}
-			break // nobody left to retry on: answer with the last failure
+			if x.s.cfg.Shaping.QueueDisabled {
+				r.reject(x, w, reasonNoCapacity)
+				return
+			}
+			if p, ok = r.wait(ctx, x, w); !ok {
+				return
+			}
 		}
 		if n > 0 {
 			if !r.budget.tryRetry(r.now()) {
-				p.m.o.state.release()
+				r.releaseSlot(p.m.o)
 				r.m.budgetExhausted.Inc()
 				break
 			}
@@ -75,6 +98,18 @@ func (r *Router) proxy(ctx context.Context, x *exchange, w http.ResponseWriter) 
 		}
 	}
 	r.answerFailure(ctx, x, w, last)
+}
+
+// queued reports whether requests of x's class wait in the edge queue:
+// a newcomer then queues behind them instead of taking a slot first.
+func (r *Router) queued(x *exchange) bool {
+	if r.edge.n.Load() == 0 || x.table == nil {
+		return false
+	}
+	r.edge.mu.Lock()
+	defer r.edge.mu.Unlock()
+	_, found := r.edge.q.Find(func(w *waiter) bool { return w.key == x.table.key })
+	return found
 }
 
 func retryable(res event.AttemptResult) bool {
@@ -158,7 +193,7 @@ func (r *Router) answerFailure(ctx context.Context, x *exchange, w http.Response
 // to answer with.
 func (r *Router) attempt(ctx context.Context, x *exchange, p pick, retry bool, w http.ResponseWriter) (*failure, bool) {
 	o := p.m.o
-	defer o.state.release()
+	defer r.releaseSlot(o)
 	start := r.now()
 	x.attempts = append(x.attempts, event.Attempt{
 		Orchestrator: o.cfg.ID, OrchRegion: o.cfg.Region, StartMs: start.UnixMilli(), Retry: retry,
@@ -171,6 +206,9 @@ func (r *Router) attempt(ctx context.Context, x *exchange, p pick, retry bool, w
 		att.Result, att.ErrorClass, att.HTTPStatus = res, class, status
 		att.LatencyMs = max(r.now().Sub(start).Milliseconds(), 0)
 		r.m.attempts.WithLabelValues(x.ci.spec.name, string(res)).Inc()
+		if o.state.lim != nil {
+			o.state.lim.Observe(signalOf(res), float64(att.LatencyMs), int(o.state.inFlight.Load()))
+		}
 		switch res {
 		case event.AttemptOK:
 			o.state.succeeded()

@@ -90,6 +90,8 @@ type Router struct {
 	openapi   []byte      // WithOpenAPI; nil: not served
 	mem       *bodyMemory // bytes of request bodies buffered, per key and in all
 	sm        *serverMetrics
+	admission *Admission
+	edge      edge
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
@@ -137,6 +139,8 @@ func New(cfg Config, pub Publisher, d deps.Deps, opts ...Option) (*Router, error
 			DisableCompression: true,
 		},
 	}
+	r.admission = NewAdmission(cfg.Shaping.normalized().AdmissionBurst)
+	r.edge.q = NewEdgeQueue[*waiter](cfg.Shaping.normalized().QueueSize)
 	r.scratch.New = func() any { return &decisionScratch{} }
 	r.buffers.New = func() any { b := make([]byte, relayBufSize); return &b }
 	for _, o := range opts {
@@ -204,6 +208,7 @@ func (r *Router) applyPolicy(p event.Policy) error {
 	}
 	p = clonePolicy(p)
 	r.snap.Store(buildSnapshot(prev.cfg, &p, prev, r.now().UnixMilli()))
+	r.admission.Apply(&p, r.now())
 	r.m.policyUpdates.WithLabelValues("applied").Inc()
 	r.m.policyVersion.Set(float64(p.Version))
 	r.log.Info("routing policy applied", logKeyVersion, p.Version, logKeyClasses, len(p.Classes), logKeyEjections, len(p.Ejections))
@@ -278,8 +283,9 @@ var _ io.Reader = rngReader{}
 
 // decisionScratch is reused across decisions so a decision allocates nothing.
 type decisionScratch struct {
-	cands []Candidate
-	idx   []int
+	cands   []Candidate
+	idx     []int
+	atLimit bool // a member was left out for being at its in-flight limit
 }
 
 // pick is a chosen member with the slot it holds.
@@ -292,6 +298,9 @@ type pick struct {
 const (
 	reasonNoOrchestrator = "no_orchestrator" // nobody serves the class
 	reasonNoCapacity     = "no_capacity"     // servers exist but all are tried, ejected by policy or at their limit
+	// reasonAtLimit: no candidate, and some were left out for being at
+	// their in-flight limit: a first attempt waits in the edge queue.
+	reasonAtLimit = "at_limit"
 )
 
 // choose draws a member of t for a client in region, skipping those in
@@ -314,16 +323,19 @@ func (r *Router) choose(s *snapshot, t *classTable, region string, skip []*orchE
 			// ones when the drawn group had no usable candidate.
 			fillCandidates(sc, s, t, region, skip, lost, start, 0, len(t.members))
 			if ch, ok = Choose(params, sc.cands, r.uniform()); !ok {
+				if sc.atLimit || len(lost) > 0 {
+					return pick{}, reasonAtLimit, false
+				}
 				return pick{}, reasonNoCapacity, false
 			}
 		}
 		m := t.members[sc.idx[ch.Index]]
-		if m.st.tryAcquire(m.limit) {
+		if m.st.tryAcquire(m.st.effLimit(m.limit)) {
 			return pick{m: m, choice: ch}, "", true
 		}
 		lost = append(lost, m.o)
 	}
-	return pick{}, reasonNoCapacity, false
+	return pick{}, reasonAtLimit, false
 }
 
 // chooseInGroup is the two-stage draw of a large class (groups.go): a
@@ -351,7 +363,7 @@ func (r *Router) chooseInGroup(sc *decisionScratch, s *snapshot, t *classTable, 
 // fillCandidates builds the candidate list of one decision into sc, from
 // the class's members [lo, hi).
 func fillCandidates(sc *decisionScratch, s *snapshot, t *classTable, region string, skip, lost []*orchEntry, now time.Time, lo, hi int) {
-	sc.cands, sc.idx = sc.cands[:0], sc.idx[:0]
+	sc.cands, sc.idx, sc.atLimit = sc.cands[:0], sc.idx[:0], false
 	shares := t.shares(region)
 	equal := 1 / float64(len(t.members))
 	stale := s.cfg.Selection.LatencyStale
@@ -364,8 +376,12 @@ func fillCandidates(sc *decisionScratch, s *snapshot, t *classTable, region stri
 		if shares != nil {
 			share = shares[i]
 		}
-		c, ok := m.st.candidateOf(now, stale, share, int(m.st.inFlight.Load()), m.limit, m.policyEjectUntilMs)
+		limit, inFlight := m.st.effLimit(m.limit), int(m.st.inFlight.Load())
+		c, ok := m.st.candidateOf(now, stale, share, inFlight, limit, m.policyEjectUntilMs)
 		if !ok {
+			if limit > 0 && inFlight >= limit && m.policyEjectUntilMs <= now.UnixMilli() {
+				sc.atLimit = true
+			}
 			continue
 		}
 		sc.cands = append(sc.cands, c)

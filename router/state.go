@@ -19,6 +19,21 @@ type orchState struct {
 
 	mu         sync.Mutex
 	ejectLevel int // ejections since the last success; guarded by mu
+
+	// lim adapts the in-flight limit under the configured or published
+	// one (limit.go); nil in states made outside buildSnapshot.
+	lim *Limiter
+}
+
+// effLimit is the in-flight limit in force: the adaptive limit when there
+// is one, else static (the configured and published limits combined).
+func (s *orchState) effLimit(static int) int {
+	if s.lim != nil {
+		if a := s.lim.Limit(); a > 0 && (static == 0 || a < static) {
+			return a
+		}
+	}
+	return static
 }
 
 // tryAcquire takes an in-flight slot if the orchestrator is under limit (0 = no limit).

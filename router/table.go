@@ -21,6 +21,7 @@ type snapshot struct {
 	classes map[classKey]*classTable
 	keys    []apiKey
 	policy  *event.Policy // nil until the first policy
+	ix      *PolicyIndex  // policy resolved; nil until the first policy
 }
 
 type capInfo struct {
@@ -46,6 +47,7 @@ type orchEntry struct {
 	// until the next policy); 0 = not ejected.
 	policyEjectUntilMs int64
 	policyEjectReason  string
+	limitReason        string // why the policy limits it, when its limit is the policy's
 	state              *orchState
 }
 
@@ -76,6 +78,9 @@ type classTable struct {
 	// per shares vector; nil for smaller classes.
 	groupEqual, groupDefault *groupDraw
 	groupRegion              map[string]*groupDraw
+	// pos finds a member by its state: the edge queue hands a slot freed
+	// on an orchestrator to a waiter of a class it serves.
+	pos map[*orchState]int
 }
 
 // shares returns the per-member shares for a client region, or nil for equal shares.
@@ -117,7 +122,7 @@ func buildSnapshot(cfg Config, p *event.Policy, prev *snapshot, nowMs int64) *sn
 			}
 		}
 		if e.state == nil {
-			e.state = &orchState{}
+			e.state = &orchState{lim: NewLimiter(cfg.Shaping.Limit)}
 		}
 		s.orchs = append(s.orchs, e)
 		s.byID[oc.ID] = e
@@ -139,10 +144,17 @@ func buildSnapshot(cfg Config, p *event.Policy, prev *snapshot, nowMs int64) *sn
 	if p != nil {
 		s.applyPolicy(p, nowMs)
 	}
+	for _, e := range s.orchs {
+		if e.state.lim != nil {
+			e.state.lim.SetCeiling(e.limit)
+		}
+	}
 	for _, t := range s.classes {
+		t.pos = make(map[*orchState]int, len(t.members))
 		for i := range t.members {
 			m := &t.members[i]
 			m.st, m.limit, m.policyEjectUntilMs = m.o.state, m.o.limit, m.o.policyEjectUntilMs
+			t.pos[m.st] = i
 		}
 		t.buildGroups(cfg.Selection.Exploration)
 	}
@@ -157,6 +169,7 @@ type PolicyIndex struct {
 	entries      map[policyKey]*event.ClassPolicy
 	regionsByCap map[string][]string // client regions with an entry, per capability, sorted
 	limits       map[string]int
+	limitReasons map[string]string
 	ejections    map[string]PolicyEjection
 }
 
@@ -178,11 +191,13 @@ func NewPolicyIndex(p *event.Policy, nowMs int64) *PolicyIndex {
 		entries:      make(map[policyKey]*event.ClassPolicy, len(p.Classes)),
 		regionsByCap: map[string][]string{},
 		limits:       map[string]int{},
+		limitReasons: map[string]string{},
 		ejections:    map[string]PolicyEjection{},
 	}
 	for _, l := range p.Limits {
 		if cur, ok := ix.limits[l.Orchestrator]; l.MaxInFlight > 0 && (!ok || l.MaxInFlight < cur) {
 			ix.limits[l.Orchestrator] = l.MaxInFlight
+			ix.limitReasons[l.Orchestrator] = l.Reason
 		}
 	}
 	for _, ej := range p.Ejections {
@@ -235,6 +250,9 @@ func (ix *PolicyIndex) Regions(capability string) []string { return ix.regionsBy
 // Limit is the policy's in-flight limit for an orchestrator, 0 = none.
 func (ix *PolicyIndex) Limit(orchestrator string) int { return ix.limits[orchestrator] }
 
+// LimitReason is why the policy limits an orchestrator ("" = no limit or no reason given).
+func (ix *PolicyIndex) LimitReason(orchestrator string) string { return ix.limitReasons[orchestrator] }
+
 // Ejection is the policy's ejection of an orchestrator; ok is false when
 // it is not ejected.
 func (ix *PolicyIndex) Ejection(orchestrator string) (ej PolicyEjection, ok bool) {
@@ -266,9 +284,10 @@ func Shares(c *event.ClassPolicy, ids []string) []float64 {
 // tables, through PolicyIndex.
 func (s *snapshot) applyPolicy(p *event.Policy, nowMs int64) {
 	ix := NewPolicyIndex(p, nowMs)
+	s.ix = ix
 	for _, e := range s.orchs {
 		if l := ix.Limit(e.cfg.ID); l > 0 && (e.limit == 0 || l < e.limit) {
-			e.limit = l
+			e.limit, e.limitReason = l, ix.LimitReason(e.cfg.ID)
 		}
 		if ej, ok := ix.Ejection(e.cfg.ID); ok {
 			e.policyEjectUntilMs, e.policyEjectReason = ej.UntilMs, ej.Reason

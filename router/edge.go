@@ -1,0 +1,239 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/loopgate/loopgate/event"
+)
+
+// edge is the router's edge queue: an EdgeQueue under a mutex, each waiter
+// parked on its own channel until a slot is handed to it.
+type edge struct {
+	mu sync.Mutex
+	q  *EdgeQueue[*waiter]
+	n  atomic.Int64 // q.Len(), read without the lock on every release
+}
+
+// waiter is a request parked in the edge queue.
+type waiter struct {
+	key    classKey
+	table  *classTable
+	region string
+	got    chan handoff // buffered: one send, by a release or an eviction
+}
+
+// handoff is what a waiter is woken with: a slot, or the news it is shed.
+type handoff struct {
+	p    pick
+	shed string // non-empty: evicted from a full queue
+}
+
+// admit applies the admission rate of the request's class and region. A
+// key whose tier has a priority above 1 is exempt. It answers the request
+// (shed) and reports false when it may not go on.
+func (r *Router) admit(x *exchange, w http.ResponseWriter) bool {
+	if x.s.ix == nil || x.s.cfg.Shaping.tierPriority(x.key) > 1 {
+		return true
+	}
+	entry := x.s.ix.Entry(x.ci.spec.name, x.info.model, x.region)
+	ok, wait, why := r.admission.Allow(entry, r.now())
+	if !ok {
+		r.shed(x, w, ShedAdmission, why, wait)
+	}
+	return ok
+}
+
+// shed answers a request refused at the edge: 503, Retry-After, a JSON
+// error saying why, and an outcome with status shed.
+func (r *Router) shed(x *exchange, w http.ResponseWriter, reason, msg string, retryAfter time.Duration) {
+	r.m.shed.WithLabelValues(reason).Inc()
+	x.final, x.errorClass = event.StatusShed, reason
+	secs := max(1, int(math.Ceil(retryAfter.Seconds())))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	r.writeErr(x, w, http.StatusServiceUnavailable, msg)
+}
+
+// queueTerms are a request's rank and deadline in the edge queue, and its
+// class's drain rate: priority = class value (the policy's, 1 without) ×
+// tier priority; startBy = arrival + budget − the class's best latency
+// estimate, budget being the class's SLO (the policy's SLOMs) or else the
+// request timeout.
+func (r *Router) queueTerms(x *exchange, now time.Time) (prio float64, startBy time.Time, drainPerS float64) {
+	value, budget := 1.0, x.ci.cfg.RequestTimeout
+	if x.s.ix != nil {
+		if e := x.s.ix.Entry(x.ci.spec.name, x.info.model, x.region); e != nil {
+			if e.Value > 0 {
+				value = e.Value
+			}
+			if e.SLOMs > 0 {
+				budget = time.Duration(e.SLOMs) * time.Millisecond
+			}
+		}
+	}
+	prio = value * x.s.cfg.Shaping.tierPriority(x.key)
+	best := 0.0
+	stale := x.s.cfg.Selection.LatencyStale
+	for i := range x.table.members {
+		m := &x.table.members[i]
+		lat, fresh := m.st.latencyView(now, stale)
+		if fresh > 0 && lat > 0 {
+			if best == 0 || lat < best {
+				best = lat
+			}
+			if l := m.st.effLimit(m.limit); l > 0 {
+				drainPerS += float64(l) / (lat / 1000)
+			}
+		}
+	}
+	startBy = x.start.Add(budget - time.Duration(best*float64(time.Millisecond)))
+	return prio, startBy, drainPerS
+}
+
+// wait parks a first attempt in the edge queue until a slot is handed to
+// it. It answers the request and reports false when it is shed or the
+// request ends meanwhile.
+func (r *Router) wait(ctx context.Context, x *exchange, w http.ResponseWriter) (pick, bool) {
+	now := r.now()
+	prio, startBy, drain := r.queueTerms(x, now)
+	wt := &waiter{key: x.table.key, table: x.table, region: x.region, got: make(chan handoff, 1)}
+	e := &QueueEntry[*waiter]{Priority: prio, StartBy: startBy, Item: wt}
+	r.edge.mu.Lock()
+	evicted, why, ok := r.edge.q.Push(e, now, drain, func(o *waiter) bool { return o.key == wt.key })
+	r.edge.n.Store(int64(r.edge.q.Len()))
+	r.edge.mu.Unlock()
+	r.m.queueLength.Set(float64(r.edge.n.Load()))
+	if evicted != nil {
+		evicted.Item.got <- handoff{shed: ShedQueueFull}
+	}
+	if !ok {
+		r.shed(x, w, why, r.shedMessage(x, why, startBy, now), time.Second)
+		return pick{}, false
+	}
+	// A slot may have freed between the failed decision and the push.
+	if p, _, ok := r.choose(x.s, x.table, x.region, nil); ok {
+		if r.leave(e) {
+			r.m.queueWait.Observe(0)
+			return p, true
+		}
+		r.releaseSlot(p.m.o) // a release handed us one meanwhile: keep that one
+	}
+	timer := time.NewTimer(max(0, startBy.Sub(r.now())))
+	defer timer.Stop()
+	var h handoff
+	select {
+	case h = <-wt.got:
+	case <-timer.C:
+		if r.leave(e) {
+			r.m.queueWait.Observe(r.now().Sub(now).Seconds())
+			r.shed(x, w, ShedDeadline, r.shedMessage(x, ShedDeadline, startBy, now), time.Second)
+			return pick{}, false
+		}
+		h = <-wt.got
+	case <-ctx.Done():
+		if !r.leave(e) {
+			if h = <-wt.got; h.shed == "" {
+				r.releaseSlot(h.p.m.o)
+			}
+		}
+		r.answerFailure(ctx, x, w, nil)
+		return pick{}, false
+	}
+	r.m.queueWait.Observe(r.now().Sub(now).Seconds())
+	if h.shed != "" {
+		r.shed(x, w, h.shed, r.shedMessage(x, h.shed, startBy, now), time.Second)
+		return pick{}, false
+	}
+	return h.p, true
+}
+
+// leave takes e out of the queue; false means a release or an eviction
+// took it first (its handoff is on the way).
+func (r *Router) leave(e *QueueEntry[*waiter]) bool {
+	r.edge.mu.Lock()
+	defer r.edge.mu.Unlock()
+	ok := r.edge.q.Remove(e)
+	r.edge.n.Store(int64(r.edge.q.Len()))
+	r.m.queueLength.Set(float64(r.edge.q.Len()))
+	return ok
+}
+
+func (r *Router) shedMessage(x *exchange, reason string, startBy, now time.Time) string {
+	what := x.table.describe(x)
+	switch reason {
+	case ShedQueueFull:
+		return fmt.Sprintf("shed: every orchestrator for %s is at its concurrency limit and the edge queue is full of higher-priority requests", what)
+	default:
+		return fmt.Sprintf("shed: every orchestrator for %s is at its concurrency limit and the request cannot start within its SLO (latest start %s from arrival)",
+			what, startBy.Sub(x.start).Round(time.Millisecond))
+	}
+}
+
+// releaseSlot ends an attempt's hold on orchestrator o: the slot goes to
+// the best-ranked waiter of a class o serves, or back to o.
+func (r *Router) releaseSlot(o *orchEntry) {
+	if r.edge.n.Load() > 0 && r.handOff(o) {
+		return
+	}
+	o.state.release()
+}
+
+// handOff gives o's freed slot to a waiter. It does not when o may not
+// take one now: ejected (by policy or locally) or over a limit lowered
+// meanwhile.
+func (r *Router) handOff(o *orchEntry) bool {
+	now := r.now()
+	nowMs := now.UnixMilli()
+	st := o.state
+	if o.policyEjected(nowMs) {
+		return false
+	}
+	if ej, _ := st.ejected(nowMs); ej {
+		return false
+	}
+	if l := st.effLimit(o.limit); l > 0 && st.inFlight.Load() > int64(l) {
+		return false
+	}
+	r.edge.mu.Lock()
+	e, ok := r.edge.q.Take(func(w *waiter) bool { _, in := w.table.pos[st]; return in })
+	r.edge.n.Store(int64(r.edge.q.Len()))
+	r.edge.mu.Unlock()
+	if !ok {
+		return false
+	}
+	r.m.queueLength.Set(float64(r.edge.n.Load()))
+	wt := e.Item
+	i := wt.table.pos[st]
+	m := wt.table.members[i]
+	share := 1 / float64(len(wt.table.members))
+	if sh := wt.table.shares(wt.region); sh != nil {
+		share = sh[i]
+	}
+	lat, _ := st.latencyView(now, time.Minute)
+	// The slot is handed, not drawn: the choice had one candidate.
+	ch := Choice{Index: i, Propensity: 1, Score: event.Score{
+		Share: share, LatencyMs: lat, InFlight: int(st.inFlight.Load()) - 1, Penalty: 1, Weight: 1,
+	}}
+	wt.got <- handoff{p: pick{m: m, choice: ch}}
+	return true
+}
+
+// signalOf is what an attempt's result tells the adaptive limit.
+func signalOf(res event.AttemptResult) Signal {
+	switch res {
+	case event.AttemptOK:
+		return SignalSuccess
+	case event.AttemptBusy, event.AttemptTimeout:
+		return SignalDrop
+	}
+	return SignalIgnore
+}
+
+// SignalOf is signalOf for the simulator's closed loop.
+func SignalOf(res event.AttemptResult) Signal { return signalOf(res) }
