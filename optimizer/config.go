@@ -56,6 +56,8 @@ type Config struct {
 	Capacity CapacityConfig `yaml:"capacity"`
 	// Solver tunes the allocation.
 	Solver SolverConfig `yaml:"solver"`
+	// Shaping tunes the concurrency limits and admission rates (shaping.go).
+	Shaping ShapingConfig `yaml:"shaping"`
 	// Frontier tunes the λ sweep every round predicts (see the package
 	// documentation).
 	Frontier FrontierConfig `yaml:"frontier"`
@@ -236,6 +238,7 @@ func DefaultConfig() Config {
 		Frontier:        FrontierConfig{Points: 10, MinLambda: 0.01, MaxIterations: 10, MoveThreshold: 0.01},
 		AdvisorMinShare: 0.05,
 		Lease:           DefaultLeaseConfig(),
+		Shaping:         DefaultShapingConfig(),
 	}
 }
 
@@ -263,6 +266,9 @@ func (c Config) Validate() error {
 	}
 	if c.Producer == "" {
 		bad("producer is required")
+	}
+	if err := c.Shaping.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Period <= 0 || c.Window <= 0 || c.Timeout <= 0 {
 		bad("period %v, window %v and timeout %v must be positive", c.Period, c.Window, c.Timeout)

@@ -128,6 +128,21 @@
 // still reaches them), every reason. The size is exported as
 // loopgate_optimizer_policy_bytes and a trim is logged.
 //
+// # Shaping
+//
+// Every policy also carries workload shaping (shaping.go, ShapingConfig):
+// each class entry's Value (USD per SLO miss) and SLOMs, which order and
+// bound the router's edge queue; a concurrency limit per orchestrator
+// whose concurrency is known (advertised or learned from busy answers),
+// limit = max(1, min(slots, ⌊μ·T⌋)) with μ = slots / mean latency and T
+// the tightest SLO it serves (Little's law: N in flight wait about N/μ);
+// and, when the fleet's capacity (Utilisation × slots server-seconds per
+// second) cannot carry a class's predicted demand after the classes of
+// higher value took theirs, an admission rate for it per client region
+// (what is left ÷ its mean latency, split by regional demand), kept until
+// its admitted demand falls below Release × the rate. Every limit and rate
+// carries its reason.
+//
 // # The cost/latency frontier
 //
 // After its solve, every round predicts what it would have achieved at

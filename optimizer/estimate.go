@@ -28,10 +28,12 @@ type state struct {
 	learned map[string]learnedCap
 	history []published // the policies published within the window, oldest first
 	priors  *priorIndex // go-livepeer's own events (priors.go); nil without WithPriors
+	// admitted: classes under an admission rate, with the rate (shaping.go).
+	admitted map[classKey]float64
 }
 
 func newState() state {
-	return state{ejected: map[string]ejection{}, learned: map[string]learnedCap{}}
+	return state{ejected: map[string]ejection{}, learned: map[string]learnedCap{}, admitted: map[classKey]float64{}}
 }
 
 // obs accumulates observations at one level (orchestrator × class × region,

@@ -221,6 +221,7 @@ func (o *Optimizer) Step(ctx context.Context) (event.Policy, error) {
 		Classes:   pl.classes,
 		Ejections: pl.ejections,
 	}
+	p.Limits = r.shape(&o.cfg, &o.st, p.Classes) // shaping.go: limits, admission, class values
 	pl.pr.bend = o.st.bends(pl.pr, now, o.cfg.Window)
 	sw := newSweep(pl.pr, lambda, p.Version, p.CreatedMs)
 	p.Frontier = slices.Clone(sw.frontier.Points)

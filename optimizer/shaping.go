@@ -1,0 +1,252 @@
+package optimizer
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/loopgate/loopgate/event"
+)
+
+// ShapingConfig tunes the workload shaping a policy carries: concurrency
+// limits per orchestrator and admission rates per class × client region
+// (see the package documentation, "Shaping").
+type ShapingConfig struct {
+	// NoLimits publishes no concurrency limits. Default false.
+	NoLimits bool `yaml:"no_limits"`
+	// NoAdmission publishes no admission rates. Default false.
+	NoAdmission bool `yaml:"no_admission"`
+	// Release: a class under an admission rate keeps one until its
+	// observed demand falls below Release × its rate (its observed demand
+	// is what was admitted, so it cannot show the surge is over until it
+	// is well under). Default 0.8.
+	Release float64 `yaml:"release"`
+	// MinAdmitPerS is the smallest rate published (0 would mean
+	// unlimited). Default 0.1.
+	MinAdmitPerS float64 `yaml:"min_admit_per_s"`
+}
+
+// DefaultShapingConfig returns the defaults written on ShapingConfig.
+func DefaultShapingConfig() ShapingConfig { return ShapingConfig{Release: 0.8, MinAdmitPerS: 0.1} }
+
+// withDefaults fills zero fields with their defaults.
+func (c ShapingConfig) withDefaults() ShapingConfig {
+	d := DefaultShapingConfig()
+	if c.Release == 0 {
+		c.Release = d.Release
+	}
+	if c.MinAdmitPerS == 0 {
+		c.MinAdmitPerS = d.MinAdmitPerS
+	}
+	return c
+}
+
+// Validate reports settings that cannot work (a zero field means its default).
+func (c ShapingConfig) Validate() error {
+	c = c.withDefaults()
+	if !(c.Release > 0 && c.Release <= 1) {
+		return fmt.Errorf("optimizer: shaping.release %v not in (0, 1]", c.Release)
+	}
+	if !(c.MinAdmitPerS > 0) || math.IsInf(c.MinAdmitPerS, 0) {
+		return fmt.Errorf("optimizer: shaping.min_admit_per_s %v must be positive", c.MinAdmitPerS)
+	}
+	return nil
+}
+
+// shape fills in the policy's workload shaping, in place on its class
+// entries (Value, SLOMs, AdmitPerS, AdmitReason), and returns its limits.
+// st remembers which classes are under admission (the hysteresis).
+//
+// Limits (Little's law). An orchestrator that takes slots_i at once
+// (advertised, or learned from busy answers) serves at most
+// μ_i = slots_i / W_i requests per second, W_i its mean latency over the
+// classes it serves. With N in flight, a request's latency is about N/μ_i,
+// so keeping it within the tightest SLO T_i of those classes needs
+// N ≤ μ_i·T_i:
+//
+//	limit_i = max(1, min(slots_i, ⌊μ_i·T_i⌋))
+//
+// Orchestrators whose concurrency is only the default guess get none.
+//
+// Admission. The fleet's capacity is budgeted in server-seconds per
+// second: orchestrator i offers Utilisation × slots_i. Classes take it in
+// order of value (USD per SLO miss, highest first; ties by name): class c
+// needs demand_c × W_c, W_c its mean latency, from the orchestrators
+// serving it, sharing their remaining budget. A class whose need exceeds
+// what is left gets AdmitPerS = left / W_c (at least MinAdmitPerS), split
+// over its client-region entries by their demand (the region-less entry
+// takes the demand of regions without an entry of their own, at least
+// MinAdmitPerS). The cheap classes are thus lowered first. Its observed
+// demand is what was admitted, so a class keeps its rate until that falls
+// below Release × the rate.
+func (r *round) shape(cfg *Config, st *state, entries []event.ClassPolicy) []event.Limit {
+	sc := cfg.Shaping.withDefaults()
+	for i := range entries {
+		e := &entries[i]
+		if ci, ok := r.byClass[classKey{e.Capability, e.Model}]; ok {
+			c := &r.classes[ci]
+			e.Value, e.SLOMs = c.value, int64(math.Round(c.slo*1000))
+		}
+	}
+	var limits []event.Limit
+	if !sc.NoLimits {
+		limits = r.limits()
+	}
+	if !sc.NoAdmission {
+		r.admission(cfg, st, entries)
+	}
+	return limits
+}
+
+// orchLoad is what shaping knows of one orchestrator.
+type orchLoad struct {
+	work, slo float64 // mean latency over its classes (s), tightest SLO (s)
+	n         int
+}
+
+func (r *round) orchLoads() []orchLoad {
+	out := make([]orchLoad, len(r.orchs))
+	for ci := range r.classes {
+		c := &r.classes[ci]
+		for j, o := range c.orchs {
+			l := &out[o]
+			l.work += c.work[j]
+			l.n++
+			if l.slo == 0 || c.slo < l.slo {
+				l.slo = c.slo
+			}
+		}
+	}
+	for i := range out {
+		if out[i].n > 0 {
+			out[i].work /= float64(out[i].n)
+		}
+	}
+	return out
+}
+
+func (r *round) limits() []event.Limit {
+	var out []event.Limit
+	loads := r.orchLoads()
+	for i := range r.orchs {
+		o := &r.orchs[i]
+		l := loads[i]
+		if !o.eligible || l.n == 0 || !(l.work > 0) || (o.cfg.MaxInFlight <= 0 && !o.learned) {
+			continue
+		}
+		mu := o.slots / l.work
+		little := math.Floor(mu * l.slo)
+		limit := max(1, int(math.Min(math.Floor(o.slots), little)))
+		src := "advertised"
+		if o.learned {
+			src = "learned from busy answers"
+		}
+		out = append(out, event.Limit{Orchestrator: o.cfg.ID, MaxInFlight: limit, Reason: fmt.Sprintf(
+			"min(takes %.0f at once (%s), Little's law μ·T = %.2f/s × SLO %s = %.0f)",
+			o.slots, src, mu, secs(l.slo), little)})
+	}
+	return out
+}
+
+func secs(s float64) time.Duration {
+	return time.Duration(s * float64(time.Second)).Round(time.Millisecond)
+}
+
+func (r *round) admission(cfg *Config, st *state, entries []event.ClassPolicy) {
+	sc := cfg.Shaping.withDefaults()
+	left := make([]float64, len(r.orchs))
+	for i := range r.orchs {
+		if r.orchs[i].eligible {
+			left[i] = cfg.Capacity.Utilisation * r.orchs[i].slots
+		}
+	}
+	order := make([]int, len(r.classes))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return r.classes[order[a]].value > r.classes[order[b]].value })
+	rates := map[int]float64{}
+	why := map[int]string{}
+	for _, ci := range order {
+		c := &r.classes[ci]
+		avail, w, n := 0.0, 0.0, 0
+		for j, o := range c.orchs {
+			if left[o] > 0 {
+				avail += left[o]
+			}
+			if r.orchs[o].eligible {
+				w += c.work[j]
+				n++
+			}
+		}
+		if n == 0 || !(w > 0) {
+			continue
+		}
+		w /= float64(n)
+		need := c.demand * w
+		prev, limited := st.admitted[c.key]
+		take := math.Min(need, avail)
+		if avail > 0 {
+			for _, o := range c.orchs {
+				if left[o] > 0 {
+					left[o] -= take * left[o] / avail
+				}
+			}
+		}
+		rate := math.Max(sc.MinAdmitPerS, avail/w)
+		switch {
+		case need > avail:
+		case limited && c.demand >= sc.Release*prev:
+			// Still held at its rate: its demand beyond it is not seen.
+		default:
+			delete(st.admitted, c.key)
+			continue
+		}
+		st.admitted[c.key] = rate
+		rates[ci] = rate
+		why[ci] = fmt.Sprintf("demand %.2f/s × %s needs %.2f server-s/s; %.2f left after higher-value classes (value $%.3g/miss)",
+			c.demand, secs(w), need, avail, c.value)
+	}
+	for key := range st.admitted {
+		if ci, ok := r.byClass[key]; !ok || rates[ci] == 0 {
+			delete(st.admitted, key)
+		}
+	}
+	// Split each rate over the class's entries by the demand they govern.
+	for i := range entries {
+		e := &entries[i]
+		ci, ok := r.byClass[classKey{e.Capability, e.Model}]
+		if !ok || rates[ci] == 0 {
+			continue
+		}
+		c := &r.classes[ci]
+		d := 0.0
+		if e.ClientRegion != "" {
+			d = r.demand[demandKey{ci, e.ClientRegion}]
+		} else {
+			for _, reg := range r.regions {
+				if !hasEntry(entries, e, reg) {
+					d += r.demand[demandKey{ci, reg}]
+				}
+			}
+		}
+		frac := 1.0
+		if c.demand > 0 {
+			frac = d / c.demand
+		}
+		e.AdmitPerS = math.Max(sc.MinAdmitPerS, rates[ci]*frac)
+		e.AdmitReason = fmt.Sprintf("overload: %s; %.0f%% of the class's demand", why[ci], 100*frac)
+	}
+}
+
+// hasEntry reports whether the class of e has an entry of its own for region.
+func hasEntry(entries []event.ClassPolicy, e *event.ClassPolicy, region string) bool {
+	for i := range entries {
+		x := &entries[i]
+		if x.Capability == e.Capability && x.Model == e.Model && x.ClientRegion == region {
+			return true
+		}
+	}
+	return false
+}
