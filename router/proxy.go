@@ -135,9 +135,11 @@ func (t *classTable) describe(x *exchange) string {
 	return x.ci.spec.name + " model " + strconv.Quote(x.info.model)
 }
 
+// writeErr answers a request that has an outcome; the error's reason is
+// the outcome's error class, set before.
 func (r *Router) writeErr(x *exchange, w http.ResponseWriter, code int, msg string) {
 	w.Header().Set(HeaderRequestID, x.id)
-	writeError(w, code, msg)
+	writeErrorReason(w, code, x.errorClass, msg)
 	x.wrote, x.status, x.ttfb = true, code, r.now().Sub(x.start)
 }
 
