@@ -155,9 +155,6 @@ func TestServeClosesSlowBodies(t *testing.T) {
 	for range anonymous {
 		refused = append(refused, start("not-a-key"))
 	}
-	testenv.Eventually(t, 10*time.Second, "every slow connection open", func() bool {
-		return metrictest.Value(t, s.reg, "loopgate_router_open_connections") >= authed+anonymous
-	})
 	for _, c := range conns {
 		br := bufio.NewReader(c)
 		readJSONError(t, c, br, http.StatusRequestTimeout, reasonBodyTimeout)
