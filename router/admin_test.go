@@ -100,6 +100,9 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"no gateway id", func(c *Config) { c.GatewayID = "" }, "gateway_id"},
 		{"zero body limit", func(c *Config) { c.MaxBodyBytes = 0 }, "max_body_bytes"},
+		{"key body memory under one body", func(c *Config) { c.BodyMemoryPerKey = c.MaxBodyBytes - 1 }, "body_memory_per_key"},
+		{"body memory under one key's", func(c *Config) { c.BodyMemory = c.BodyMemoryPerKey - 1 }, "body_memory"},
+		{"negative server timeout", func(c *Config) { c.Server.IdleTimeout = -time.Second }, "server"},
 		{"zero attempts", func(c *Config) { c.MaxAttempts = 0 }, "max_attempts"},
 		{"negative ratio", func(c *Config) { c.RetryBudget.Ratio = -1 }, "retry_budget"},
 		{"exploration over 1", func(c *Config) { c.Selection.Exploration = 2 }, "exploration"},

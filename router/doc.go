@@ -11,15 +11,25 @@
 //	rt, err := router.New(cfg, publisher, deps.Deps{Logger: logger, Registerer: reg, Rand: deps.SeededRand()})
 //	if err != nil { ... }
 //	defer rt.Close()
-//	api := &http.Server{Addr: ":8935", Handler: rt.Handler()}
 //	srv.Handle("GET /policy", admin.RoleRead, rt.AdminHandler())
 //	srv.Handle("GET /orchestrators", admin.RoleRead, rt.AdminHandler())
 //	g.Go(func() error { return rt.FollowPolicies(ctx, policyLog) }) // eventlog.PolicyLog: from the newest policy on
 //	<-policyLog.CaughtUp()                                           // then serve: the first request sees the policy
 //	...
-//	err = rt.Reload(newCfg) // on SIGHUP: swaps orchestrators and keys, keeps fast-loop state
+//	ln, err := net.Listen("tcp", ":8935")
+//	g.Go(func() error { return rt.Serve(ctx, ln) }) // until ctx ends; in-flight requests finish and publish their outcomes
 //	...
-//	api.Shutdown(shutdownCtx) // in-flight requests finish and publish their outcomes
+//	err = rt.Reload(newCfg) // on SIGHUP: swaps orchestrators and keys, keeps fast-loop state
+//
+// Serve is the client-facing HTTP server, bounded by Config.Server
+// (ServerConfig): headers must arrive within ReadHeaderTimeout (10 s) and
+// fit MaxHeaderBytes (64 KiB), a body within BodyTimeout (60 s, the body
+// only: the response may stream for as long as RequestTimeout allows), a
+// keep-alive connection idle for IdleTimeout (60 s) is closed, and at most
+// MaxConns (4096) connections are open. What net/http answers below the
+// handler in plain text (431, 400, 501) or not at all (a header cut short)
+// is answered in the one JSON error shape by Serve's connection wrapper;
+// Handler alone (under httptest, say) has none of these bounds.
 //
 // publisher is anything with Publish(key, value []byte) error that does not
 // block (eventlog's publisher). The router owns no goroutines: every request
@@ -32,8 +42,15 @@
 // POST /text-to-image, /image-to-image, /image-to-video, /upscale,
 // /audio-to-text, /segment-anything-2, /image-to-text, /llm, /text-to-speech
 // take the bodies of go-livepeer's AI gateway: JSON for text-to-image, llm
-// and text-to-speech, multipart/form-data for the others. The body is
-// buffered (up to MaxBodyBytes, so it can be sent again on a retry) and
+// and text-to-speech, multipart/form-data for the others. Each is also
+// served under /v1 (VersionPrefix), the versioned surface; the unprefixed
+// paths stay as go-livepeer serves them. With WithOpenAPI the API's
+// document (package openapi) is at GET /openapi.json and /v1/openapi.json.
+//
+// The body is buffered (up to MaxBodyBytes, so it can be sent again on a
+// retry; the bytes a key has buffered over all its requests are capped by
+// BodyMemoryPerKey and the router's by BodyMemory, each buffer reserved
+// before it is allocated and released when the request ends) and
 // forwarded byte for byte to the same path on the chosen orchestrator's URL,
 // with the client's headers minus Authorization, Cookie and hop-by-hop
 // headers, plus X-Loopgate-Request-Id (the outcome id, also returned to the
@@ -53,21 +70,29 @@
 // X-Loopgate-Client-Region header (letters, digits, - and _, ≤ 32) overrides
 // it.
 //
-// Errors are JSON, {"error": {"message": "..."}}:
+// Errors are JSON in one shape (event.APIError), {"error": {"message":
+// "...", "reason": "..."}}, with Content-Type application/json; reason is
+// the loopgate_router_rejected_total label for refusals and the outcome's
+// error class after attempts:
 //
-//	400  invalid JSON for a JSON endpoint, not multipart for a multipart one,
-//	     a missing required field (prompt/image/audio/messages/text by
-//	     capability), a malformed field (model over 256 bytes, a size that is
-//	     not an integer in range)
-//	401  no API key or a malformed Authorization header
-//	403  an unknown API key
-//	404  any other path or method
-//	413  a body over MaxBodyBytes
-//	503  no orchestrator serves the class, or none is available (all
-//	     ejected by the policy or tried), or every attempt was refused; or
-//	     the request was shed (see Workload shaping: with Retry-After)
+//	400  invalid_json, invalid_multipart, missing_field (prompt/image/audio/messages/text by
+//	     capability), invalid_field (model over 256 bytes, a size that is not an integer in
+//	     range), read_error; bad_request for what is not HTTP (below the handler)
+//	401  missing_key: no API key or a malformed Authorization header
+//	403  wrong_key: an unknown API key
+//	404  not_found: any other path; unknown_model: no configured orchestrator serves the model
+//	405  method_not_allowed: a known path with another method, with Allow
+//	408  header_timeout, body_timeout (Serve's bounds)
+//	413  body_too_large: a body over MaxBodyBytes
+//	415  unsupported_media_type: a JSON endpoint sent anything but application/json,
+//	     application/*+json or no Content-Type; a multipart one anything but multipart/form-data
+//	429  body_memory_per_key, with Retry-After
+//	431  header_too_large (Serve's MaxHeaderBytes)
+//	503  no_capacity (every server at its in-flight limit or ejected by the policy), connect
+//	     or reset (every attempt refused), body_memory and too_many_connections (with Retry-After)
+//	503  shed at the edge (see Workload shaping): admission, queue_full, queue_deadline, with Retry-After
 //	502  the last attempt failed at the transport level (not refused, not a timeout)
-//	504  the request deadline passed, or the last attempt timed out
+//	504  deadline (the request deadline passed), timeout (the last attempt timed out)
 //	4xx/5xx from the orchestrator are relayed as they came when no retry follows.
 //
 // Bad input is answered and counted (loopgate_router_rejected_total{reason})
@@ -209,7 +234,8 @@
 // including requests rejected for want of an orchestrator (status
 // "rejected", HTTP 503) and requests the client abandoned (status
 // "canceled", HTTP 499 if nothing was sent). Requests refused for bad input
-// (401, 403, 404, 413, 400) produce no outcome: they name no class and
+// (401, 403, 404 including unknown_model, 405, 408, 413, 415, 429, 400)
+// produce no outcome: they name no class and
 // would only let a bad client write to the log; they are counted in
 // loopgate_router_rejected_total and loopgate_router_requests_total.
 //
@@ -231,9 +257,10 @@
 //	loopgate_router_retries_total{capability}              attempts that were retries
 //	loopgate_router_retry_budget_exhausted_total           retries refused by the budget
 //	loopgate_router_rejected_total{reason}                 requests answered without an attempt: not_found, missing_key,
-//	                                                       wrong_key, body_too_large, read_error, invalid_json,
+//	                                                       method_not_allowed, wrong_key, body_too_large, read_error,
+//	                                                       body_timeout, body_memory_per_key, body_memory, invalid_json,
 //	                                                       invalid_multipart, unsupported_media_type, missing_field,
-//	                                                       invalid_field, no_orchestrator, no_capacity, internal
+//	                                                       invalid_field, unknown_model, no_orchestrator, no_capacity, internal
 //	loopgate_router_request_duration_seconds{capability}   latency histogram
 //	loopgate_router_in_flight_requests                     requests being served
 //	loopgate_router_decision_duration_seconds              time to choose an orchestrator
@@ -246,4 +273,7 @@
 //	loopgate_router_shed_total{reason}                     requests shed at the edge: admission, queue_full, queue_deadline
 //	loopgate_router_edge_queue_length                      requests waiting in the edge queue
 //	loopgate_router_edge_queue_wait_seconds                time spent in the edge queue, served or shed
+//	loopgate_router_open_connections                       client connections open (Serve)
+//	loopgate_router_http_refused_total{reason}             answers Serve gave below the handler: header_timeout,
+//	                                                       header_too_large, bad_request, too_many_connections, others
 package router
