@@ -3,7 +3,9 @@ package router
 import (
 	"bytes"
 	"errors"
+	"mime"
 	"mime/multipart"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -106,6 +108,41 @@ func FuzzAudioMsFromResponse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if ms, ok := audioMsFromResponse(b); ok && ms <= 0 || !ok && ms != 0 {
 			t.Fatalf("got %d, %v", ms, ok)
+		}
+	})
+}
+
+// FuzzCheckMediaType: any Content-Type is accepted or refused without a
+// panic; what a JSON endpoint accepts is absent or JSON, what a multipart
+// one accepts is multipart/form-data; and parseRequest refuses exactly
+// what checkMediaType refuses.
+func FuzzCheckMediaType(f *testing.F) {
+	for _, ct := range []string{"", "application/json", "application/json; charset=utf-8", "application/vnd.api+json", "text/plain",
+		"multipart/form-data; boundary=x", "multipart/mixed; boundary=x", "application/", ";;", "APPLICATION/JSON"} {
+		f.Add(uint8(0), ct)
+		f.Add(uint8(1), ct)
+	}
+	specs := capSpecs()
+	cfg := DefaultConfig().normalized()
+	f.Fuzz(func(t *testing.T, which uint8, ct string) {
+		spec := specs[int(which)%len(specs)]
+		err := checkMediaType(spec, ct)
+		if err == nil && ct != "" {
+			mt, _, perr := mime.ParseMediaType(ct)
+			ok := perr == nil && (spec.body == bodyMultipart && mt == "multipart/form-data" ||
+				spec.body == bodyJSON && (mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")))
+			if !ok {
+				t.Fatalf("%s accepted Content-Type %q", spec.name, ct)
+			}
+		}
+		if err == nil && ct == "" && spec.body == bodyMultipart {
+			t.Fatalf("%s accepted no Content-Type", spec.name)
+		}
+		_, perr := parseRequest(spec, cfg.Capabilities[spec.name], ct, []byte(`{}`))
+		var br *badRequest
+		refused := errors.As(perr, &br) && br.reason == reasonMediaType
+		if refused != (err != nil) {
+			t.Fatalf("%s, Content-Type %q: checkMediaType %v, parseRequest %v", spec.name, ct, err, perr)
 		}
 	})
 }
