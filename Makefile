@@ -37,7 +37,13 @@ services-down: ## stop the local test services
 
 .PHONY: test
 test: services ## install and start what the tests need, then run every test
-	$(WITH_SERVICES) $(GO) test -count=1 -timeout 20m ./...
+	deploy/helm/helm.sh install
+	$(WITH_SERVICES) LOOPGATE_HELM="$$(deploy/helm/helm.sh path)" $(GO) test -count=1 -timeout 20m ./...
+
+.PHONY: deploy-check
+deploy-check: ## lint and render the Helm chart, check compose and the Dockerfile against the binary's config loader (make test runs these too)
+	deploy/helm/helm.sh install
+	LOOPGATE_HELM="$$(deploy/helm/helm.sh path)" $(GO) test -count=1 -run 'TestHelmChart|TestComposeFile|TestDockerfile|TestStaticBuild' ./cmd/loopgate
 
 .PHONY: test-unit
 test-unit: ## run the tests that need no services (integration tests skip)
