@@ -39,8 +39,16 @@ func EncodeOutcome(o Outcome) ([]byte, error) {
 // ignored. The error wraps ErrTooLarge, ErrMalformed, ErrSchemaVersion or is
 // a *ValidationError.
 func DecodeOutcome(b []byte) (Outcome, error) {
+	return DecodeOutcomeWith(b, json.Unmarshal)
+}
+
+// DecodeOutcomeWith is DecodeOutcome with another JSON decoder in place of
+// encoding/json's Unmarshal — one that must give the same result for every
+// input (ingest plugs in a faster one). The size limit, the schema-version
+// check and validation are this package's, unchanged.
+func DecodeOutcomeWith(b []byte, unmarshal func([]byte, any) error) (Outcome, error) {
 	var o Outcome
-	if err := decode(b, &o, &o.Schema); err != nil {
+	if err := decode(b, &o, &o.Schema, unmarshal); err != nil {
 		return Outcome{}, err
 	}
 	if err := o.Validate(); err != nil {
@@ -71,7 +79,7 @@ func EncodePolicy(p Policy) ([]byte, error) {
 // DecodePolicy parses and validates one encoded policy.
 func DecodePolicy(b []byte) (Policy, error) {
 	var p Policy
-	if err := decode(b, &p, &p.Schema); err != nil {
+	if err := decode(b, &p, &p.Schema, json.Unmarshal); err != nil {
 		return Policy{}, err
 	}
 	if err := p.Validate(); err != nil {
@@ -80,11 +88,11 @@ func DecodePolicy(b []byte) (Policy, error) {
 	return p, nil
 }
 
-func decode(b []byte, v any, schema *int) error {
+func decode(b []byte, v any, schema *int, unmarshal func([]byte, any) error) error {
 	if len(b) > MaxEncodedSize {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), MaxEncodedSize)
 	}
-	if err := json.Unmarshal(b, v); err != nil {
+	if err := unmarshal(b, v); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if *schema < MinSchemaVersion || *schema > SchemaVersion {

@@ -8,6 +8,16 @@
 // Sink's write contract (warehouse.Store: writing the same outcomes again
 // adds no rows) turns that re-delivery into exactly-once rows.
 //
+// Fetching, decoding and writing overlap: while one batch is written and
+// committed, the next is decoded (by Config.DecodeWorkers goroutines in
+// parallel) and the one after is fetched, up to Config.Pipeline batches
+// waiting behind the writer. There is still one writer, and batches are
+// committed in fetch order, each only after its own write returned: a
+// commit never moves an offset past a row that is not durable. Decoding
+// uses bytedance/sonic behind a strict validity check and falls back to
+// event.DecodeOutcome for anything it does not accept, so what is accepted
+// and rejected is exactly encoding/json's (json.go).
+//
 // Messages that cannot be decoded — not JSON, an unsupported schema version,
 // too large, invalid fields — are copied to the dead-letter topic with the
 // error in their headers, counted, and committed with the batch: one bad

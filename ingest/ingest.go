@@ -69,6 +69,15 @@ type Config struct {
 	// loopgate_ingest_consumer_lag keeps moving while the warehouse is down.
 	// Default 5s.
 	LagInterval time.Duration
+	// DecodeWorkers is how many goroutines decode one batch's messages in
+	// parallel; 0 means one per CPU (runtime.GOMAXPROCS). Default 0.
+	DecodeWorkers int
+	// Pipeline is how many batches may wait, fetched and decoded, behind the
+	// one being written: while batch k is written and committed, batch k+1
+	// is decoded and batch k+2 fetched. Memory is bounded by about
+	// (Pipeline+2)×BatchRows messages. Commits stay in batch order and each
+	// follows its own batch's durable write. Default 2.
+	Pipeline int
 }
 
 // DefaultConfig returns the documented defaults.
@@ -82,6 +91,7 @@ func DefaultConfig() Config {
 		WriteTimeout: 2 * time.Minute,
 		DLQTopic:     "loopgate.outcomes.dlq",
 		LagInterval:  5 * time.Second,
+		Pipeline:     2,
 	}
 }
 
@@ -100,6 +110,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ingest: drain timeout %v is negative", c.DrainTimeout)
 	case c.LagInterval <= 0:
 		return fmt.Errorf("ingest: lag interval %v must be positive", c.LagInterval)
+	case c.DecodeWorkers < 0:
+		return fmt.Errorf("ingest: decode workers %d is negative", c.DecodeWorkers)
+	case c.Pipeline <= 0:
+		return fmt.Errorf("ingest: pipeline depth %d must be positive", c.Pipeline)
 	}
 	return nil
 }
@@ -151,109 +165,11 @@ func New(cfg Config, src Source, sink Sink, dlq DeadLetters, d deps.Deps, opts .
 	return ing, nil
 }
 
-// batch is what one flush writes and commits.
-type batch struct {
-	msgs  []eventlog.Message // every message, in fetch order, to commit
-	outs  []event.Outcome    // the valid ones
-	dead  []eventlog.Message // the invalid ones, with error headers
-	first time.Time          // when the first message arrived
-}
-
-func (b *batch) reset() { *b = batch{msgs: b.msgs[:0], outs: b.outs[:0], dead: b.dead[:0]} }
-
-// Run ingests until ctx is cancelled. On cancel it tries, for at most
-// DrainTimeout, to write and commit the batch it holds; what it cannot is
-// re-delivered to the next run. It returns nil after a cancel, or the error
-// that stopped it (a Source failure other than cancellation).
-func (i *Ingester) Run(ctx context.Context) error {
-	if gl, ok := i.src.(GroupLagger); ok {
-		lctx, stop := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { defer close(done); i.watchLag(lctx, gl) }()
-		defer func() { stop(); <-done }()
-	}
-	var b batch
-	for {
-		wait := i.cfg.BatchWait
-		if len(b.msgs) > 0 {
-			wait = i.cfg.BatchWait - i.now().Sub(b.first)
-		}
-		var msg eventlog.Message
-		var err error
-		if len(b.msgs) == 0 || wait > 0 {
-			fctx, cancel := context.WithTimeout(ctx, maxDur(wait, time.Millisecond))
-			if len(b.msgs) == 0 {
-				// Nothing to flush: block until a message or cancel.
-				cancel()
-				fctx, cancel = context.WithCancel(ctx)
-			}
-			msg, err = i.src.Fetch(fctx)
-			cancel()
-		} else {
-			err = context.DeadlineExceeded
-		}
-		switch {
-		case err == nil:
-			if len(b.msgs) == 0 {
-				b.first = i.now()
-			}
-			i.add(&b, msg)
-			if len(b.msgs) < i.cfg.BatchRows {
-				continue
-			}
-		case ctx.Err() != nil:
-			return i.drain(ctx, &b)
-		case errors.Is(err, context.DeadlineExceeded):
-			// The batch is due.
-		default:
-			return fmt.Errorf("fetch outcome: %w", err)
-		}
-		if len(b.msgs) == 0 {
-			continue
-		}
-		if err := i.flush(ctx, &b); err != nil {
-			if ctx.Err() != nil {
-				return i.drain(ctx, &b)
-			}
-			return err
-		}
-		b.reset()
-	}
-}
-
-func (i *Ingester) drain(ctx context.Context, b *batch) error {
-	if len(b.msgs) == 0 || i.cfg.DrainTimeout == 0 {
-		return nil
-	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), i.cfg.DrainTimeout)
-	defer cancel()
-	if err := i.flush(dctx, b); err != nil {
-		i.log.Warn("final batch not committed; it will be re-delivered", "messages", len(b.msgs), "err", err)
-	}
-	return nil
-}
-
-// add decodes msg into the batch, or turns it into a dead letter.
-func (i *Ingester) add(b *batch, msg eventlog.Message) {
-	b.msgs = append(b.msgs, msg)
-	o, err := event.DecodeOutcome(msg.Value)
-	if err != nil {
-		reason := reasonOf(err)
-		i.m.messages.WithLabelValues("dead_letter").Inc()
-		i.m.deadLetters.WithLabelValues(reason).Inc()
-		i.log.Warn("outcome rejected to dead-letter topic", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "reason", reason, "err", err)
-		b.dead = append(b.dead, deadLetter(msg, reason, err))
-		return
-	}
-	i.m.messages.WithLabelValues("ok").Inc()
-	b.outs = append(b.outs, o)
-}
-
 // flush writes, dead-letters and commits b, retrying each step until it
 // succeeds or ctx ends. Commit comes last: a crash before it re-delivers.
 func (i *Ingester) flush(ctx context.Context, b *batch) error {
 	if len(b.outs) > 0 {
-		token := Token(b.msgs)
+		token := b.token
 		err := i.retry(ctx, "write batch", func(ctx context.Context) error {
 			start := i.now()
 			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), i.cfg.WriteTimeout)
@@ -402,11 +318,4 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-func maxDur(a, b time.Duration) time.Duration {
-	if a > b {
-		return a
-	}
-	return b
 }
