@@ -60,40 +60,54 @@ func (r *Router) shed(x *exchange, w http.ResponseWriter, reason, msg string, re
 	r.writeErr(x, w, http.StatusServiceUnavailable, msg)
 }
 
-// queueTerms are a request's rank and deadline in the edge queue, and its
-// class's drain rate: priority = class value (the policy's, 1 without) ×
-// tier priority; startBy = arrival + budget − the class's best latency
-// estimate, budget being the class's SLO (the policy's SLOMs) or else the
-// request timeout.
-func (r *Router) queueTerms(x *exchange, now time.Time) (prio float64, startBy time.Time, drainPerS float64) {
-	value, budget := 1.0, x.ci.cfg.RequestTimeout
-	if x.s.ix != nil {
-		if e := x.s.ix.Entry(x.ci.spec.name, x.info.model, x.region); e != nil {
-			if e.Value > 0 {
-				value = e.Value
-			}
-			if e.SLOMs > 0 {
-				budget = time.Duration(e.SLOMs) * time.Millisecond
-			}
+// QueueTerms are a request's rank and latest start in the edge queue,
+// and its class's drain rate (see the package documentation):
+//
+//	priority = entry.Value (1 when 0 or no entry) × tierPriority
+//	startBy  = arrival + budget − L_best   budget = entry.SLOMs, else timeout;
+//	                                       L_best = the least of latencyMs > 0
+//	drain    = DrainRate(limits, latencyMs)
+//
+// limits and latencyMs are the class's members' limits in force and
+// latency estimates (0 = none). The router and the simulator's closed loop
+// both rank through it.
+func QueueTerms(arrival time.Time, entry *event.ClassPolicy, timeout time.Duration, tierPriority float64, limits []int, latencyMs []float64) (prio float64, startBy time.Time, drainPerS float64) {
+	value, budget := 1.0, timeout
+	if entry != nil {
+		if entry.Value > 0 {
+			value = entry.Value
+		}
+		if entry.SLOMs > 0 {
+			budget = time.Duration(entry.SLOMs) * time.Millisecond
 		}
 	}
-	prio = value * x.s.cfg.Shaping.tierPriority(x.key)
 	best := 0.0
+	for _, l := range latencyMs {
+		if l > 0 && (best == 0 || l < best) {
+			best = l
+		}
+	}
+	startBy = arrival.Add(budget - time.Duration(best*float64(time.Millisecond)))
+	return value * tierPriority, startBy, DrainRate(limits, latencyMs)
+}
+
+// queueTerms is QueueTerms for x, from its class's members now.
+func (r *Router) queueTerms(x *exchange, now time.Time) (prio float64, startBy time.Time, drainPerS float64) {
+	var entry *event.ClassPolicy
+	if x.s.ix != nil {
+		entry = x.s.ix.Entry(x.ci.spec.name, x.info.model, x.region)
+	}
 	stale := x.s.cfg.Selection.LatencyStale
+	limits := make([]int, len(x.table.members))
+	lats := make([]float64, len(x.table.members))
 	for i := range x.table.members {
 		m := &x.table.members[i]
-		lat, fresh := m.st.latencyView(now, stale)
-		if fresh > 0 && lat > 0 {
-			if best == 0 || lat < best {
-				best = lat
-			}
-			if l := m.st.effLimit(m.limit); l > 0 {
-				drainPerS += float64(l) / (lat / 1000)
-			}
+		if lat, fresh := m.st.latencyView(now, stale); fresh > 0 {
+			lats[i] = lat
 		}
+		limits[i] = m.st.effLimit(m.limit)
 	}
-	startBy = x.start.Add(budget - time.Duration(best*float64(time.Millisecond)))
-	return prio, startBy, drainPerS
+	return QueueTerms(x.start, entry, x.ci.cfg.RequestTimeout, x.s.cfg.Shaping.tierPriority(x.key), limits, lats)
 }
 
 // wait parks a first attempt in the edge queue until a slot is handed to

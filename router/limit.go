@@ -14,8 +14,15 @@ import (
 //	short   = EWMA of successful attempts' latency over ShortSamples
 //	long    = EWMA of the same over LongSamples (the no-queueing baseline)
 //	g       = clamp(Tolerance·long/short, 0.5, 1)
-//	target  = limit·g + √limit                 (√limit: the queue it may build)
+//	target  = limit·g + QueueSlots              (the queue it may build)
 //	limit   = limit·(1−Smoothing) + target·Smoothing, in [MinLimit, ceiling]
+//
+// At an orchestrator with c servers kept full, a limit L queues L − c
+// requests, so short/long ≈ L/c and the rule settles where L − c =
+// QueueSlots (with Tolerance 1): about QueueSlots requests wait in the
+// orchestrator's queue, the rest at the router's edge, where they can be
+// ordered and shed. Gradient2's own defaults (tolerance 1.5, a queue of 4)
+// allow more; they suit services without an edge queue.
 //
 // and a busy answer (503) or a timeout multiplies the limit by Backoff
 // (the drop signal of a loss-based controller). The limit does not grow
@@ -26,8 +33,10 @@ type LimitConfig struct {
 	// Disabled keeps every limit at its ceiling. Default false.
 	Disabled bool `yaml:"disabled"`
 	// Tolerance is how much slower than the baseline recent attempts may
-	// be before the limit shrinks. Default 1.5 (Gradient2's).
+	// be before the limit shrinks. Default 1 (Gradient2's is 1.5).
 	Tolerance float64 `yaml:"tolerance"`
+	// QueueSlots is the queue the limit allows at the orchestrator. Default 2.
+	QueueSlots float64 `yaml:"queue_slots"`
 	// Smoothing weighs each new target. Default 0.2 (Gradient2's).
 	Smoothing float64 `yaml:"smoothing"`
 	// ShortSamples and LongSamples are the two EWMAs' spans in samples. Defaults 10 and 200.
@@ -41,7 +50,7 @@ type LimitConfig struct {
 
 // DefaultLimitConfig returns the defaults written on LimitConfig.
 func DefaultLimitConfig() LimitConfig {
-	return LimitConfig{Tolerance: 1.5, Smoothing: 0.2, ShortSamples: 10, LongSamples: 200, Backoff: 0.9, MinLimit: 1}
+	return LimitConfig{Tolerance: 1, QueueSlots: 2, Smoothing: 0.2, ShortSamples: 10, LongSamples: 200, Backoff: 0.9, MinLimit: 1}
 }
 
 // Validate reports settings that cannot work.
@@ -49,6 +58,8 @@ func (c LimitConfig) Validate() error {
 	switch {
 	case !(c.Tolerance >= 1) || math.IsInf(c.Tolerance, 0):
 		return fmt.Errorf("shaping.limit.tolerance %v must be at least 1", c.Tolerance)
+	case !(c.QueueSlots >= 0) || math.IsInf(c.QueueSlots, 0):
+		return fmt.Errorf("shaping.limit.queue_slots %v must be finite and non-negative", c.QueueSlots)
 	case !(c.Smoothing > 0 && c.Smoothing <= 1):
 		return fmt.Errorf("shaping.limit.smoothing %v not in (0, 1]", c.Smoothing)
 	case c.ShortSamples < 1 || c.LongSamples < c.ShortSamples:
@@ -145,7 +156,7 @@ func (l *Limiter) Observe(sig Signal, latencyMs float64, inFlight int) {
 			l.long *= 0.95
 		}
 		g := math.Max(0.5, math.Min(1, c.Tolerance*l.long/l.short))
-		target := l.est*g + math.Sqrt(l.est)
+		target := l.est*g + c.QueueSlots
 		if target > l.est && float64(inFlight) < l.est/2 {
 			return // application-limited: no evidence that more fits
 		}

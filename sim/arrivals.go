@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -28,6 +29,9 @@ func genArrivals(sc *scenario.Scenario) []arrival {
 			bounds = append(bounds, ch.At)
 		}
 	}
+	bounds = append(bounds, burstBounds(sc)...)
+	slices.Sort(bounds)
+	bounds = slices.Compact(bounds)
 	bounds = append(bounds, sc.Duration)
 	st := sc.Initial()
 	next := 0
@@ -42,12 +46,13 @@ func genArrivals(sc *scenario.Scenario) []arrival {
 			next++
 		}
 		for i, c := range st.Clients {
-			if !(c.Rate > 0) {
+			rate := c.RateAt(start)
+			if !(rate > 0) {
 				continue
 			}
 			t := float64(start)
 			for {
-				gap := exponential(draw(sc.Seed, purposeArrival, uint64(i), counts[i], 0)) / c.Rate
+				gap := exponential(draw(sc.Seed, purposeArrival, uint64(i), counts[i], 0)) / rate
 				t += gap * float64(time.Second)
 				if t >= float64(end) {
 					break
@@ -65,5 +70,26 @@ func genArrivals(sc *scenario.Scenario) []arrival {
 		}
 		return out[a].client < out[b].client
 	})
+	return out
+}
+
+// burstBounds are the times in (0, Duration) where an on/off client
+// switches, so that every segment of genArrivals has one rate per client.
+// Scenarios without on/off clients have none (their arrivals are as before).
+func burstBounds(sc *scenario.Scenario) []time.Duration {
+	var out []time.Duration
+	for i := range sc.Clients {
+		c := &sc.Clients[i]
+		if !c.Bursty() {
+			continue
+		}
+		for t := time.Duration(0); t < sc.Duration; t += c.On + c.Off {
+			for _, b := range []time.Duration{t, t + c.On} {
+				if b > 0 && b < sc.Duration {
+					out = append(out, b)
+				}
+			}
+		}
+	}
 	return out
 }

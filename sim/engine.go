@@ -171,7 +171,8 @@ func (e *engine) dispatch(ev event) {
 	case evHedge:
 		e.hedge(ev.att)
 	case evRepick:
-		if r := &e.reqs[ev.req]; !r.done {
+		// A parked request only: a wake may outlive the wait it ended.
+		if r := &e.reqs[ev.req]; !r.done && r.outstanding == 0 {
 			e.pick(r, false)
 		}
 	case evAttemptTimeout:

@@ -125,6 +125,17 @@ func (f *Fleet) Price(o, class int) float64 {
 	return f.e.orchs[o].offers[class].price * f.e.sc.Classes[class].Units
 }
 
+// Wake asks the simulator to call Pick again, now, for request id, which
+// the policy parked with a Wait (queueing at its edge) and can now start:
+// a slot it was waiting for has freed. The call comes after the current
+// event, in scheduling order; a request that is over or has an attempt in
+// flight is not asked.
+func (f *Fleet) Wake(id int) {
+	if id >= 0 && id < len(f.e.reqs) {
+		f.e.agenda.push(event{at: f.e.now, kind: evRepick, req: int32(id)})
+	}
+}
+
 // InFlight is the number of this router's attempts at orchestrator o that
 // have not finished.
 func (f *Fleet) InFlight(o int) int { return f.e.orchs[o].inflight }

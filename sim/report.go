@@ -39,6 +39,34 @@ type PolicyReport struct {
 	LossPerRequest float64            `json:"loss_per_request"`
 	ExtraAttempts  float64            `json:"extra_attempts"`
 	RecoveryS      map[string]float64 `json:"recovery_s"`
+	// ShedRate: requests refused at the edge without any attempt (the
+	// policy gave up at once or after waiting) / requests counted.
+	ShedRate float64 `json:"shed_rate"`
+	// EdgeWaitMs: from arrival to the first attempt, over requests that
+	// made one (waiting in the router's edge queue; 0 for a policy that
+	// never waits).
+	EdgeWaitMs WaitStats `json:"edge_wait_ms"`
+	// OrchQueueMs: time attempts spent in orchestrators' queues before
+	// service, over attempts that started service (the simulator's truth).
+	OrchQueueMs WaitStats `json:"orch_queue_ms"`
+	// Classes is the same per class, in scenario order.
+	Classes []ClassReport `json:"classes"`
+}
+
+// WaitStats summarises a wait, in ms.
+type WaitStats struct {
+	Mean float64 `json:"mean"`
+	P95  float64 `json:"p95"`
+	P99  float64 `json:"p99"`
+}
+
+// ClassReport is one class's part of a policy's row.
+type ClassReport struct {
+	Class          string  `json:"class"`
+	Requests       int     `json:"requests"`
+	SLOAttainment  float64 `json:"slo_attainment"`
+	ShedRate       float64 `json:"shed_rate"`
+	LossPerRequest float64 `json:"loss_per_request"`
 }
 
 // Percentiles of client-observed latency of successful requests, in ms.
@@ -97,7 +125,78 @@ func Summarize(sc *scenario.Scenario, name string, res *Result) PolicyReport {
 		P50: quantile(lat, 0.50), P95: quantile(lat, 0.95), P99: quantile(lat, 0.99), P999: quantile(lat, 0.999),
 	}
 	pr.RecoveryS = recovery(sc, res)
+	shaping(sc, res, &pr)
 	return pr
+}
+
+// shaping fills the shed rate, the edge and orchestrator waits and the
+// per-class rows of pr.
+func shaping(sc *scenario.Scenario, res *Result, pr *PolicyReport) {
+	type acc struct {
+		n, met, shed int
+		loss         float64
+	}
+	classes := make([]acc, len(sc.Classes))
+	first := make(map[int]time.Duration, len(res.Requests))
+	for i := range res.Attempts {
+		a := &res.Attempts[i]
+		if a.Seq == 0 {
+			first[a.Request] = a.Sent
+		}
+	}
+	var edge []float64
+	shed := 0
+	for i := range res.Requests {
+		r := &res.Requests[i]
+		if r.Arrival < sc.Warmup {
+			continue
+		}
+		c := &classes[r.Class]
+		c.n++
+		c.loss += r.Cost
+		if r.SLOMet(sc) {
+			c.met++
+		} else {
+			c.loss += sc.Classes[r.Class].Value
+		}
+		if r.Attempts == 0 && r.Outcome == Shed {
+			c.shed++
+			shed++
+		}
+		if sent, ok := first[r.ID]; ok && r.Attempts > 0 {
+			edge = append(edge, float64(sent-r.Arrival)/float64(time.Millisecond))
+		}
+	}
+	var orch []float64
+	for i := range res.Attempts {
+		a := &res.Attempts[i]
+		if a.Service > 0 && res.Requests[a.Request].Arrival >= sc.Warmup {
+			orch = append(orch, float64(a.Wait)/float64(time.Millisecond))
+		}
+	}
+	pr.ShedRate = float64(shed) / float64(pr.Requests)
+	pr.EdgeWaitMs, pr.OrchQueueMs = waitStats(edge), waitStats(orch)
+	pr.Classes = make([]ClassReport, len(sc.Classes))
+	for i, c := range classes {
+		cr := ClassReport{Class: sc.Classes[i].ID, Requests: c.n}
+		if c.n > 0 {
+			n := float64(c.n)
+			cr.SLOAttainment, cr.ShedRate, cr.LossPerRequest = float64(c.met)/n, float64(c.shed)/n, c.loss/n
+		}
+		pr.Classes[i] = cr
+	}
+}
+
+func waitStats(v []float64) WaitStats {
+	if len(v) == 0 {
+		return WaitStats{}
+	}
+	sum := 0.0
+	for _, x := range v { // in request or attempt order: a deterministic sum
+		sum += x
+	}
+	sort.Float64s(v)
+	return WaitStats{Mean: sum / float64(len(v)), P95: quantile(v, 0.95), P99: quantile(v, 0.99)}
 }
 
 // quantile is the nearest-rank quantile of sorted values (0 when empty).
@@ -269,14 +368,15 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	gap, vs := r.GapClosed(), r.VsBestClassic()
 	fmt.Fprintf(&b, "### %s (seed %d)\n\n", r.Scenario, r.Seed)
-	b.WriteString("| policy | requests | success | SLO | p50 ms | p95 ms | p99 ms | p99.9 ms | cost/req | loss/req | vs best classic | extra att. | gap closed |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| policy | requests | success | SLO | p50 ms | p95 ms | p99 ms | p99.9 ms | cost/req | loss/req | vs best classic | extra att. | gap closed | shed | edge wait p95 ms | orch queue mean ms | orch queue p95 ms |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, p := range r.Policies {
-		fmt.Fprintf(&b, "| %s | %d | %.4f | %.4f | %.0f | %.0f | %.0f | %.0f | %.5f | %.5f | %s | %.3f | %s |\n",
+		fmt.Fprintf(&b, "| %s | %d | %.4f | %.4f | %.0f | %.0f | %.0f | %.0f | %.5f | %.5f | %s | %.3f | %s | %.4f | %.0f | %.0f | %.0f |\n",
 			p.Name, p.Requests, p.SuccessRate, p.SLOAttainment, p.LatencyMs.P50, p.LatencyMs.P95,
 			p.LatencyMs.P99, p.LatencyMs.P999, p.CostPerRequest, p.LossPerRequest, ratioCell(vs, p.Name, "%.3f"),
-			p.ExtraAttempts, ratioCell(gap, p.Name, "%.2f"))
+			p.ExtraAttempts, ratioCell(gap, p.Name, "%.2f"), p.ShedRate, p.EdgeWaitMs.P95, p.OrchQueueMs.Mean, p.OrchQueueMs.P95)
 	}
+	writeClasses(&b, r.Policies)
 	var events []string
 	seen := map[string]bool{}
 	for _, p := range r.Policies {
@@ -308,6 +408,26 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeClasses writes the per-class table (SLO attainment, shed rate,
+// loss per request) when the policies' rows have more than one class.
+func writeClasses(b *strings.Builder, ps []PolicyReport) {
+	if len(ps) == 0 || len(ps[0].Classes) < 2 {
+		return
+	}
+	b.WriteString("\nper class (SLO attainment / shed / loss per request)\n\n| policy |")
+	for _, c := range ps[0].Classes {
+		b.WriteString(" " + c.Class + " |")
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---:|", len(ps[0].Classes)) + "\n")
+	for _, p := range ps {
+		b.WriteString("| " + p.Name + " |")
+		for _, c := range p.Classes {
+			fmt.Fprintf(b, " %.4f / %.4f / %.5f |", c.SLOAttainment, c.ShedRate, c.LossPerRequest)
+		}
+		b.WriteString("\n")
+	}
 }
 
 func atSeconds(s string) float64 {

@@ -30,6 +30,7 @@ func TestSummarize(t *testing.T) {
 		LatencyMs:      Percentiles{P50: 800, P95: 2500, P99: 2500, P999: 2500},
 		CostPerRequest: 10.0 / 4, LossPerRequest: (10.0 + 2*1) / 4, ExtraAttempts: 3.0 / 4,
 		RecoveryS: map[string]float64{},
+		Classes:   []ClassReport{{Class: sc.Classes[0].ID, Requests: 4, SLOAttainment: 0.5, LossPerRequest: 3}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
@@ -96,8 +97,8 @@ func TestReportJSONFields(t *testing.T) {
 	if err := json.Unmarshal(top["policies"], &pols); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"cost_per_request", "extra_attempts", "latency_ms", "loss_per_request", "name",
-		"recovery_s", "requests", "slo_attainment", "success_rate"}
+	want := []string{"classes", "cost_per_request", "edge_wait_ms", "extra_attempts", "latency_ms", "loss_per_request", "name",
+		"orch_queue_ms", "recovery_s", "requests", "shed_rate", "slo_attainment", "success_rate"}
 	if got := keys(pols[0]); !reflect.DeepEqual(got, want) {
 		t.Errorf("policy keys: got %v, want %v", got, want)
 	}
@@ -117,6 +118,60 @@ func keys(m map[string]json.RawMessage) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestSummarizeShaping: shed requests count as misses at their class's
+// value, and the waits and per-class rows come from the requests and
+// attempts as defined.
+func TestSummarizeShaping(t *testing.T) {
+	sc := &scenario.Scenario{Duration: time.Minute, Classes: []scenario.Class{
+		{ID: "gold", SLO: time.Second, Value: 1}, {ID: "cheap", SLO: time.Second, Value: 0.02},
+	}}
+	res := &Result{
+		Requests: []RequestRecord{
+			{ID: 0, Class: 0, Arrival: 0, Success: true, Latency: 500 * time.Millisecond, Attempts: 1, Cost: 0.01, Outcome: OK},
+			{ID: 1, Class: 1, Arrival: 0, Success: true, Latency: 900 * time.Millisecond, Attempts: 1, Cost: 0.01, Outcome: OK},
+			{ID: 2, Class: 1, Arrival: 0, Outcome: Shed},
+			{ID: 3, Class: 1, Arrival: 0, Outcome: Shed},
+		},
+		Attempts: []Attempt{
+			{Request: 0, Seq: 0, Sent: 0, Wait: 0, Service: 400 * time.Millisecond},
+			{Request: 1, Seq: 0, Sent: 300 * time.Millisecond, Wait: 100 * time.Millisecond, Service: 400 * time.Millisecond},
+		},
+	}
+	pr := Summarize(sc, "p", res)
+	if pr.ShedRate != 0.5 {
+		t.Errorf("shed rate: got %v, want 0.5", pr.ShedRate)
+	}
+	if pr.EdgeWaitMs.P99 != 300 || pr.EdgeWaitMs.Mean != 150 {
+		t.Errorf("edge wait: got %+v, want mean 150, p99 300", pr.EdgeWaitMs)
+	}
+	if pr.OrchQueueMs.Mean != 50 || pr.OrchQueueMs.P95 != 100 {
+		t.Errorf("orchestrator queue: got %+v, want mean 50, p95 100", pr.OrchQueueMs)
+	}
+	want := []ClassReport{
+		{Class: "gold", Requests: 1, SLOAttainment: 1, ShedRate: 0, LossPerRequest: 0.01},
+		{Class: "cheap", Requests: 3, SLOAttainment: 1.0 / 3, ShedRate: 2.0 / 3, LossPerRequest: (0.01 + 0.04) / 3},
+	}
+	for i, w := range want {
+		g := pr.Classes[i]
+		if g.Class != w.Class || g.Requests != w.Requests || math.Abs(g.SLOAttainment-w.SLOAttainment) > 1e-12 ||
+			math.Abs(g.ShedRate-w.ShedRate) > 1e-12 || math.Abs(g.LossPerRequest-w.LossPerRequest) > 1e-12 {
+			t.Errorf("class %d: got %+v, want %+v", i, g, w)
+		}
+	}
+	// The whole row's loss counts the shed requests at their class's value.
+	if wantLoss := (0.02 + 0.04) / 4; math.Abs(pr.LossPerRequest-wantLoss) > 1e-12 {
+		t.Errorf("loss: got %v, want %v", pr.LossPerRequest, wantLoss)
+	}
+	var buf bytes.Buffer
+	rep := Report{Scenario: "s", Policies: []PolicyReport{pr}}
+	if err := rep.WriteMarkdown(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if want := "| p | 1.0000 / 0.0000 / 0.01000 | 0.3333 / 0.6667 / 0.01667 |"; !strings.Contains(buf.String(), want) {
+		t.Errorf("markdown lacks %q:\n%s", want, buf.String())
+	}
 }
 
 func TestWriteMarkdown(t *testing.T) {

@@ -99,7 +99,9 @@ type Policy struct {
 	version    uint64
 	shares     map[shareKey][]float64
 	ejectUntil []int64 // Unix ms (virtual), by orchestrator
-	limit      []int   // in-flight limit by orchestrator, 0 = none
+	ix         *router.PolicyIndex
+
+	shaping shaping // limits, edge queue and admission: the router's own (shaping.go)
 
 	pending     map[int]*request
 	buf         []event.Outcome
@@ -132,6 +134,8 @@ type request struct {
 	attempts []event.Attempt
 	inflight int
 	answered float64 // price per unit of the attempt that answered
+	// shedReason is the error class of a request shed at the edge.
+	shedReason string
 }
 
 // New builds the policy for one run of env's scenario: it opens an
@@ -149,10 +153,10 @@ func New(ctx context.Context, cfg Config, env sim.Env) (*Policy, error) {
 		orchIDs:    make([]string, len(sc.Orchestrators)),
 		fast:       make([]router.Tracker, len(sc.Orchestrators)),
 		ejectUntil: make([]int64, len(sc.Orchestrators)),
-		limit:      make([]int, len(sc.Orchestrators)),
 		pending:    map[int]*request{},
 		nextFlush:  cfg.FlushEvery,
 	}
+	p.shaping = newShaping(cfg.Router.Shaping, len(sc.Orchestrators))
 	var seed [32]byte
 	for i := 0; i < len(seed); i += 8 {
 		v := env.Rand.Uint64()
@@ -252,11 +256,13 @@ func (p *Policy) clock(now time.Duration) time.Time { return Epoch().Add(now) }
 func (p *Policy) apply(pol event.Policy) {
 	p.version = pol.Version
 	ix := router.NewPolicyIndex(&pol, p.clock(p.now).UnixMilli())
+	p.ix = ix
 	for o, id := range p.orchIDs {
-		p.limit[o] = ix.Limit(id)
+		p.shaping.lim[o].SetCeiling(ix.Limit(id))
 		ej, _ := ix.Ejection(id)
 		p.ejectUntil[o] = ej.UntilMs
 	}
+	p.shaping.admission.Apply(&pol, p.clock(p.now))
 	p.shares = map[shareKey][]float64{}
 	for ci, cl := range p.sc.Classes {
 		for _, region := range p.sc.Regions {
@@ -272,13 +278,28 @@ func (p *Policy) Limits(time.Duration, *sim.Request) sim.Limits {
 	return sim.Limits{MaxAttempts: p.cfg.Router.MaxAttempts}
 }
 
-// Pick implements sim.Policy with the router's candidates and draw.
+// Pick implements sim.Policy with the router's shaping, candidates and
+// draw: a slot handed over from the edge queue, else (a first attempt)
+// admission and the queue's precedence, else the router's draw, parking
+// the request at the edge when every eligible orchestrator is at its limit.
 func (p *Policy) Pick(now time.Duration, req *sim.Request, fleet *sim.Fleet) sim.Choice {
 	p.fleet = fleet
 	nowT := p.clock(now)
+	if c, done := p.shaping.resume(p, now, req); done {
+		return c
+	}
+	if req.Attempts == 0 {
+		if ok := p.admit(now, req); !ok {
+			return sim.GiveUp()
+		}
+		if p.shaping.queuedClass(req.Class) {
+			return p.park(now, req)
+		}
+	}
 	elig := fleet.Eligible(req.Class)
 	shares := p.shares[shareKey{req.Class, req.Region}]
 	p.cands, p.idx = p.cands[:0], p.idx[:0]
+	atLimit := false
 	for _, o := range elig {
 		if sim.Tried(req, o) {
 			continue
@@ -287,8 +308,12 @@ func (p *Policy) Pick(now time.Duration, req *sim.Request, fleet *sim.Fleet) sim
 		if shares != nil {
 			share = shares[o]
 		}
-		c, ok := p.fast[o].CandidateOf(nowT, p.sel.LatencyStale, share, fleet.InFlight(o), p.limit[o], p.ejectUntil[o])
+		inFlight, limit := fleet.InFlight(o)+p.shaping.reserved[o], p.shaping.lim[o].Limit()
+		c, ok := p.fast[o].CandidateOf(nowT, p.sel.LatencyStale, share, inFlight, limit, p.ejectUntil[o])
 		if !ok {
+			if limit > 0 && inFlight >= limit && p.ejectUntil[o] <= nowT.UnixMilli() {
+				atLimit = true
+			}
 			continue
 		}
 		p.cands = append(p.cands, c)
@@ -297,19 +322,29 @@ func (p *Policy) Pick(now time.Duration, req *sim.Request, fleet *sim.Fleet) sim
 	r := p.pending[req.ID]
 	ch, ok := router.Choose(p.params, p.cands, p.rng.Float64())
 	if !ok {
+		if req.Attempts == 0 && atLimit && !p.cfg.Router.Shaping.QueueDisabled {
+			return p.park(now, req)
+		}
 		if r != nil && r.inflight == 0 {
 			p.finish(now, r, event.StatusError)
 		}
 		return sim.GiveUp()
 	}
+	r = p.request(req)
+	r.picks = append(r.picks, ch)
+	r.inflight++
+	return sim.Use(p.idx[ch.Index])
+}
+
+// request is req's pending record, made at its first attempt or shedding.
+func (p *Policy) request(req *sim.Request) *request {
+	r := p.pending[req.ID]
 	if r == nil {
 		r = &request{req: *req, client: p.sc.Clients[req.Client].ID, version: p.version}
 		r.req.Tried = nil
 		p.pending[req.ID] = r
 	}
-	r.picks = append(r.picks, ch)
-	r.inflight++
-	return sim.Use(p.idx[ch.Index])
+	return r
 }
 
 // Observe implements sim.Policy: the fast loop learns at once; the
@@ -328,6 +363,9 @@ func (p *Policy) Observe(now time.Duration, a *sim.Attempt) {
 	case sim.Failed, sim.Rejected, sim.Refused, sim.Reset:
 		st.Failed(nowT, p.sel)
 	}
+	res0, _ := attemptResult(a.Outcome)
+	p.shaping.lim[a.Orch].Observe(router.SignalOf(res0), ms, p.fleet.InFlight(a.Orch))
+	p.handOff(now, a.Orch) // the slot it held goes to the edge queue first
 	r := p.pending[a.Request]
 	if r == nil || a.Seq >= len(r.picks) {
 		return
@@ -379,7 +417,7 @@ func attemptResult(o sim.Outcome) (event.AttemptResult, int) {
 // finish builds r's outcome and buffers it for the next flush.
 func (p *Policy) finish(now time.Duration, r *request, status event.Status) {
 	delete(p.pending, r.req.ID)
-	if len(r.attempts) == 0 {
+	if len(r.attempts) == 0 && status != event.StatusShed {
 		return
 	}
 	cl := &p.sc.Classes[r.req.Class]
@@ -403,6 +441,8 @@ func (p *Policy) finish(now time.Duration, r *request, status event.Status) {
 		out.PricePerUnit = r.answered
 	case event.StatusTimeout:
 		out.HTTPStatus, out.ErrorClass = 504, "timeout"
+	case event.StatusShed:
+		out.HTTPStatus, out.ErrorClass = 503, r.shedReason
 	default:
 		out.HTTPStatus, out.ErrorClass = 502, "attempts_failed"
 	}

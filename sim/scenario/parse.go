@@ -89,10 +89,13 @@ type fileClass struct {
 }
 
 type fileClient struct {
-	ID     string             `yaml:"id"`
-	Region string             `yaml:"region"`
-	Rate   float64            `yaml:"rate"`
-	Mix    map[string]float64 `yaml:"mix"`
+	ID      string             `yaml:"id"`
+	Region  string             `yaml:"region"`
+	Rate    float64            `yaml:"rate"`
+	Mix     map[string]float64 `yaml:"mix"`
+	On      fileDuration       `yaml:"on"`
+	Off     fileDuration       `yaml:"off"`
+	OffRate float64            `yaml:"off_rate"`
 }
 
 type fileOffer struct {
@@ -241,7 +244,7 @@ func (f *fileScenario) convert() (*Scenario, []error) {
 		})
 	}
 	for _, c := range f.Clients {
-		sc.Clients = append(sc.Clients, Client{ID: c.ID, Region: c.Region, Rate: c.Rate, Mix: c.Mix})
+		sc.Clients = append(sc.Clients, Client{ID: c.ID, Region: c.Region, Rate: c.Rate, Mix: c.Mix, On: c.On.d, Off: c.Off.d, OffRate: c.OffRate})
 	}
 	for i, o := range f.Orchestrators {
 		mode := o.FailMode

@@ -43,6 +43,22 @@ type Client struct {
 	Region string
 	Rate   float64            // requests per second
 	Mix    map[string]float64 // class id -> share; shares sum to 1
+	// On/off traffic: with On > 0 the client sends at Rate for On, then
+	// at OffRate for Off, repeating from time 0 (a timeline change of
+	// rate sets the "on" rate). Zero On: always Rate.
+	On, Off time.Duration
+	OffRate float64
+}
+
+// Bursty reports whether the client sends on/off traffic.
+func (c *Client) Bursty() bool { return c.On > 0 && c.Off > 0 }
+
+// RateAt is the client's rate at time t (its on or off rate).
+func (c *Client) RateAt(t time.Duration) float64 {
+	if !c.Bursty() || t%(c.On+c.Off) < c.On {
+		return c.Rate
+	}
+	return c.OffRate
 }
 
 // FailMode says how an orchestrator's failures look to the client.

@@ -210,6 +210,15 @@ func (s *Scenario) checkClient(st *State, i int, base string, rtt bool) []error 
 	if !(c.Rate >= 0) || math.IsInf(c.Rate, 0) {
 		add(".rate", "got %v, want ≥ 0 requests per second", c.Rate)
 	}
+	if c.On < 0 || c.Off < 0 || (c.On > 0) != (c.Off > 0) {
+		add(".on", "on %v and off %v: want both positive (on/off traffic) or both absent", c.On, c.Off)
+	}
+	if c.On > 0 && c.On < 100*time.Millisecond || c.Off > 0 && c.Off < 100*time.Millisecond {
+		add(".on", "on %v and off %v: want at least 100ms each", c.On, c.Off)
+	}
+	if !(c.OffRate >= 0) || math.IsInf(c.OffRate, 0) {
+		add(".off_rate", "got %v, want ≥ 0 requests per second", c.OffRate)
+	}
 	if len(c.Mix) == 0 {
 		add(".mix", "want at least one class")
 	}
