@@ -427,6 +427,20 @@ func (f *Fleet) url(o *orch) string {
 	return "http://" + net.JoinHostPort(f.cfg.Host, strconv.Itoa(port))
 }
 
+// MaxHeld is the most requests orchestrator id has held at once, in
+// service and queued together, since the fleet started (0 for an unknown
+// id): a router's in-flight limit bounds it.
+func (f *Fleet) MaxHeld(id string) int {
+	for _, o := range f.orchs {
+		if o.id == id {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			return o.maxHeld
+		}
+	}
+	return 0
+}
+
 // Addrs maps each orchestrator id to its base URL ("http://127.0.0.1:PORT";
 // a request for /llm goes to URL + "/llm"). Complete after Start; before,
 // only pinned ports are known.

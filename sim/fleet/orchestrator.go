@@ -37,6 +37,9 @@ type orch struct {
 	rng    *rand.Rand
 	busy   int       // requests in service
 	queue  []*waiter // FIFO
+	// maxHeld is the most requests held at once (in service + queued):
+	// what a router with an in-flight limit must never push past it.
+	maxHeld int
 	gen    uint64    // bumped at every eviction; a slot from an older gen is gone
 	ev     *eviction // closed at the next eviction
 	unhang chan struct{}
@@ -119,6 +122,7 @@ func (o *orch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		o.reply(w, r, http.StatusServiceUnavailable, errorBody("insufficient capacity"))
 		return
 	}
+	o.maxHeld = max(o.maxHeld, o.busy+len(o.queue))
 	o.mu.Unlock()
 
 	ctx := r.Context()
