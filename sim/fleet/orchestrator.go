@@ -32,17 +32,17 @@ type orch struct {
 	port    int
 	closed  bool // the fleet stopped; never reopen
 
-	mu     sync.Mutex
-	cfg    scenario.Orchestrator
-	rng    *rand.Rand
-	busy   int       // requests in service
-	queue  []*waiter // FIFO
+	mu    sync.Mutex
+	cfg   scenario.Orchestrator
+	rng   *rand.Rand
+	busy  int       // requests in service
+	queue []*waiter // FIFO
 	// maxHeld is the most requests held at once (in service + queued):
 	// what a router with an in-flight limit must never push past it.
 	maxHeld int
-	gen    uint64    // bumped at every eviction; a slot from an older gen is gone
-	ev     *eviction // closed at the next eviction
-	unhang chan struct{}
+	gen     uint64    // bumped at every eviction; a slot from an older gen is gone
+	ev      *eviction // closed at the next eviction
+	unhang  chan struct{}
 }
 
 // eviction tells the requests an orchestrator held why it dropped them: it
