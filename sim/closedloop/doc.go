@@ -7,7 +7,12 @@
 //     consecutive-failure ejection, in-flight limits, policy ejections),
 //     the draw router.Choose, and the policy resolved through
 //     router.NewPolicyIndex and router.Shares, exactly as the router's
-//     tables resolve it;
+//     tables resolve it; workload shaping through the router's types
+//     (shaping.go): a router.Limiter per orchestrator under the policy's
+//     limit, router.Admission for its admission rates, and the edge queue
+//     router.EdgeQueue ranked by router.QueueTerms, a freed slot handed to
+//     the first waiter (sim.Fleet.Wake) as the router's release does;
+//     shed requests are written as outcomes with status shed;
 //   - every finished request becomes an event.Outcome, written with
 //     warehouse.WriteOutcomes into an embedded ClickHouse (chDB) every
 //     virtual second (the ingest consumer's batching);
