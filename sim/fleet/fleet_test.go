@@ -522,8 +522,8 @@ orchestrators:
 			t.Errorf("a price of %v: got %v, want %v", k, got, p)
 		}
 	}
-	if a.MaxInFlight != 6 {
-		t.Errorf("a advertises %d at once, want capacity 4 + queue 2", a.MaxInFlight)
+	if a.MaxInFlight != 4 {
+		t.Errorf("a advertises %d at once, want its capacity 4 (the queue of 2 is not servers)", a.MaxInFlight)
 	}
 	if a.Offers[1].ClassID != "t2i" || a.Offers[1].P50 != 700*time.Millisecond {
 		t.Errorf("a offers: got %+v, want i2i then t2i with p50 700ms", a.Offers)

@@ -265,8 +265,9 @@ func (sc *Scenario) PickClass(mix map[string]float64, u float64) int {
 
 // Advertised is what discovery tells a gateway about o, in the fleet
 // vocabulary: its id, region, address and stake, how many requests it
-// takes at once (capacity + queue, what it would advertise as its
-// sessions), and its price for every class it serves, one per wire class
+// serves at once (its capacity, what go-livepeer's capabilities advertise
+// per model; the queue behind it holds waiting requests, not servers, and
+// is not advertised), and its price for every class it serves, one per wire class
 // (capability, model) — the lowest when several scenario classes share
 // one — in the scenario's class order. Its latency, failures and the
 // timeline's down and hang states stay hidden. URL is left empty: the
@@ -274,7 +275,7 @@ func (sc *Scenario) PickClass(mix map[string]float64, u float64) int {
 func (s *Scenario) Advertised(o *Orchestrator) event.Orchestrator {
 	out := event.Orchestrator{
 		ID: o.ID, Region: o.Region, Address: o.Address, Stake: o.Stake,
-		MaxInFlight: o.Capacity + o.Queue,
+		MaxInFlight: o.Capacity,
 	}
 	at := map[[2]string]int{}
 	for _, cl := range s.Classes {
