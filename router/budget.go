@@ -81,3 +81,24 @@ func (b *retryBudget) tryRetry(now time.Time) bool {
 	b.retries[idx]++
 	return true
 }
+
+// RetryBudget is the router's retry budget for code that routes outside
+// the HTTP path (the simulator's loopgate policy): the same counting, so
+// a bench run refuses exactly the retries the router would.
+//
+//	b := router.NewRetryBudget(cfg.RetryBudget)
+//	b.Request(now)          // once per client request
+//	if b.TryRetry(now) { … } // before every retry
+type RetryBudget struct{ b *retryBudget }
+
+// NewRetryBudget returns an empty budget with cfg.
+func NewRetryBudget(cfg RetryBudgetConfig) *RetryBudget {
+	return &RetryBudget{b: newRetryBudget(cfg)}
+}
+
+// Request records one client request at now.
+func (r *RetryBudget) Request(now time.Time) { r.b.request(now) }
+
+// TryRetry spends one retry at now if the budget allows it, and reports
+// whether it did.
+func (r *RetryBudget) TryRetry(now time.Time) bool { return r.b.tryRetry(now) }
