@@ -49,11 +49,52 @@ type Config struct {
 	// TempDir holds each run's warehouse data directory, removed by
 	// Close. Default: the system's temporary directory.
 	TempDir string
+	// Discovery is how often the optimizer's catalog is refreshed from
+	// what discovery reports (prices), in virtual time, on its own period
+	// and never at a timeline instant: a deployed gateway learns a new
+	// price when it next asks, and faults only from outcomes. Default 1m
+	// (go-livepeer's webhook pool is refreshed at most once a minute).
+	Discovery time.Duration
+	// StepTime models how long one optimizer step takes; the policy it
+	// computes from the window ending at t reaches the fast loop at
+	// t + StepTime.Of(...). Default DefaultStepTime().
+	StepTime StepTime
+}
+
+// StepTime is a deterministic model of one optimizer step's duration
+// (read statistics, estimate, solve, build the policy): Base plus PerArc
+// for each (orchestrator, class, client region) the step plans over. The
+// bench charges it in virtual time instead of measuring wall time, so a
+// report stays byte-for-byte the same for a seed on any machine while a
+// slow solver still shows up as a stale policy.
+type StepTime struct {
+	// Base is the fixed part: the statistics query and the policy's
+	// encoding. Default in DefaultStepTime.
+	Base time.Duration
+	// PerArc is the cost of one orchestrator × class × client region.
+	// Default in DefaultStepTime.
+	PerArc time.Duration
+}
+
+// DefaultStepTime is fitted to the optimizer's measured step times on this
+// project's reference machine (2 vCPU KVM): see the table in
+// docs/BENCHMARKS.md ("optimizer and oracle scale").
+func DefaultStepTime() StepTime {
+	return StepTime{Base: 150 * time.Millisecond, PerArc: 500 * time.Nanosecond}
+}
+
+// Of is the modelled duration of a step over orchs orchestrators, classes
+// classes and regions client regions.
+func (m StepTime) Of(orchs, classes, regions int) time.Duration {
+	return m.Base + time.Duration(orchs*classes*regions)*m.PerArc
 }
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
-	return Config{Router: router.DefaultConfig(), Optimizer: optimizer.DefaultConfig(), FlushEvery: time.Second}
+	return Config{
+		Router: router.DefaultConfig(), Optimizer: optimizer.DefaultConfig(), FlushEvery: time.Second,
+		Discovery: time.Minute, StepTime: DefaultStepTime(),
+	}
 }
 
 // Validate reports settings that cannot work.
@@ -61,6 +102,12 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.FlushEvery <= 0 {
 		errs = append(errs, fmt.Errorf("closedloop: flush_every %v must be positive", c.FlushEvery))
+	}
+	if c.Discovery <= 0 {
+		errs = append(errs, fmt.Errorf("closedloop: discovery %v must be positive", c.Discovery))
+	}
+	if c.StepTime.Base < 0 || c.StepTime.PerArc < 0 {
+		errs = append(errs, fmt.Errorf("closedloop: step time %+v must not be negative", c.StepTime))
 	}
 	if c.Router.MaxAttempts < 1 {
 		errs = append(errs, fmt.Errorf("closedloop: router max_attempts %d must be at least 1", c.Router.MaxAttempts))
@@ -104,6 +151,9 @@ type Policy struct {
 	shaping shaping // limits, edge queue and admission: the router's own (shaping.go)
 
 	pending     map[int]*request
+	budget      *router.RetryBudget // the router's retry budget, same code
+	retries     int                 // retries the budget allowed
+	refused     int                 // retries the budget refused
 	buf         []event.Outcome
 	flushes     int
 	written     int          // outcomes written to the warehouse
@@ -111,8 +161,16 @@ type Policy struct {
 	predictions []Prediction // each round's prediction for its own λ
 	nextFlush   time.Duration
 	nextStep    time.Duration
-	fleet       *sim.Fleet // the router's view, for the catalog; nil before the first Pick
+	// A policy the optimizer computed but whose step has not ended yet in
+	// virtual time: it is applied at applyAt.
+	computed    *event.Policy
+	applyAt     time.Duration
+	stepTime    time.Duration // the modelled duration of every step
+	nextCatalog time.Duration // the next discovery refresh
+	fleet       *sim.Fleet    // the router's view, for prices; nil before the first Pick
+	maxInFlight []int         // advertised at start, by orchestrator: static
 	catalog     optimizer.Catalog
+	refreshes   []time.Duration // when the catalog changed, for tests
 
 	cands  []router.Candidate
 	idx    []int
@@ -150,11 +208,14 @@ func New(ctx context.Context, cfg Config, env sim.Env) (*Policy, error) {
 	sel := cfg.Router.Selection
 	p := &Policy{
 		sc: sc, cfg: cfg, sel: sel, params: sel.Params(), rng: env.Rand,
-		orchIDs:    make([]string, len(sc.Orchestrators)),
-		fast:       make([]router.Tracker, len(sc.Orchestrators)),
-		ejectUntil: make([]int64, len(sc.Orchestrators)),
-		pending:    map[int]*request{},
-		nextFlush:  cfg.FlushEvery,
+		orchIDs:     make([]string, len(sc.Orchestrators)),
+		fast:        make([]router.Tracker, len(sc.Orchestrators)),
+		ejectUntil:  make([]int64, len(sc.Orchestrators)),
+		pending:     map[int]*request{},
+		nextFlush:   cfg.FlushEvery,
+		budget:      router.NewRetryBudget(cfg.Router.RetryBudget),
+		stepTime:    cfg.StepTime.Of(len(sc.Orchestrators), len(sc.Classes), len(sc.Regions)),
+		nextCatalog: cfg.Discovery,
 	}
 	p.shaping = newShaping(cfg.Router.Shaping, len(sc.Orchestrators))
 	var seed [32]byte
@@ -165,8 +226,10 @@ func New(ctx context.Context, cfg Config, env sim.Env) (*Policy, error) {
 		}
 	}
 	p.ids = rand.NewChaCha8(seed)
+	p.maxInFlight = make([]int, len(sc.Orchestrators))
 	for i, o := range sc.Orchestrators {
 		p.orchIDs[i] = o.ID
+		p.maxInFlight[i] = sc.Advertised(&sc.Orchestrators[i]).MaxInFlight
 	}
 
 	dir, err := os.MkdirTemp(cfg.TempDir, "loopgate-bench-chdb-")
@@ -189,7 +252,7 @@ func New(ctx context.Context, cfg Config, env sim.Env) (*Policy, error) {
 	p.store = store
 
 	ocfg := cfg.Optimizer
-	ocfg.Catalog = catalog(sc, func(i int) *scenario.Orchestrator { return &sc.Orchestrators[i] })
+	ocfg.Catalog = p.discover(func(i int) *scenario.Orchestrator { return &sc.Orchestrators[i] })
 	p.catalog = ocfg.Catalog
 	p.nextStep = ocfg.Period
 	opt, err := optimizer.New(ocfg, store, publisher{p}, deps.Deps{Clock: func() time.Time { return Epoch().Add(p.now) }})
@@ -211,16 +274,19 @@ func sqlName(s string) string {
 	}, s)
 }
 
-// catalog is the optimizer's catalog at the moment: what each
-// orchestrator advertises now (orch(i): its state after the timeline so
-// far), reached at a made-up URL.
-func catalog(sc *scenario.Scenario, orch func(i int) *scenario.Orchestrator) optimizer.Catalog {
-	orchs := make([]event.Orchestrator, len(sc.Orchestrators))
-	for i := range sc.Orchestrators {
-		orchs[i] = sc.Advertised(orch(i))
+// discover is the optimizer's catalog as discovery reports it when asked:
+// each orchestrator's id, region and prices now (orch(i): its state after
+// the timeline so far), its advertised capacity as at the start (static,
+// as go-livepeer's capabilities are: a fault does not re-advertise), and a
+// made-up URL. Nothing else of orch(i) is read.
+func (p *Policy) discover(orch func(i int) *scenario.Orchestrator) optimizer.Catalog {
+	orchs := make([]event.Orchestrator, len(p.sc.Orchestrators))
+	for i := range p.sc.Orchestrators {
+		orchs[i] = p.sc.Advertised(orch(i))
+		orchs[i].MaxInFlight = p.maxInFlight[i]
 		orchs[i].URL = "http://" + sqlName(orchs[i].ID) + ".sim"
 	}
-	return Catalog(sc, orchs)
+	return Catalog(p.sc, orchs)
 }
 
 // Catalog is the optimizer's catalog for a simulated fleet: the
@@ -241,10 +307,12 @@ func Catalog(sc *scenario.Scenario, orchs []event.Orchestrator) optimizer.Catalo
 
 // publisher hands every policy the optimizer computes straight to the
 // fast loop, as the router does with a policy from the log.
+// The step that computed it is still running in virtual time, so the
+// policy is held until the step's modelled end (Advance applies it).
 type publisher struct{ p *Policy }
 
 func (b publisher) PublishPolicy(_ context.Context, pol event.Policy, _ []byte) error {
-	b.p.apply(pol)
+	b.p.computed = &pol
 	return nil
 }
 
@@ -321,6 +389,14 @@ func (p *Policy) Pick(now time.Duration, req *sim.Request, fleet *sim.Fleet) sim
 	}
 	r := p.pending[req.ID]
 	ch, ok := router.Choose(p.params, p.cands, p.rng.Float64())
+	if ok && req.Attempts > 0 {
+		// A retry, which the router makes only while its budget allows.
+		if ok = p.budget.TryRetry(nowT); ok {
+			p.retries++
+		} else {
+			p.refused++
+		}
+	}
 	if !ok {
 		if req.Attempts == 0 && atLimit && !p.cfg.Router.Shaping.QueueDisabled {
 			return p.park(now, req)
@@ -330,16 +406,17 @@ func (p *Policy) Pick(now time.Duration, req *sim.Request, fleet *sim.Fleet) sim
 		}
 		return sim.GiveUp()
 	}
-	r = p.request(req)
+	r = p.request(now, req)
 	r.picks = append(r.picks, ch)
 	r.inflight++
 	return sim.Use(p.idx[ch.Index])
 }
 
 // request is req's pending record, made at its first attempt or shedding.
-func (p *Policy) request(req *sim.Request) *request {
+func (p *Policy) request(now time.Duration, req *sim.Request) *request {
 	r := p.pending[req.ID]
 	if r == nil {
+		p.budget.Request(p.clock(now))
 		r = &request{req: *req, client: p.sc.Clients[req.Client].ID, version: p.version}
 		r.req.Tried = nil
 		p.pending[req.ID] = r
@@ -467,14 +544,30 @@ func (p *Policy) Advance(ctx context.Context, now time.Duration) error {
 		every := p.cfg.FlushEvery
 		p.nextFlush = now - now%every + every
 	}
-	if now >= p.nextStep {
-		period := p.cfg.Optimizer.Period
-		p.nextStep = now - now%period + period
-		if err := p.refreshCatalog(); err != nil {
+	if p.computed != nil && now >= p.applyAt {
+		p.apply(*p.computed)
+		p.computed = nil
+	}
+	if now >= p.nextCatalog {
+		every := p.cfg.Discovery
+		p.nextCatalog = now - now%every + every
+		if err := p.refreshCatalog(now); err != nil {
 			return err
 		}
+	}
+	if now >= p.nextStep && p.computed == nil {
+		// A step starts on the period's tick, and not while the last one
+		// runs: a step longer than the period skips ticks, as a ticker does.
+		period := p.cfg.Optimizer.Period
+		end := now + p.stepTime
+		p.nextStep = end - end%period + period
 		if _, err := p.opt.Step(ctx); err != nil {
 			return fmt.Errorf("optimizer round at %s: %w", now, err)
+		}
+		p.applyAt = end
+		if p.computed != nil && p.stepTime == 0 {
+			p.apply(*p.computed)
+			p.computed = nil
 		}
 		p.rounds++
 		p.record(now)
@@ -482,13 +575,13 @@ func (p *Policy) Advance(ctx context.Context, now time.Duration) error {
 	return nil
 }
 
-// refreshCatalog gives the optimizer the prices discovery advertises now,
-// as the optimizer command does when the fleet's prices change.
-func (p *Policy) refreshCatalog() error {
+// refreshCatalog gives the optimizer the prices discovery reports now, as
+// the optimizer command does when the fleet's prices change.
+func (p *Policy) refreshCatalog(now time.Duration) error {
 	if p.fleet == nil {
 		return nil
 	}
-	c := catalog(p.sc, p.fleet.Orchestrator)
+	c := p.discover(p.fleet.Orchestrator)
 	if reflect.DeepEqual(c, p.catalog) {
 		return nil
 	}
@@ -496,6 +589,7 @@ func (p *Policy) refreshCatalog() error {
 		return fmt.Errorf("optimizer catalog: %w", err)
 	}
 	p.catalog = c
+	p.refreshes = append(p.refreshes, now)
 	return nil
 }
 
@@ -526,14 +620,20 @@ func (p *Policy) flush(ctx context.Context, now time.Duration) error {
 
 // Stats are what a run did through the warehouse, for tests and reports.
 type Stats struct {
-	Written int    // outcomes written to the warehouse
-	Rounds  int    // optimizer rounds that published a policy
-	Version uint64 // the policy version in use
+	Written        int           // outcomes written to the warehouse
+	Rounds         int           // optimizer rounds that published a policy
+	Version        uint64        // the policy version in use
+	StepTime       time.Duration // the modelled duration of each step
+	Retries        int           // retries the retry budget allowed
+	RetriesRefused int           // retries the retry budget refused
 }
 
 // Stats reports what the run did so far.
 func (p *Policy) Stats() Stats {
-	return Stats{Written: p.written, Rounds: p.rounds, Version: p.version}
+	return Stats{
+		Written: p.written, Rounds: p.rounds, Version: p.version, StepTime: p.stepTime,
+		Retries: p.retries, RetriesRefused: p.refused,
+	}
 }
 
 // Share is the applied policy's share of orchestrator id for a scenario

@@ -22,9 +22,25 @@
 //     loop (in production it goes through the policy log).
 //
 // Kafka is left out: in virtual time there is no concurrency for it to
-// absorb, and the warehouse writer is the one ingest uses. The optimizer's
-// catalog is what discovery would report (scenario.Advertised): ids,
-// regions, prices and advertised concurrency, never latency or failures.
+// absorb, and the warehouse writer is the one ingest uses.
+//
+// The policy knows only what a deployed loopgate would know:
+//
+//   - the optimizer's catalog is what discovery reports
+//     (scenario.Advertised): ids, regions, prices and each orchestrator's
+//     advertised capacity per model as at the start — its servers, not its
+//     queue, and static, as go-livepeer's capabilities are. It is
+//     refreshed every Config.Discovery (prices), never at a timeline
+//     instant; down, hung, failing or slower orchestrators, and capacity
+//     lost to a fault, are learned from outcomes only;
+//   - an optimizer step takes time: Config.StepTime models it
+//     deterministically from orchestrators × classes × client regions
+//     (fitted to measured step times), and the policy computed from the
+//     window ending at t reaches the fast loop at t + that time; a step
+//     longer than the period skips the ticks it overlaps. Modelled, not
+//     measured, so a report stays byte-for-byte the same for a seed;
+//   - retries spend the router's retry budget (router.RetryBudget, the
+//     router's own code): a retry the budget refuses is not made.
 //
 // Use it beside the baselines:
 //

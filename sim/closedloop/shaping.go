@@ -74,7 +74,7 @@ func (s *shaping) resume(p *Policy, now time.Duration, req *sim.Request) (sim.Ch
 	if o, ok := s.handed[req.ID]; ok {
 		delete(s.handed, req.ID)
 		s.reserved[o]--
-		r := p.request(req)
+		r := p.request(now, req)
 		lat, _ := p.fast[o].LatencyView(p.clock(now), p.sel.LatencyStale)
 		r.picks = append(r.picks, router.Choice{Propensity: 1, Score: event.Score{
 			Share: p.shareOf(req, o), LatencyMs: lat, InFlight: p.fleet.InFlight(o), Penalty: 1, Weight: 1,
@@ -191,7 +191,7 @@ func (p *Policy) handOff(now time.Duration, o int) {
 // shed ends req at the edge, with its outcome (status shed).
 func (p *Policy) shed(now time.Duration, req *sim.Request, reason string) {
 	p.shaping.Shed[reason]++
-	r := p.request(req)
+	r := p.request(now, req)
 	r.shedReason = reason
 	p.finish(now, r, event.StatusShed)
 }
