@@ -53,25 +53,41 @@ func TestGenerate(t *testing.T) {
 	}
 }
 
-// TestLargeFleetFile keeps testdata/fleet-200.yaml equal to what
-// Generate(DefaultConfig()) writes. Regenerate it with
-// FLEETGEN_UPDATE=1 go test ./sim/fleetgen.
+// TestLargeFleetFile keeps the generated scenario files equal to what
+// Generate writes for their configs: testdata/fleet-200.yaml
+// (DefaultConfig) and the two public scenarios in sim/scenarios that come
+// from fleetgen. Regenerate them with FLEETGEN_UPDATE=1 go test ./sim/fleetgen.
 func TestLargeFleetFile(t *testing.T) {
-	y, err := Generate(DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join("testdata", "fleet-200.yaml")
-	if os.Getenv("FLEETGEN_UPDATE") != "" {
-		if err := os.WriteFile(path, y, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, y) {
-		t.Errorf("%s is stale: regenerate it with FLEETGEN_UPDATE=1 go test ./sim/fleetgen", path)
+	faults := DefaultConfig()
+	faults.Name, faults.Seed, faults.Faults = "fleet-200-faults", 2026, 36
+	hangs := DefaultConfig()
+	hangs.Name, hangs.Seed, hangs.Orchestrators, hangs.Regions, hangs.Classes = "hang-slow", 77, 60, 4, 3
+	hangs.Faults, hangs.Kinds = 30, []string{FaultHang, FaultSlow}
+	for _, tt := range []struct {
+		path string
+		cfg  Config
+	}{
+		{filepath.Join("testdata", "fleet-200.yaml"), DefaultConfig()},
+		{filepath.Join("..", "scenarios", "fleet-200-faults.yaml"), faults},
+		{filepath.Join("..", "scenarios", "hang-slow.yaml"), hangs},
+	} {
+		t.Run(tt.cfg.Name, func(t *testing.T) {
+			y, err := Generate(tt.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if os.Getenv("FLEETGEN_UPDATE") != "" {
+				if err := os.WriteFile(tt.path, y, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := os.ReadFile(tt.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, y) {
+				t.Errorf("%s is stale: regenerate it with FLEETGEN_UPDATE=1 go test ./sim/fleetgen", tt.path)
+			}
+		})
 	}
 }
