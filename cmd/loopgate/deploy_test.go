@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -516,6 +517,13 @@ func checkPod(t *testing.T, docs []manifest, w manifest, secret manifest) {
 			t.Errorf("%s: admin.addr port %d, container port admin %d", where, got, c.ports["admin"])
 		}
 		if c.args[0] == "router" {
+			longest := cfg.Router.RequestTimeout
+			for _, cc := range cfg.Router.Capabilities {
+				longest = max(longest, cc.RequestTimeout)
+			}
+			if grace, _ := dig(pod, "terminationGracePeriodSeconds").(int); time.Duration(grace)*time.Second <= longest {
+				t.Errorf("%s: terminationGracePeriodSeconds %d does not let the longest request (%v) finish", where, grace, longest)
+			}
 			if got := port(t, cfg.RouterAddr); got != c.ports["http"] {
 				t.Errorf("%s: router_addr port %d, container port http %d", where, got, c.ports["http"])
 			}
