@@ -30,6 +30,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/loopgate/loopgate/admin"
 	"github.com/loopgate/loopgate/internal/testenv"
 	"github.com/loopgate/loopgate/optimizer"
 	"github.com/loopgate/loopgate/warehouse"
@@ -361,6 +362,19 @@ func find(docs []manifest, kind, name string) manifest {
 func checkRendering(t *testing.T, docs []manifest, routerKind string, optimizers int) {
 	t.Helper()
 	secret := find(docs, "Secret", "lg-loopgate")
+	if secret != nil {
+		toks, err := admin.ParseTokensFile([]byte(str(dig(secret, "stringData", "admin-tokens"))))
+		if err != nil {
+			t.Fatalf("the Secret's admin-tokens: %v", err)
+		}
+		roles := map[string]string{}
+		for _, tk := range toks {
+			roles[tk.ID] = tk.Role
+		}
+		if want := map[string]string{"ops": "admin", "prometheus": "read"}; !reflect.DeepEqual(roles, want) {
+			t.Errorf("the Secret's admin tokens: got %v, want %v", roles, want)
+		}
+	}
 	workloads := map[string]manifest{} // component → workload
 	for _, d := range docs {
 		switch kindOf(d) {
