@@ -32,7 +32,6 @@ import (
 
 	"github.com/loopgate/loopgate/admin"
 	"github.com/loopgate/loopgate/internal/testenv"
-	"github.com/loopgate/loopgate/optimizer"
 	"github.com/loopgate/loopgate/warehouse"
 )
 
@@ -136,15 +135,26 @@ func decodeManifests(t *testing.T, out []byte) []manifest {
 	return docs
 }
 
-// hasYAMLField reports whether struct v has a field with yaml name key.
-func hasYAMLField(v any, key string) bool {
-	rt := reflect.TypeOf(v)
-	for i := 0; i < rt.NumField(); i++ {
-		if strings.Split(rt.Field(i).Tag.Get("yaml"), ",")[0] == key {
-			return true
-		}
+// yamlPaths lists the dotted YAML paths of the fields named key anywhere in struct type rt.
+func yamlPaths(rt reflect.Type, prefix, key string) []string {
+	var out []string
+	for rt.Kind() == reflect.Pointer || rt.Kind() == reflect.Slice || rt.Kind() == reflect.Map {
+		rt = rt.Elem()
 	}
-	return false
+	if rt.Kind() != reflect.Struct {
+		return nil
+	}
+	for i := 0; i < rt.NumField(); i++ {
+		name := strings.Split(rt.Field(i).Tag.Get("yaml"), ",")[0]
+		if name == "" || name == "-" {
+			continue
+		}
+		if name == key {
+			out = append(out, prefix+name)
+		}
+		out = append(out, yamlPaths(rt.Field(i).Type, prefix+name+".", key)...)
+	}
+	return out
 }
 
 // container is one container of a rendered or composed workload, with what its config check
@@ -243,9 +253,13 @@ func TestHelmChart(t *testing.T) {
 	// optimizer.standby is the config key of the standby optimizer (issue 14). Until the loader
 	// knows it, the renderings that load a config run without it, and the default rendering is
 	// only checked to carry it.
-	standbyKnown := hasYAMLField(optimizer.Config{}, "standby")
-	if !standbyKnown {
-		t.Log("optimizer.standby is not a key of optimizer.Config yet: configs are loaded from renderings with optimizer.standby=false")
+	paths := yamlPaths(reflect.TypeFor[Config](), "", "standby")
+	standbyKnown := slices.Contains(paths, "optimizer.standby")
+	switch {
+	case !standbyKnown && len(paths) > 0:
+		t.Errorf("the config loader's standby key is %v, but the chart writes optimizer.standby (templates/_helpers.tpl)", paths)
+	case !standbyKnown:
+		t.Log("the config has no optimizer.standby key yet: configs are loaded from renderings with optimizer.standby=false")
 	}
 	secrets := fmt.Sprintf("--set=secrets.clickhousePassword=%s,secrets.metricsToken=%s,secrets.adminTokens=ops admin %s", testCHPassword, testMetricsToken, testAdminSecret)
 	tests := []struct {
