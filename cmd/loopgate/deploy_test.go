@@ -630,7 +630,7 @@ func TestComposeFile(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(interpolate(string(raw))), &cf); err != nil {
 		t.Fatalf("compose file: %v", err)
 	}
-	for _, s := range []string{"kafka", "clickhouse", "prometheus", "grafana", "router", "ingest", "optimizer", "topics", "migrate", "fleet", "load"} {
+	for _, s := range []string{"kafka", "clickhouse", "prometheus", "grafana", "router", "ingest", "optimizer", "optimizer-standby", "topics", "migrate", "fleet", "load"} {
 		if _, ok := cf.Services[s]; !ok {
 			t.Errorf("compose file has no service %s", s)
 		}
@@ -716,6 +716,19 @@ func TestComposeFile(t *testing.T) {
 	}
 	if loopgateServices < 7 {
 		t.Errorf("got %d loopgate services, want topics, migrate, router, ingest, optimizer, fleet and load", loopgateServices)
+	}
+	// Two optimizers publish one policy only as standbys sharing the lease.
+	var optimizers []string
+	for name, cfg := range configs {
+		if cf.Services[name].Command[0] == "optimizer" {
+			optimizers = append(optimizers, name)
+			if !cfg.Optimizer.Standby {
+				defer t.Errorf("compose service %s is one of several optimizers without optimizer.standby", name)
+			}
+		}
+	}
+	if len(optimizers) < 2 {
+		t.Errorf("optimizer services %v: want the optimizer and its standby", optimizers)
 	}
 	// The demo: fleet and load share the router's network namespace.
 	rcfg, ok := configs["router"]
