@@ -808,6 +808,16 @@ func TestDockerfile(t *testing.T) {
 	if !strings.HasSuffix(strings.TrimSpace(stages[len(stages)-1][:strings.Index(stages[len(stages)-1], "\n")]), "AS static") {
 		t.Error("the default (last) stage is not the static image")
 	}
+	// COPY . . must not carry local state or the compose secrets into the build.
+	ign, err := os.ReadFile("../../.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{".var", "bin", "**/.env"} {
+		if !slices.Contains(strings.Split(string(ign), "\n"), want) {
+			t.Errorf(".dockerignore lacks %q", want)
+		}
+	}
 }
 
 // TestStaticBuild builds the binary as the default image does (CGO_ENABLED=0 -tags nochdb) and
