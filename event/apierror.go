@@ -19,6 +19,19 @@ type APIErrorDetail struct {
 	// Reason is a stable snake_case word for programs (e.g. unknown_model,
 	// body_too_large, method_not_allowed); empty when there is none.
 	Reason string `json:"reason,omitempty"`
+	// Limit is the limit a refusal hit (429, 402). Optional.
+	Limit *APILimit `json:"limit,omitempty"`
+}
+
+// APILimit names the limit a request was refused by: whose it is, what,
+// its value and when it resets.
+type APILimit struct {
+	Scope   string  `json:"scope"`              // key, customer or global
+	ID      string  `json:"id,omitempty"`       // the key's or customer's id
+	Name    string  `json:"name"`               // e.g. requests_per_second, budget.day.charge
+	Value   float64 `json:"value,omitempty"`    // the configured limit, all routers together
+	Local   float64 `json:"local,omitempty"`    // this router's share of it
+	ResetMs int64   `json:"reset_ms,omitempty"` // Unix ms when it lets the request through at the earliest
 }
 
 // NewAPIError is the error body with message msg.

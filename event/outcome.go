@@ -118,6 +118,10 @@ type Outcome struct {
 	PricePerUnit float64 `json:"price_per_unit"` // USD per unit of the attempt that answered
 	Cost         float64 `json:"cost"`           // USD paid to orchestrators, all attempts
 	Charge       float64 `json:"charge"`         // USD billed to the customer
+	// Margin is Charge − Cost, USD (negative when a request cost more than
+	// it was billed, e.g. a failure that was paid for). Absent in events
+	// written before it existed; readers then take Charge − Cost.
+	Margin float64 `json:"margin,omitempty"`
 
 	PolicyVersion uint64    `json:"policy_version"` // 0: routed without a published policy
 	Attempts      []Attempt `json:"attempts"`

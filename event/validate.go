@@ -74,6 +74,9 @@ func (o *Outcome) Validate() error {
 			return err
 		}
 	}
+	if math.IsNaN(o.Margin) || math.IsInf(o.Margin, 0) {
+		return invalid("margin", "%v is not a finite amount", o.Margin)
+	}
 	if len(o.Attempts) > MaxAttempts {
 		return invalid("attempts", "%d attempts, limit %d", len(o.Attempts), MaxAttempts)
 	}
