@@ -21,6 +21,11 @@ type APIKey struct {
 	Customer string `yaml:"customer" json:"customer,omitempty"`
 	// ClientRegion of the key's traffic, for region-specific policy shares.
 	ClientRegion string `yaml:"client_region" json:"client_region,omitempty"`
+	// Tier of the key's customer (e.g. "free", "paid"): the router's
+	// Shaping.TierPriority raises its class's priority at the edge, and
+	// package gateway prices by it when the customer names no tier.
+	// Default none.
+	Tier string `yaml:"tier,omitempty" json:"tier,omitempty"`
 
 	// Capabilities the key may call (e.g. "llm"); empty = all.
 	Capabilities []string `yaml:"capabilities,omitempty" json:"capabilities,omitempty"`

@@ -100,7 +100,7 @@ func TestRateLimit(t *testing.T) {
 		t.Fatalf("got retry after %v (%ds), reset %v, want 500ms (1s) from now", r.RetryAfter, r.RetryAfterSeconds(), r.ResetAt)
 	}
 	body := r.APIError()
-	if body.Error.Code != CodeRateLimited || body.Error.Limit == nil || body.Error.Limit.Name != "requests_per_second" || body.Error.Limit.ResetMs != r.ResetAt.UnixMilli() || body.Error.Message == "" {
+	if body.Error.Reason != CodeRateLimited || body.Error.Limit == nil || body.Error.Limit.Name != "requests_per_second" || body.Error.Limit.ResetMs != r.ResetAt.UnixMilli() || body.Error.Message == "" {
 		t.Fatalf("got body %+v, want the limit named with its reset", body)
 	}
 	f.clk.add(500 * time.Millisecond)

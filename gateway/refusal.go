@@ -57,7 +57,7 @@ func (r *Refusal) RetryAfterSeconds() int {
 // APIError is the JSON body of the refusal.
 func (r *Refusal) APIError() event.APIError {
 	e := event.NewAPIError(r.msg)
-	e.Error.Code = r.Code
+	e.Error.Reason = r.Code
 	lim := &event.APILimit{Scope: r.Scope, ID: r.ScopeID, Name: r.Limit, Value: r.Value, Local: r.Local}
 	if !r.ResetAt.IsZero() {
 		lim.ResetMs = r.ResetAt.UnixMilli()

@@ -148,20 +148,12 @@ type OrchestratorConfig = event.Orchestrator
 // ClassPrice is a class an orchestrator serves and its price per unit.
 type ClassPrice = event.ClassPrice
 
-// APIKeyConfig is one accepted API key. The key itself is never configured.
-type APIKeyConfig struct {
-	// ID identifies the key in outcomes and logs. Required, unique.
-	ID string `yaml:"id"`
-	// SHA256 is the hex SHA-256 of the key (e.g. `printf %s "$KEY" | sha256sum`). Required.
-	SHA256 string `yaml:"sha256"`
-	// Customer billed for the key's requests.
-	Customer string `yaml:"customer"`
-	// ClientRegion of the key's traffic, for region-specific policy shares.
-	ClientRegion string `yaml:"client_region"`
-	// Tier of the key's customer (e.g. "free", "paid"): Shaping.TierPriority
-	// raises its class's priority at the edge. Default none.
-	Tier string `yaml:"tier"`
-}
+// APIKeyConfig is one accepted API key: event.APIKey, the one definition
+// of a key with its scope, max price, networks, limits and budgets. The
+// key itself is never configured, only its SHA-256. The router checks the
+// scope (capabilities, models), revocation and max price; the Gate
+// (package gateway) the networks, limits and budgets.
+type APIKeyConfig = event.APIKey
 
 // DefaultConfig returns the documented defaults, with every capability
 // entry filled in and no orchestrators or keys.
@@ -377,6 +369,14 @@ func (c Config) Validate() error {
 			bad("%s.id %q is not unique", at, k.ID)
 		}
 		keyIDs[k.ID] = true
+		for _, c := range k.Capabilities {
+			if _, ok := capSpecByName(c); !ok {
+				bad("%s.capabilities: unknown capability %q", at, c)
+			}
+		}
+		if !finiteNonNeg(k.MaxPricePerUnit) {
+			bad("%s.max_price_per_unit %v is not a finite non-negative price", at, k.MaxPricePerUnit)
+		}
 		if b, err := hex.DecodeString(k.SHA256); err != nil || len(b) != 32 {
 			bad("%s.sha256 must be 64 hex digits (the SHA-256 of the key)", at)
 		} else if hashes[string(b)] {

@@ -79,7 +79,8 @@
 //	     capability), invalid_field (model over 256 bytes, a size that is not an integer in
 //	     range), read_error; bad_request for what is not HTTP (below the handler)
 //	401  missing_key: no API key or a malformed Authorization header
-//	403  wrong_key: an unknown API key
+//	403  wrong_key: an unknown API key; key_revoked: a revoked key; key_scope: a key not
+//	     scoped to the capability or model (APIKeyConfig.Capabilities, Models)
 //	404  not_found: any other path; unknown_model: no configured orchestrator serves the model
 //	405  method_not_allowed: a known path with another method, with Allow
 //	408  header_timeout, body_timeout (Serve's bounds)
@@ -94,7 +95,20 @@
 //	502  the last attempt failed at the transport level (not refused, not a timeout)
 //	504  deadline (the request deadline passed), timeout (the last attempt timed out)
 //	4xx/5xx from the orchestrator are relayed as they came when no retry follows.
+//	429, 402, 403 whatever the Gate refuses with (package gateway: rate,
+//	     concurrency, units per minute, budgets, allowlists), with its
+//	     Retry-After and JSON error naming the limit
 //
+// # Gate
+//
+// With WithGate, every request that passed the checks above is admitted
+// by the Gate (package gateway) before any attempt, and the Gate settles
+// it with its outcome (charge by price book, margin, spend). A refused
+// request is answered as the Gate says and still produces an outcome
+// (status rejected, error class the refusal's code, no attempts). A key's
+// MaxPricePerUnit excludes the class's orchestrators that charge more.
+// Failed authentication (an unknown key) is logged with the peer address,
+// X-Forwarded-For and the first 8 hex digits of the key's SHA-256.//
 // Bad input is answered and counted (loopgate_router_rejected_total{reason})
 // and never forwarded.
 //
@@ -123,7 +137,8 @@
 // orchestrator cannot have started the job. The outcome's Cost is the sum
 // over attempts; PricePerUnit is the last attempt's price; Charge =
 // customer price per unit (CustomerPricePerUnit or ModelPrices) × units, for
-// successful requests only.
+// successful requests only (a Gate may reprice it by the customer's
+// tier). Margin = Charge − Cost.
 //
 // # Selection
 //
@@ -260,7 +275,9 @@
 //	                                                       method_not_allowed, wrong_key, body_too_large, read_error,
 //	                                                       body_timeout, body_memory_per_key, body_memory, invalid_json,
 //	                                                       invalid_multipart, unsupported_media_type, missing_field,
-//	                                                       invalid_field, unknown_model, no_orchestrator, no_capacity, internal
+//	                                                       invalid_field, unknown_model, no_orchestrator, no_capacity, internal,
+//	                                                       key_scope, key_revoked, gate_error and the Gate's
+//	                                                       codes (rate_limited, budget_exceeded, ...)
 //	loopgate_router_request_duration_seconds{capability}   latency histogram
 //	loopgate_router_in_flight_requests                     requests being served
 //	loopgate_router_decision_duration_seconds              time to choose an orchestrator

@@ -120,7 +120,12 @@ func writeError(w http.ResponseWriter, code int, msg string) { writeErrorReason(
 
 // writeErrorReason is writeError with the error's reason (event.APIErrorDetail.Reason).
 func writeErrorReason(w http.ResponseWriter, code int, reason, msg string) {
-	out, _ := json.Marshal(event.NewAPIErrorReason(reason, msg))
+	writeAPIError(w, code, event.NewAPIErrorReason(reason, msg))
+}
+
+// writeAPIError answers code with body.
+func writeAPIError(w http.ResponseWriter, code int, body event.APIError) {
+	out, _ := json.Marshal(body)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)+1))
 	w.WriteHeader(code)
@@ -290,6 +295,9 @@ func (r *Router) serve(name string) gin.HandlerFunc {
 		key, code, reason, msg := authenticate(s, req)
 		if key == nil {
 			closeIfUnread(w, req)
+			if reason == reasonWrongKey {
+				r.log.Warn("authentication failed", logKeyPeer, req.RemoteAddr, logKeyForwardedFor, req.Header.Get("X-Forwarded-For"), logKeyKeyPrefix, keyFingerprint(req))
+			}
 			r.refuse(w, name, code, reason, msg)
 			return
 		}
@@ -325,6 +333,10 @@ func (r *Router) serve(name string) gin.HandlerFunc {
 			r.refuse(w, name, http.StatusNotFound, reasonUnknownModel, fmt.Sprintf("unknown model: no orchestrator serves %s model %q", name, info.model))
 			return
 		}
+		if code, reason, msg := checkScope(&key.cfg, name, info.model); code != 0 {
+			r.refuse(w, name, code, reason, msg)
+			return
+		}
 		region := key.cfg.ClientRegion
 		if hv := req.Header.Get(HeaderClientRegion); s.cfg.TrustClientRegionHeader && validRegion(hv) {
 			region = hv
@@ -338,19 +350,26 @@ func (r *Router) serve(name string) gin.HandlerFunc {
 			s: s, ci: ci, key: key, region: region, body: body, info: info, id: id, start: start,
 			req: req, table: table,
 		}
-		r.budget.request(start)
-		r.journalBegin(x)
-		ctx, cancel := context.WithTimeout(req.Context(), ci.cfg.RequestTimeout)
-		r.proxy(ctx, x, w)
-		cancel()
+		done, admitted := r.passGate(x, w)
+		if admitted {
+			r.budget.request(start)
+			r.journalBegin(x)
+			ctx, cancel := context.WithTimeout(req.Context(), ci.cfg.RequestTimeout)
+			r.proxy(ctx, x, w)
+			cancel()
+		}
 		if x.wrote {
 			w.Flush()
 		}
 		end := r.now()
 		r.m.requests.WithLabelValues(name, strconv.Itoa(x.httpStatus())).Inc()
 		r.m.latency.WithLabelValues(name).Observe(end.Sub(start).Seconds())
+		o := x.outcome(end)
+		if done != nil {
+			done(&o)
+		}
 		// The response is written; Publish does not block.
-		if r.publish(x.outcome(end)) {
+		if r.publish(o) && admitted {
 			r.journalDone(x)
 		}
 	}

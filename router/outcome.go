@@ -19,6 +19,8 @@ type exchange struct {
 	start  time.Time
 	req    *http.Request
 	table  *classTable
+	// excluded are the class's orchestrators over the key's max price per unit.
+	excluded []*orchEntry
 
 	attempts []event.Attempt
 	prices   []float64 // orchestrator price per unit, aligned with attempts
@@ -128,5 +130,6 @@ func (x *exchange) outcome(end time.Time) event.Outcome {
 	if o.Status == event.StatusOK {
 		o.Charge = x.customerPrice() * float64(units)
 	}
+	o.Margin = o.Charge - o.Cost
 	return o
 }

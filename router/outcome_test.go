@@ -64,10 +64,10 @@ func TestOutcomeContent(t *testing.T) {
 	}
 	got := o
 	got.Attempts = nil
-	if !near(got.Cost, want.Cost) || !near(got.Charge, want.Charge) {
-		t.Fatalf("got cost %v charge %v, want %v %v", got.Cost, got.Charge, want.Cost, want.Charge)
+	if !near(got.Cost, want.Cost) || !near(got.Charge, want.Charge) || !near(got.Margin, want.Charge-want.Cost) {
+		t.Fatalf("got cost %v charge %v margin %v, want %v %v %v", got.Cost, got.Charge, got.Margin, want.Cost, want.Charge, want.Charge-want.Cost)
 	}
-	got.Cost, got.Charge = want.Cost, want.Charge
+	got.Cost, got.Charge, got.Margin = want.Cost, want.Charge, 0
 	if !reflect.DeepEqual(got, wantNoAttempts(want)) {
 		t.Fatalf("got  %+v\nwant %+v", got, want)
 	}

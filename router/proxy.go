@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -48,7 +49,7 @@ func (r *Router) proxy(ctx context.Context, x *exchange, w http.ResponseWriter) 
 	if x.table != nil && !r.admit(x, w) {
 		return
 	}
-	var tried []*orchEntry
+	tried := slices.Clone(x.excluded) // over the key's max price: never chosen
 	var last *failure
 	for n := 0; n < x.s.cfg.MaxAttempts; n++ {
 		if ctx.Err() != nil {

@@ -69,6 +69,9 @@ const (
 	logKeyClasses       = "classes"
 	logKeyEjections     = "ejections"
 	logKeyAddr          = "addr"
+	logKeyPeer          = "peer"
+	logKeyForwardedFor  = "forwarded_for"
+	logKeyKeyPrefix     = "key_sha256_prefix"
 )
 
 // ErrStalePolicy is returned by SetPolicy for a policy whose version is not
@@ -82,6 +85,7 @@ type Router struct {
 	log       *slog.Logger
 	pub       Publisher
 	journal   Journal // nil: none
+	gate      Gate    // nil: every request is admitted
 	now       func() time.Time
 	m         *metrics
 	transport *http.Transport
