@@ -12,6 +12,7 @@ import (
 
 	"github.com/loopgate/loopgate/admin"
 	"github.com/loopgate/loopgate/event"
+	"github.com/loopgate/loopgate/gateway"
 	"github.com/loopgate/loopgate/optimizer"
 	"github.com/loopgate/loopgate/router"
 )
@@ -39,6 +40,12 @@ type Config struct {
 	// Router is the router's own configuration: API keys, timeouts,
 	// retries, selection (see package router). Reloaded on SIGHUP.
 	Router router.Config `yaml:"router"`
+	// Gateway is the business side of the router: customers with their
+	// tier, limits and budgets, price books (tiers), how many routers share
+	// the limits, allowlists and trusted proxies (see package gateway).
+	// Keys stay in router.api_keys, each with its own scope, limits and
+	// budgets. Reloaded on SIGHUP.
+	Gateway gateway.Config `yaml:"gateway"`
 	// Optimizer tunes the slow loop: period, window, λ, priors,
 	// exploration, ejection, and the classes with their SLO, value and
 	// units (optimizer.catalog.classes).
@@ -155,6 +162,7 @@ func DefaultConfig() Config {
 		Livepeer:        LivepeerConfig{Group: "loopgate-livepeer", DLQTopic: "loopgate.livepeer.dlq", Priors: optimizer.DefaultPriorsConfig()},
 		Admin:           admin.DefaultConfig(),
 		Router:          router.DefaultConfig(),
+		Gateway:         gateway.DefaultConfig(),
 		RouterAddr:      "127.0.0.1:8935",
 		PolicyWait:      10 * time.Second,
 		DurableOutcomes: true,
@@ -208,6 +216,9 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.OptimizerConfig().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.validateGateway(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/loopgate/loopgate/event"
 )
 
 // readmeConfig is the config example in README.md, between its markers.
@@ -64,6 +66,36 @@ func TestREADMEConfig(t *testing.T) {
 	}
 	if len(rc.APIKeys) != 1 || rc.GatewayID != "gw-fra-1" || len(oc.Catalog.Classes) != 1 {
 		t.Errorf("got api keys %v, gateway %q, classes %v", rc.APIKeys, rc.GatewayID, oc.Catalog.Classes)
+	}
+	k, gw := rc.APIKeys[0], cfg.Gateway
+	if k.Limits.Concurrency != 8 || k.Limits.UnitsPerMinute[event.UnitTokens] != 200000 || len(k.Budgets) != 1 || k.MaxPricePerUnit != 3e-9 {
+		t.Errorf("got key %+v, want its limits, budget and max price", k)
+	}
+	if gw.Routers != 3 || len(gw.Customers) != 1 || gw.Customers[0].Tier != "enterprise" || len(gw.Customers[0].Budgets) != 2 || gw.Tiers["standard"].Markup != 0.3 {
+		t.Errorf("got gateway %+v, want 3 routers, customer acme on enterprise with 2 budgets", gw)
+	}
+}
+
+// TestGatewayConfigValidated: a bad limit on a key or a customer's unknown
+// tier fails the config, naming it.
+func TestGatewayConfigValidated(t *testing.T) {
+	for name, src := range map[string]string{
+		"key limit":    "router:\n  api_keys:\n    - {id: k, sha256: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8, limits: {concurrency: -1}}\n",
+		"unknown tier": "gateway:\n  customers:\n    - {id: c, tier: gold}\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "bad.yaml")
+			if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := loadConfig(path, func(string) string { return "" })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cfg.Validate(); err == nil {
+				t.Fatal("invalid gateway config accepted")
+			}
+		})
 	}
 }
 

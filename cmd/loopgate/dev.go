@@ -121,7 +121,7 @@ func (d devLoop) run(ctx context.Context, sc *scenario.Scenario) error {
 		return err
 	}
 	defer plog.Close()
-	rsvc, err := newRouterService(cfg, rcfg, brokers, plog, p)
+	rsvc, err := newRouterService(cfg, rcfg, brokers, plog, p, gatewayOptions(store, rcfg.GatewayID)...)
 	if err != nil {
 		return err
 	}

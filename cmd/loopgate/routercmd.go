@@ -18,14 +18,17 @@ import (
 	"github.com/loopgate/loopgate/admin"
 	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/eventlog"
+	"github.com/loopgate/loopgate/gateway"
 	"github.com/loopgate/loopgate/openapi"
 	"github.com/loopgate/loopgate/router"
+	"github.com/loopgate/loopgate/warehouse"
 )
 
 // routerService is a router with its outcome publisher and the policy log
 // it follows.
 type routerService struct {
 	r    *router.Router
+	gw   *gateway.Gateway
 	pub  *eventlog.Publisher
 	plog *eventlog.PolicyLog
 	// journal keeps the requests in flight (durable_outcomes); unfinished
@@ -38,7 +41,7 @@ type routerService struct {
 	policyWait time.Duration
 }
 
-func newRouterService(cfg Config, rcfg router.Config, brokers []string, plog *eventlog.PolicyLog, p process) (*routerService, error) {
+func newRouterService(cfg Config, rcfg router.Config, brokers []string, plog *eventlog.PolicyLog, p process, gwOpts ...gateway.Option) (*routerService, error) {
 	pcfg := eventlog.DefaultPublisherConfig()
 	pcfg.Brokers, pcfg.Topic = brokers, cfg.Kafka.OutcomesTopic
 	pcfg.SpillDir = filepath.Join(cfg.DataDir, "spill", rcfg.GatewayID)
@@ -48,8 +51,11 @@ func newRouterService(cfg Config, rcfg router.Config, brokers []string, plog *ev
 		return nil, fmt.Errorf("outcome publisher: %w", err)
 	}
 	svc := &routerService{pub: pub, plog: plog, policyWait: cfg.PolicyWait}
+	if svc.gw, err = gateway.New(cfg.Gateway, rcfg.GatewayID, p.deps("gateway"), gwOpts...); err != nil {
+		return nil, err
+	}
 	// The API's own description, at GET /openapi.json on the public port.
-	opts := []router.Option{router.WithOpenAPI(openapi.JSON())}
+	opts := []router.Option{router.WithOpenAPI(openapi.JSON()), router.WithGate(svc.gw)}
 	if cfg.DurableOutcomes {
 		jcfg := eventlog.DefaultJournalConfig()
 		jcfg.Dir = filepath.Join(cfg.DataDir, "journal", rcfg.GatewayID)
@@ -100,6 +106,7 @@ func (s *routerService) run(ctx context.Context, listen string, log *slog.Logger
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.r.FollowPolicies(gctx, s.plog) })
+	g.Go(func() error { return s.gw.Run(gctx) })
 	g.Go(func() error {
 		select {
 		case <-s.plog.CaughtUp():
@@ -154,7 +161,16 @@ func runRouter(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer plog.Close()
-	svc, err := newRouterService(cfg, cfg.RouterConfig(), brokers, plog, p)
+	// Budgets are shared between routers through the warehouse (server
+	// backend: several processes), read every gateway.sync_interval.
+	var store *warehouse.Store
+	if cfg.hasBudgets() {
+		if store, err = openWarehouse(ctx, cfg, p.deps("warehouse")); err != nil {
+			return err
+		}
+		defer store.Close()
+	}
+	svc, err := newRouterService(cfg, cfg.RouterConfig(), brokers, plog, p, gatewayOptions(store, cfg.Router.GatewayID)...)
 	if err != nil {
 		return err
 	}
@@ -169,9 +185,21 @@ func runRouter(ctx context.Context, env *cliEnv, args []string) error {
 	g.Go(func() error { return svc.run(gctx, cfg.RouterAddr, p.log.With("component", "router")) })
 	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error {
-		return reloadOnHangup(gctx, load, func(c Config) error { return svc.r.Reload(c.RouterConfig()) }, env.log)
+		return reloadOnHangup(gctx, load, svc.reload, env.log)
 	})
 	return g.Wait()
+}
+
+// reload applies a reloaded configuration to the router and its gateway:
+// both or, when either refuses it, neither (the gateway's is checked first).
+func (s *routerService) reload(c Config) error {
+	if err := c.validateGateway(); err != nil {
+		return err
+	}
+	if err := s.r.Reload(c.RouterConfig()); err != nil {
+		return err
+	}
+	return s.gw.SetConfig(c.Gateway)
 }
 
 // mount puts the router's read-only endpoints (/policy, /orchestrators)
