@@ -106,4 +106,7 @@ type Spend struct {
 	HourMs   int64 // start of the hour, Unix ms
 	Cost     float64
 	Charge   float64
+	// Own marks the requests of the router that asked, since it started:
+	// it counts them itself and only learns here that they are visible.
+	Own bool
 }

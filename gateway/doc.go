@@ -40,6 +40,7 @@
 //	429 units_limited        units_per_minute.<kind>; resets when enough units leave the minute
 //	                         (a single request over the whole limit has no reset)
 //	402 budget_exceeded      budget.<period>.<of>; resets at the period's end
+//	429 budget_pending       budget.<period>.<of>; several routers: this one's share of the rest is in flight
 //	403 ip_not_allowed       allow_cidrs of the key or the global list
 //
 // each with Retry-After (seconds, rounded up) when there is a reset and
@@ -70,13 +71,29 @@
 // period (action budget.warning).
 //
 // Several routers share spend through the warehouse: Run reads, every
-// SyncInterval, the spend of every other router (and of this router's
-// earlier runs) per key, customer and hour from the requests table
-// (SpendSource), and counts its own requests itself. The overshoot is
-// what the other routers admit between their outcome reaching ClickHouse
-// and the next read: ≈ the spend rate of the other routers × (publisher
-// linger + ingest batch + SyncInterval), plus actual costs above their
-// estimates (billed retries). The 3-router test measures it.
+// SyncInterval, the spend per key, customer and hour from the requests
+// table (SpendSource): the other routers' (and this router's earlier
+// runs'), and apart from it this router's own since it started, which it
+// counts exactly itself and reads only to learn how much of it is
+// visible. Two rules then hold a budget of B across n routers:
+//
+//   - total: own + in flight + others + this request ≤ B, else 402
+//     budget_exceeded (resets at the period's end);
+//   - share: this router's unseen spend (own not yet visible, plus in
+//     flight) + this request ≤ (B − visible)/n, else 429 budget_pending
+//     with Retry-After of one SyncInterval. A router with nothing unseen
+//     may always admit one request that passes the total rule.
+//
+// The spend of all routers is then at most visible + n × (B − visible)/n
+// = B, plus one request per other router at the very end (the second
+// rule's exception): the stated tolerance is n − 1 requests' estimate,
+// plus what actual costs exceed their estimates (billed retries). The
+// 3-router test (e2e TestGatewayLimitsThreeRouters) measures it on real
+// Kafka and ClickHouse. The share rule costs throughput only near the end
+// of a budget (a router's spend rate there is bounded by its share over
+// the pipeline's delay), and if ingest stops, each router stops at its
+// share of what remained: a stalled pipeline cannot multiply a budget.
+// Without a SpendSource each router holds itself to B/n.
 //
 // # Networks
 //

@@ -18,8 +18,8 @@ import (
 
 // SpendSource reads what every router's requests spent, from the
 // warehouse (warehouse.Store.Spend is one): rows per key, customer and
-// hour since since, leaving out this router's own requests that started
-// at or after ownSinceMs (those it counts itself).
+// hour since since, with this router's own requests that started at or
+// after ownSinceMs (those it counts itself) in rows of their own (Own).
 type SpendSource interface {
 	Spend(ctx context.Context, since time.Time, gatewayID string, ownSinceMs int64) ([]event.Spend, error)
 }
@@ -164,7 +164,7 @@ func (g *Gateway) Admit(req *http.Request, key *event.APIKey, o *event.Outcome, 
 		}
 		r := s.check(now, o.UnitKind, o.Units, g.cfg.Routers)
 		if r == nil {
-			r = s.checkBudgets(budgets[i], now, est)
+			r = s.checkBudgets(budgets[i], now, est, g.cfg.Routers, g.cfg.SyncInterval)
 		}
 		if r != nil {
 			g.m.refused.WithLabelValues(r.Code, r.Scope).Inc()
@@ -367,18 +367,22 @@ func (g *Gateway) Sync(ctx context.Context) error {
 			if !sp.start.Equal(periodStart(k.period, now)) {
 				continue
 			}
-			var sum float64
+			var others, seen float64
 			for _, r := range rows {
 				if r.HourMs < sp.start.UnixMilli() || (s.kind == "key" && r.APIKeyID != s.id) || (s.kind == "customer" && r.Customer != s.id) {
 					continue
 				}
+				v := r.Charge
 				if k.of == event.BudgetCost {
-					sum += r.Cost
+					v = r.Cost
+				}
+				if r.Own {
+					seen += v
 				} else {
-					sum += r.Charge
+					others += v
 				}
 			}
-			sp.others = sum
+			sp.others, sp.ownSeen = others, seen
 			g.observe(s, event.Budget{Period: k.period, Of: k.of, USD: g.budgetAmount(s, k)}, sp, now)
 		}
 	}

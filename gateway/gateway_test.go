@@ -479,3 +479,57 @@ func TestValidate(t *testing.T) {
 		t.Fatalf("default config refused: %v", err)
 	}
 }
+
+// TestBudgetShareWhileUnseen: with 3 routers, what this router has spent
+// but the warehouse does not show yet may not exceed a third of what the
+// warehouse shows as remaining (429 budget_pending); once its spend is
+// visible it may go on, and the last request that fits is admitted.
+func TestBudgetShareWhileUnseen(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Routers = 3
+	src := &fakeSpend{}
+	f := newFixture(t, cfg, WithSpendSource(src))
+	key := &event.APIKey{ID: "k1", Budgets: []event.Budget{{Period: event.PeriodDay, USD: 1}}}
+	list := 0.1 / 1000 // 0.1 USD per request of 1000 tokens
+	var dones []func(*event.Outcome)
+	for i := range 3 { // 0.3 unseen ≤ 1/3
+		done, r := f.admit(t, key, llm(1000), 0, list)
+		if r != nil {
+			t.Fatalf("request %d refused within this router's share: %v", i, r)
+		}
+		dones = append(dones, done)
+	}
+	_, r := f.admit(t, key, llm(1000), 0, list)
+	if r == nil || r.Code != CodeBudgetPending || r.HTTPStatus() != 429 || r.Limit != "budget.day.charge" || r.RetryAfter != cfg.SyncInterval {
+		t.Fatalf("got %+v, want 429 budget_pending on budget.day.charge retrying after one sync", r)
+	}
+	for _, d := range dones {
+		finish(d, llm(1000), 0, 0.1)
+	}
+	// The warehouse now shows this router's 0.3 and 0.4 from another router.
+	day := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	src.rows = []event.Spend{{APIKeyID: "k1", HourMs: day, Charge: 0.3, Own: true}, {APIKeyID: "k1", HourMs: day, Charge: 0.4}}
+	if err := f.g.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Remaining 0.3: a third is 0.1, one request; the next waits.
+	done, r := f.admit(t, key, llm(1000), 0, list)
+	if r != nil {
+		t.Fatalf("refused with its spend visible: %v", r)
+	}
+	if _, r := f.admit(t, key, llm(1000), 0, list); r == nil || r.Code != CodeBudgetPending {
+		t.Fatalf("got %v, want budget_pending", r)
+	}
+	finish(done, llm(1000), 0, 0.1)
+	src.rows[0].Charge, src.rows[1].Charge = 0.4, 0.55
+	if err := f.g.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// 0.95 spent: 0.05 left; a 0.1 request is over the budget, a 0.05 one fits exactly.
+	if _, r := f.admit(t, key, llm(1000), 0, list); r == nil || r.Code != CodeBudgetExceeded || r.HTTPStatus() != 402 {
+		t.Fatalf("got %v, want 402 budget_exceeded", r)
+	}
+	if _, r := f.admit(t, key, llm(500), 0, list); r != nil {
+		t.Fatalf("the last request that fits was refused: %v", r)
+	}
+}

@@ -15,6 +15,7 @@ const (
 	CodeConcurrencyLimited = "concurrency_limited" // 429: too many requests in flight
 	CodeUnitsLimited       = "units_limited"       // 429: units per minute
 	CodeBudgetExceeded     = "budget_exceeded"     // 402: the request would take spend over a budget
+	CodeBudgetPending      = "budget_pending"      // 429: near a budget, this router's share of the rest is in flight
 	CodeIPNotAllowed       = "ip_not_allowed"      // 403: the client's address is not in an allowlist
 )
 

@@ -36,8 +36,8 @@ func spendOutcomes(t0 time.Time) []event.Outcome {
 	return outs
 }
 
-// TestSpend: the routers' shared spend leaves out exactly the calling
-// router's own requests since its start, and the spend_1h rollup's margin
+// TestSpend: the routers' shared spend sums the calling router's own
+// requests since its start apart (Own), and the spend_1h rollup's margin
 // per customer, class and day equals the outcomes' charge − cost.
 func TestSpend(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, tb testBackend) {
@@ -54,10 +54,8 @@ func TestSpend(t *testing.T) {
 		for _, o := range outs {
 			wantCost += o.Cost
 			wantCharge += o.Charge
-			if o.GatewayID == "gw-1" && o.StartMs >= ownSince {
-				continue
-			}
-			want[fmt.Sprintf("%s/%d", o.APIKeyID, time.UnixMilli(o.StartMs).Truncate(time.Hour).UnixMilli())] += o.Charge
+			own := o.GatewayID == "gw-1" && o.StartMs >= ownSince
+			want[fmt.Sprintf("%s/%d/%v", o.APIKeyID, time.UnixMilli(o.StartMs).Truncate(time.Hour).UnixMilli(), own)] += o.Charge
 		}
 		rows, err := s.Spend(ctx, t0, "gw-1", ownSince)
 		if err != nil {
@@ -67,7 +65,7 @@ func TestSpend(t *testing.T) {
 			t.Fatalf("got %d spend rows %v, want %d", len(rows), rows, len(want))
 		}
 		for _, r := range rows {
-			k := fmt.Sprintf("%s/%d", r.APIKeyID, r.HourMs)
+			k := fmt.Sprintf("%s/%d/%v", r.APIKeyID, r.HourMs, r.Own)
 			if w, ok := want[k]; !ok || math.Abs(r.Charge-w) > 1e-9 || r.Customer != "acme" {
 				t.Errorf("got %s charge %v customer %q, want %v acme", k, r.Charge, r.Customer, w)
 			}
