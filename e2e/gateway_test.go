@@ -172,7 +172,7 @@ func (f *fleetOfRouters) llm(t *testing.T, i int, key string, maxTokens, holdMs 
 func checkRefusal(t *testing.T, a answer, code int, limit string) {
 	t.Helper()
 	l := a.err.Error.Limit
-	if a.code != code || l == nil || l.Name != limit || l.Value <= 0 || a.err.Error.Message == "" || a.err.Error.Code == "" {
+	if a.code != code || l == nil || l.Name != limit || l.Value <= 0 || a.err.Error.Message == "" || a.err.Error.Reason == "" {
 		t.Fatalf("got %d %+v (limit %+v), want %d naming %s with its value", a.code, a.err, l, code, limit)
 	}
 	if code == http.StatusTooManyRequests && limit != "units_per_minute.tokens" && a.retryAfter == "" {
@@ -304,8 +304,8 @@ func TestGatewayLimitsThreeRouters(t *testing.T) {
 						continue
 					case a.code == http.StatusTooManyRequests:
 						checkRefusal(t, a, http.StatusTooManyRequests, "budget.day.charge")
-						if a.err.Error.Code != gateway.CodeBudgetPending {
-							t.Errorf("got 429 %s, want budget_pending", a.err.Error.Code)
+						if a.err.Error.Reason != gateway.CodeBudgetPending {
+							t.Errorf("got 429 %s, want budget_pending", a.err.Error.Reason)
 						}
 						pending.Add(1)
 					default:

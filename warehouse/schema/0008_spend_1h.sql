@@ -6,7 +6,7 @@
 -- Read with sum(), e.g.
 --   SELECT toDate(hour) AS day, customer, sum(charge) - sum(cost) AS margin
 --   FROM spend_1h GROUP BY day, customer
-CREATE TABLE IF NOT EXISTS {{.DB}}.spend_1h
+CREATE TABLE IF NOT EXISTS {{table "spend_1h"}}
 (
     hour        DateTime('UTC'),
     customer    {{lc}},
@@ -20,14 +20,14 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.spend_1h
     cost        Float64,
     charge      Float64
 )
-ENGINE = SummingMergeTree()
+ENGINE = {{engine "SummingMergeTree" "spend_1h"}}
 PARTITION BY toYYYYMM(hour)
 ORDER BY (hour, customer, api_key_id, capability, model, gateway_id)
-{{- settings "dedup"}};
+{{- settings "dedup"}}{{distributed "spend_1h" "rand()"}};
 
 -- Fed by every block inserted into requests, and only by those: rows the
 -- writer skips as duplicates never reach the rollup.
-CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.spend_1h_mv TO {{.DB}}.spend_1h AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.spend_1h_mv{{onCluster}} TO {{local "spend_1h"}} AS
 SELECT
     toStartOfHour({{minute "start_time"}}) AS hour,
     customer,
@@ -40,5 +40,5 @@ SELECT
     sum(if(status = 'ok', units, 0)) AS units,
     sum(cost) AS cost,
     sum(charge) AS charge
-FROM {{.DB}}.requests
+FROM {{local "requests"}}
 GROUP BY hour, customer, api_key_id, capability, model, gateway_id;

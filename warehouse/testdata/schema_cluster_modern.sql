@@ -390,3 +390,54 @@ SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, replicated_deduplica
 CREATE TABLE IF NOT EXISTS loopgate.livepeer_streams ON CLUSTER loopgate AS loopgate.livepeer_streams_local
 ENGINE = Distributed(loopgate, loopgate, livepeer_streams_local, cityHash64(event_id));
 
+-- migration 0008 spend_1h, statement 1
+-- Hourly spend and margin per customer × API key × class × router: what
+-- analysts read for margin per customer, class and day, and what budgets
+-- are counted against. Summed from every request (refused and failed ones
+-- included: a failure may have been paid for). Margin is sum(charge) −
+-- sum(cost).
+-- Read with sum(), e.g.
+--   SELECT toDate(hour) AS day, customer, sum(charge) - sum(cost) AS margin
+--   FROM spend_1h GROUP BY day, customer
+CREATE TABLE IF NOT EXISTS loopgate.spend_1h_local ON CLUSTER loopgate
+(
+    hour        DateTime('UTC'),
+    customer    LowCardinality(String),
+    api_key_id  LowCardinality(String),
+    capability  LowCardinality(String),
+    model       LowCardinality(String),
+    gateway_id  LowCardinality(String),
+    requests    UInt64,
+    ok_requests UInt64,
+    units       Int64,
+    cost        Float64,
+    charge      Float64
+)
+ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/loopgate/spend_1h', '{replica}')
+PARTITION BY toYYYYMM(hour)
+ORDER BY (hour, customer, api_key_id, capability, model, gateway_id)
+SETTINGS index_granularity = 8192, replicated_deduplication_window = 1000;
+
+-- migration 0008 spend_1h, statement 2
+CREATE TABLE IF NOT EXISTS loopgate.spend_1h ON CLUSTER loopgate AS loopgate.spend_1h_local
+ENGINE = Distributed(loopgate, loopgate, spend_1h_local, rand());
+
+-- migration 0008 spend_1h, statement 3
+-- Fed by every block inserted into requests, and only by those: rows the
+-- writer skips as duplicates never reach the rollup.
+CREATE MATERIALIZED VIEW IF NOT EXISTS loopgate.spend_1h_mv ON CLUSTER loopgate TO loopgate.spend_1h_local AS
+SELECT
+    toStartOfHour(toDateTime(toStartOfInterval(start_time, INTERVAL 1 MINUTE), 'UTC')) AS hour,
+    customer,
+    api_key_id,
+    capability,
+    model,
+    gateway_id,
+    count() AS requests,
+    sum(toUInt64(status = 'ok')) AS ok_requests,
+    sum(if(status = 'ok', units, 0)) AS units,
+    sum(cost) AS cost,
+    sum(charge) AS charge
+FROM loopgate.requests_local
+GROUP BY hour, customer, api_key_id, capability, model, gateway_id;
+
