@@ -1,5 +1,10 @@
 package event
 
+import (
+	"encoding/json"
+	"fmt"
+)
+
 // The customer vocabulary: an API key with its scope, limits and budgets.
 // It is defined here once because it is both configuration (the router's
 // `api_keys:` entries) and a record shared between routers (keys created
@@ -109,4 +114,54 @@ type Spend struct {
 	// Own marks the requests of the router that asked, since it started:
 	// it counts them itself and only learns here that they are visible.
 	Own bool
+}
+
+// MaxAPIKeySize bounds an encoded key record.
+const MaxAPIKeySize = 64 << 10
+
+// EncodeAPIKey returns the JSON record of k, as the key store keeps it
+// (the SHA-256 of the secret, never the secret).
+func EncodeAPIKey(k APIKey) ([]byte, error) {
+	if err := k.validRecord(); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(k)
+	if err != nil {
+		return nil, fmt.Errorf("encode api key %s: %w", k.ID, err)
+	}
+	return b, nil
+}
+
+// DecodeAPIKey parses one key record and checks its identity fields; the
+// router and package gateway validate the rest when they take it.
+func DecodeAPIKey(b []byte) (APIKey, error) {
+	if len(b) > MaxAPIKeySize {
+		return APIKey{}, fmt.Errorf("api key record of %d bytes: %w", len(b), ErrTooLarge)
+	}
+	var k APIKey
+	if err := json.Unmarshal(b, &k); err != nil {
+		return APIKey{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if err := k.validRecord(); err != nil {
+		return APIKey{}, err
+	}
+	return k, nil
+}
+
+func (k APIKey) validRecord() error {
+	if k.ID == "" || len(k.ID) > 256 {
+		return invalid("id", "%q must be 1..256 bytes", k.ID)
+	}
+	if len(k.SHA256) != 64 {
+		return invalid("sha256", "must be 64 hex digits")
+	}
+	for _, c := range k.SHA256 {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return invalid("sha256", "must be 64 hex digits")
+		}
+	}
+	if k.CreatedMs < 0 || k.RevokedMs < 0 {
+		return invalid("created_ms", "negative time")
+	}
+	return nil
 }

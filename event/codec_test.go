@@ -313,3 +313,28 @@ func TestEncodeRejectsOversized(t *testing.T) {
 		t.Fatalf("got %v, want ErrTooLarge for a policy over %d bytes", err, event.MaxEncodedSize)
 	}
 }
+
+// FuzzDecodeAPIKey: any bytes either decode to a record whose encoding
+// survives a round trip, or fail; nothing panics.
+func FuzzDecodeAPIKey(f *testing.F) {
+	f.Add([]byte(`{"id":"k1","sha256":"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8","customer":"acme","limits":{"requests_per_second":2,"units_per_minute":{"tokens":100}},"budgets":[{"period":"day","usd":5}],"created_ms":1}`))
+	f.Add([]byte(`{"id":"","sha256":"x"}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := event.DecodeAPIKey(b)
+		if err != nil {
+			return
+		}
+		enc, err := event.EncodeAPIKey(k)
+		if err != nil {
+			t.Fatalf("decoded record does not encode: %v", err)
+		}
+		k2, err := event.DecodeAPIKey(enc)
+		if err != nil {
+			t.Fatalf("re-encoded record does not decode: %v", err)
+		}
+		if enc2, _ := event.EncodeAPIKey(k2); !bytes.Equal(enc, enc2) {
+			t.Fatalf("round trip changed the record: %s → %s", enc, enc2)
+		}
+	})
+}

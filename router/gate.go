@@ -127,3 +127,64 @@ func keyFingerprint(req *http.Request) string {
 	d := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(d[:4])
 }
+
+// mergeKeys is the configured keys and, after them, the API-made keys
+// whose id no configured key has (a configured key wins).
+func mergeKeys(cfgKeys, apiKeys []APIKeyConfig) []APIKeyConfig {
+	if len(apiKeys) == 0 {
+		return cfgKeys
+	}
+	ids := make(map[string]bool, len(cfgKeys))
+	for _, k := range cfgKeys {
+		ids[k.ID] = true
+	}
+	out := slices.Clip(slices.Clone(cfgKeys))
+	for _, k := range apiKeys {
+		if !ids[k.ID] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// ValidateAPIKeys reports whether SetAPIKeys(keys) would be accepted:
+// every key valid, no id or hash shared with a configured key or another.
+func (r *Router) ValidateAPIKeys(keys []APIKeyConfig) error {
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	_, err := r.withAPIKeys(keys)
+	return err
+}
+
+// withAPIKeys is the current configuration with keys as the API-made
+// keys, validated. writeMu held.
+func (r *Router) withAPIKeys(keys []APIKeyConfig) (Config, error) {
+	for _, k := range keys {
+		if slices.ContainsFunc(r.cfgKeys, func(c APIKeyConfig) bool { return c.ID == k.ID }) {
+			return Config{}, errors.New("router: api key " + strconv.Quote(k.ID) + " is a configured key")
+		}
+	}
+	cfg := r.snap.Load().cfg
+	cfg.APIKeys = mergeKeys(r.cfgKeys, keys)
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// SetAPIKeys replaces the keys made through the admin API (package
+// gateway's Keys keeps them in the warehouse and hands every version
+// here): they are accepted beside the configured keys from the next
+// request on, and kept across Reload. On error nothing changes.
+func (r *Router) SetAPIKeys(keys []APIKeyConfig) error {
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	cfg, err := r.withAPIKeys(keys)
+	if err != nil {
+		return err
+	}
+	prev := r.snap.Load()
+	r.snap.Store(buildSnapshot(cfg, prev.policy, prev, r.now().UnixMilli()))
+	r.apiKeys = slices.Clone(keys)
+	return nil
+}

@@ -148,3 +148,55 @@ func TestKeyScope(t *testing.T) {
 		})
 	}
 }
+
+// TestSetAPIKeys: keys made through the admin API authenticate beside the
+// configured ones, survive a Reload, are refused once revoked, and may not
+// take a configured key's id or hash.
+func TestSetAPIKeys(t *testing.T) {
+	up := newUpstream(t, okJSON(`{}`))
+	cfg := testConfig(orch("a", up.srv.URL, t2i(1e-9)))
+	tr := newTestRouter(t, cfg)
+	const secret = "lg-api-made-key"
+	post := func() int {
+		code, _, _ := tr.post(t, "/text-to-image", "application/json", []byte(`{"prompt":"x","model_id":"m1"}`), map[string]string{"Authorization": "Bearer " + secret})
+		return code
+	}
+	if got := post(); got != 403 {
+		t.Fatalf("got %d before the key exists, want 403", got)
+	}
+	made := APIKeyConfig{ID: "api-1", SHA256: keyHash(secret), Customer: "acme"}
+	if err := tr.ValidateAPIKeys([]APIKeyConfig{made}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.SetAPIKeys([]APIKeyConfig{made}); err != nil {
+		t.Fatal(err)
+	}
+	if got := post(); got != 200 {
+		t.Fatalf("got %d with the API-made key, want 200", got)
+	}
+	if err := tr.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := post(); got != 200 {
+		t.Fatalf("got %d after a reload, want the API-made key kept", got)
+	}
+	made.RevokedMs = 1
+	if err := tr.SetAPIKeys([]APIKeyConfig{made}); err != nil {
+		t.Fatal(err)
+	}
+	if got := post(); got != 403 {
+		t.Fatalf("got %d with a revoked key, want 403", got)
+	}
+	for name, k := range map[string]APIKeyConfig{
+		"configured id":   {ID: "key-1", SHA256: keyHash("other")},
+		"configured hash": {ID: "api-2", SHA256: keyHash(testKey)},
+		"bad hash":        {ID: "api-3", SHA256: "nope"},
+	} {
+		if err := tr.SetAPIKeys([]APIKeyConfig{k}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if code, _ := tr.postT2I(t); code != 200 {
+		t.Fatalf("the configured key stopped working: %d", code)
+	}
+}

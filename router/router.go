@@ -101,7 +101,10 @@ type Router struct {
 	rng   *rand.Rand
 
 	snap    atomic.Pointer[snapshot]
-	writeMu sync.Mutex // serialises Reload and SetPolicy
+	writeMu sync.Mutex // serialises Reload, SetPolicy and SetAPIKeys
+	// cfgKeys are the configured keys, apiKeys those made through the
+	// admin API (SetAPIKeys); the snapshot holds both. Guarded by writeMu.
+	cfgKeys, apiKeys []APIKeyConfig
 
 	scratch sync.Pool // *decisionScratch
 	buffers sync.Pool // *[]byte of relayBufSize, for relaying responses
@@ -150,6 +153,7 @@ func New(cfg Config, pub Publisher, d deps.Deps, opts ...Option) (*Router, error
 	for _, o := range opts {
 		o(r)
 	}
+	r.cfgKeys = cfg.APIKeys
 	r.snap.Store(buildSnapshot(cfg, nil, nil, now().UnixMilli()))
 	r.engine = r.newEngine()
 	return r, nil
@@ -172,12 +176,15 @@ func (r *Router) Close() error {
 // set. On error the old configuration stays. DialTimeout and
 // MaxIdleConnsPerHost keep their values from New.
 func (r *Router) Reload(cfg Config) error {
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	base := cfg.APIKeys
+	cfg.APIKeys = mergeKeys(base, r.apiKeys) // keys made through the admin API stay
 	if err := cfg.Validate(); err != nil {
 		r.m.reloads.WithLabelValues("invalid").Inc()
 		return err
 	}
-	r.writeMu.Lock()
-	defer r.writeMu.Unlock()
+	r.cfgKeys = base
 	prev := r.snap.Load()
 	r.snap.Store(buildSnapshot(cfg, prev.policy, prev, r.now().UnixMilli()))
 	r.budget.setConfig(cfg.RetryBudget)

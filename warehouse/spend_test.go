@@ -93,3 +93,31 @@ func TestSpend(t *testing.T) {
 		}
 	})
 }
+
+// TestAPIKeys: the newest version of each key is in force.
+func TestAPIKeys(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, tb testBackend) {
+		ctx := context.Background()
+		s := newStore(t, tb)
+		h := "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
+		k1 := event.APIKey{ID: "k1", SHA256: h, Customer: "acme", CreatedMs: 10, Limits: event.Limits{Concurrency: 2}}
+		k2 := event.APIKey{ID: "k2", SHA256: h, Customer: "beta", CreatedMs: 20}
+		revoked := k1
+		revoked.RevokedMs = 30
+		for _, w := range []struct {
+			k  event.APIKey
+			at int64
+		}{{revoked, 30}, {k1, 10}, {k2, 20}} { // out of order: the version decides
+			if err := s.WriteAPIKey(ctx, w.k, w.at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.APIKeys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[0].ID != "k1" || got[0].RevokedMs != 30 || got[0].Limits.Concurrency != 2 || got[1].ID != "k2" || got[1].RevokedMs != 0 {
+			t.Fatalf("got %+v, want k1 revoked at 30 (with its limits) and k2 live", got)
+		}
+	})
+}

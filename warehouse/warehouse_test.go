@@ -41,8 +41,8 @@ func TestMigrationsIdempotent(t *testing.T) {
 		if err := s.migrate(ctx); err != nil { // and a third, on a live store
 			t.Fatal(err)
 		}
-		if got := queryInt(t, s, "SELECT count() FROM "+cfg.Database+".schema_migrations"); got != 8 {
-			t.Errorf("got %d schema_migrations rows, want 8 (one per migration, none repeated)", got)
+		if got := queryInt(t, s, "SELECT count() FROM "+cfg.Database+".schema_migrations"); got != 9 {
+			t.Errorf("got %d schema_migrations rows, want 9 (one per migration, none repeated)", got)
 		}
 		rows, err := s.Query(ctx, "SELECT name FROM system.tables WHERE database = '"+cfg.Database+"' ORDER BY name")
 		if err != nil {
@@ -52,7 +52,7 @@ func TestMigrationsIdempotent(t *testing.T) {
 		for _, r := range rows.Values {
 			got = append(got, r[0].(string))
 		}
-		want := []string{"attempts", "attempts_10s", "attempts_10s_mv", "attempts_1m", "attempts_1m_mv", "audit", "livepeer_discovery", "livepeer_orchestrators", "livepeer_payments", "livepeer_streams", "policies", "requests", "schema_migrations", "spend_1h", "spend_1h_mv"}
+		want := []string{"api_keys", "attempts", "attempts_10s", "attempts_10s_mv", "attempts_1m", "attempts_1m_mv", "audit", "livepeer_discovery", "livepeer_orchestrators", "livepeer_payments", "livepeer_streams", "policies", "requests", "schema_migrations", "spend_1h", "spend_1h_mv"}
 		if !slices.Equal(got, want) {
 			t.Errorf("got tables %v, want %v", got, want)
 		}

@@ -385,3 +385,20 @@ SELECT
 FROM loopgate.requests
 GROUP BY hour, customer, api_key_id, capability, model, gateway_id;
 
+-- migration 0009 api_keys, statement 1
+-- API keys made through the admin API (package gateway's Keys): one row
+-- per change of a key (create, revoke, rotate), the newest version_ms per
+-- id in force. record is event.APIKey as JSON: the SHA-256 of the secret,
+-- never the secret. Every router reads it at start and every
+-- gateway.key_sync_interval, so a key made on one router reaches the
+-- others and survives restarts. Kept forever (a handful of rows per key).
+CREATE TABLE IF NOT EXISTS loopgate.api_keys
+(
+    id         String,
+    version_ms Int64,
+    record     String
+)
+ENGINE = MergeTree()
+ORDER BY (id, version_ms)
+SETTINGS index_granularity = 8192;
+
