@@ -38,6 +38,14 @@ type Config struct {
 	// that is not itself a trusted proxy. Default empty: the header is
 	// ignored and the peer address is the client's.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// KeyAPI serves the admin API for keys (create, revoke, rotate: Keys)
+	// on the router's admin port, keeping API-made keys in the warehouse's
+	// api_keys table. `loopgate dev` always serves it. Default false.
+	KeyAPI bool `yaml:"key_api"`
+	// KeySyncInterval is how often a router reads the API-made keys, so a
+	// key made or revoked on one router takes effect on the others within
+	// it. Default 5s.
+	KeySyncInterval time.Duration `yaml:"key_sync_interval"`
 	// WarnAt are the fractions of a budget whose crossing is reported (a
 	// metric and an audit event). Default [0.8, 1].
 	WarnAt []float64 `yaml:"warn_at"`
@@ -69,7 +77,7 @@ type Customer struct {
 // DefaultConfig returns the documented defaults: one router, no
 // customers, no tiers, every network allowed.
 func DefaultConfig() Config {
-	return Config{Routers: 1, SyncInterval: time.Second, WarnAt: []float64{0.8, 1}}
+	return Config{Routers: 1, SyncInterval: time.Second, KeySyncInterval: 5 * time.Second, WarnAt: []float64{0.8, 1}}
 }
 
 // Validate reports every setting that cannot work.
@@ -79,8 +87,8 @@ func (c Config) Validate() error {
 	if c.Routers < 1 || c.Routers > 1024 {
 		bad("routers %d not in 1..1024", c.Routers)
 	}
-	if c.SyncInterval <= 0 {
-		bad("sync_interval %v must be positive", c.SyncInterval)
+	if c.SyncInterval <= 0 || c.KeySyncInterval <= 0 {
+		bad("sync_interval %v and key_sync_interval %v must be positive", c.SyncInterval, c.KeySyncInterval)
 	}
 	for _, w := range c.WarnAt {
 		if !(w > 0 && w <= 1) {

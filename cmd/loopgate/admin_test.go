@@ -75,6 +75,9 @@ func newDevSurface(t *testing.T) *devSurface {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := rsvc.enableKeys(ctx, cfg, store, p); err != nil { // as dev does
+		t.Fatal(err)
+	}
 	osvc, err := newOptimizerService(cfg.OptimizerConfig(), cfg.Livepeer.Priors, plog, store, p)
 	if err != nil {
 		t.Fatal(err)

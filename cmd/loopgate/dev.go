@@ -150,6 +150,9 @@ func (d devLoop) run(ctx context.Context, sc *scenario.Scenario) error {
 		return err
 	}
 
+	if err := rsvc.enableKeys(infra, cfg, store, p); err != nil {
+		return err
+	}
 	srv, err := devAdmin(cfg, ocfg, p, rsvc, osvc, store)
 	if err != nil {
 		return err

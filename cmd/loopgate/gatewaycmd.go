@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+
+	"github.com/loopgate/loopgate/admin"
 
 	"github.com/loopgate/loopgate/gateway"
 	"github.com/loopgate/loopgate/warehouse"
@@ -55,4 +58,34 @@ func gatewayOptions(store *warehouse.Store, gatewayID string) []gateway.Option {
 		return nil
 	}
 	return []gateway.Option{gateway.WithSpendSource(store), gateway.WithAuditor(storeAuditor{store: store, actor: "gateway:" + gatewayID})}
+}
+
+// needsWarehouse reports whether a router process needs the warehouse: to
+// share budgets, or to keep the keys made through the admin API.
+func (c Config) needsWarehouse() bool { return c.hasBudgets() || c.Gateway.KeyAPI }
+
+// enableKeys serves the key API from store on this router and applies
+// the stored keys before it serves.
+func (s *routerService) enableKeys(ctx context.Context, cfg Config, store *warehouse.Store, p process) error {
+	keys, err := gateway.NewKeys(store, s.r, rand.Reader, cfg.Gateway.KeySyncInterval, p.deps("keys"))
+	if err != nil {
+		return err
+	}
+	if err := keys.Load(ctx); err != nil {
+		return err
+	}
+	s.keys = keys
+	return nil
+}
+
+// mountKeys puts the key API on the admin server, when it is served.
+func (s *routerService) mountKeys(srv *admin.Server) {
+	if s.keys == nil {
+		return
+	}
+	h := s.keys.Handler()
+	srv.Handle("GET /keys", admin.RoleRead, h)
+	srv.Handle("POST /keys", admin.RoleAdmin, h)
+	srv.Handle("POST /keys/{id}/revoke", admin.RoleAdmin, h)
+	srv.Handle("POST /keys/{id}/rotate", admin.RoleAdmin, h)
 }

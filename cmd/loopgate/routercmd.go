@@ -29,6 +29,7 @@ import (
 type routerService struct {
 	r    *router.Router
 	gw   *gateway.Gateway
+	keys *gateway.Keys // nil: no key API
 	pub  *eventlog.Publisher
 	plog *eventlog.PolicyLog
 	// journal keeps the requests in flight (durable_outcomes); unfinished
@@ -107,6 +108,9 @@ func (s *routerService) run(ctx context.Context, listen string, log *slog.Logger
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.r.FollowPolicies(gctx, s.plog) })
 	g.Go(func() error { return s.gw.Run(gctx) })
+	if s.keys != nil {
+		g.Go(func() error { return s.keys.Run(gctx) })
+	}
 	g.Go(func() error {
 		select {
 		case <-s.plog.CaughtUp():
@@ -162,9 +166,10 @@ func runRouter(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	defer plog.Close()
 	// Budgets are shared between routers through the warehouse (server
-	// backend: several processes), read every gateway.sync_interval.
+	// backend: several processes), read every gateway.sync_interval; so
+	// are the keys made through the admin API (gateway.key_api).
 	var store *warehouse.Store
-	if cfg.hasBudgets() {
+	if cfg.needsWarehouse() {
 		if store, err = openWarehouse(ctx, cfg, p.deps("warehouse")); err != nil {
 			return err
 		}
@@ -175,7 +180,12 @@ func runRouter(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer svc.r.Close()
-	srv, err := newAdmin(cfg, p, svc.r.Ready, nil)
+	if cfg.Gateway.KeyAPI {
+		if err := svc.enableKeys(ctx, cfg, store, p); err != nil {
+			return err
+		}
+	}
+	srv, err := newAdmin(cfg, p, svc.r.Ready, store)
 	if err != nil {
 		return err
 	}
@@ -208,6 +218,7 @@ func (s *routerService) mount(srv *admin.Server) {
 	h := s.r.AdminHandler()
 	srv.Handle("GET /policy", admin.RoleRead, h)
 	srv.Handle("GET /orchestrators", admin.RoleRead, h)
+	s.mountKeys(srv)
 }
 
 // reloadOnHangup reloads the configuration on SIGHUP — the file named at
