@@ -19,7 +19,9 @@
 // admin API) names its customer and carries its own scope (capabilities,
 // models), max price per unit, allowlist, limits and budgets. A customer
 // (Config.Customers) has a tier and limits and budgets over all its keys.
-// A tier (Config.Tiers) is a price book: a fixed USD price per unit by
+// A customer's tier is its own (Customer.Tier), else its key's
+// (event.APIKey.Tier, which the router's shaping also reads), else
+// Config.DefaultTier. A tier (Config.Tiers) is a price book: a fixed USD price per unit by
 // "capability/model" or "capability", else a markup on cost (charge =
 // cost × (1 + markup)), else the router's own customer price. Only
 // successful requests are charged. Every outcome carries cost (paid to
@@ -94,6 +96,20 @@
 // the pipeline's delay), and if ingest stops, each router stops at its
 // share of what remained: a stalled pipeline cannot multiply a budget.
 // Without a SpendSource each router holds itself to B/n.
+//
+// # Keys made through the admin API
+//
+// Keys (NewKeys) serves GET /keys, POST /keys, POST /keys/{id}/revoke
+// and POST /keys/{id}/rotate on the router's admin server. A created or
+// rotated key's secret ("lg_" + 32 random bytes, base64url) is in that
+// answer only; the record keeps its SHA-256. Each change is validated,
+// audited (key.create, key.revoke, key.rotate), written to a KeyStore
+// (the warehouse's api_keys table: durable, shared by every router), and
+// applied to this router (KeySink, the router's SetAPIKeys). Every router
+// reads the store at start and every Config.KeySyncInterval, so a key
+// survives restarts and reaches — or, revoked, leaves — every router
+// within that interval. A configured key (api_keys in the config) wins
+// over an API-made key of the same id, and is revoked in the config.
 //
 // # Networks
 //

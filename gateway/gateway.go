@@ -147,7 +147,7 @@ func (g *Gateway) Admit(req *http.Request, key *event.APIKey, o *event.Outcome, 
 		g.m.refused.WithLabelValues(r.Code, r.Scope).Inc()
 		return nil, r
 	}
-	tier := g.tierOf(key.Customer)
+	tier := g.tierOf(key.Customer, key.Tier)
 	est := estimate{cost: costPerUnit * float64(o.Units)}
 	est.charge = g.chargeFor(tier, o.Capability, o.Model, o.Units, est.cost, listPrice*float64(o.Units))
 
@@ -230,7 +230,7 @@ func (g *Gateway) Admit(req *http.Request, key *event.APIKey, o *event.Outcome, 
 func (g *Gateway) Price(o *event.Outcome) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.price(o, g.tierOf(o.Customer))
+	g.price(o, g.tierOf(o.Customer, ""))
 }
 
 // price sets the outcome's charge and margin. mu held.
@@ -261,8 +261,14 @@ func (g *Gateway) chargeFor(tier *Tier, capability, model string, units int64, c
 	return list
 }
 
-func (g *Gateway) tierOf(customer string) *Tier {
+// tierOf is the price book of a customer: its own tier, else the key's
+// (event.APIKey.Tier), else DefaultTier; a name that is not a price book
+// falls through to the next. mu held.
+func (g *Gateway) tierOf(customer, keyTier string) *Tier {
 	name := g.cfg.DefaultTier
+	if _, ok := g.cfg.Tiers[keyTier]; ok {
+		name = keyTier
+	}
 	if c := g.customers[customer]; c != nil && c.Tier != "" {
 		name = c.Tier
 	}
