@@ -172,6 +172,8 @@ type Policy struct {
 	catalog     optimizer.Catalog
 	refreshes   []time.Duration // when the catalog changed, for tests
 
+	gate *gate // the scenario's gateway section (gateway.go); nil: none
+
 	cands  []router.Candidate
 	idx    []int
 	err    error // the first error outside Advance, returned by the next Advance
@@ -194,6 +196,7 @@ type request struct {
 	answered float64 // price per unit of the attempt that answered
 	// shedReason is the error class of a request shed at the edge.
 	shedReason string
+	settle     func(*event.Outcome) // the gateway's, called with the outcome; nil: none
 }
 
 // New builds the policy for one run of env's scenario: it opens an
@@ -227,6 +230,10 @@ func New(ctx context.Context, cfg Config, env sim.Env) (*Policy, error) {
 	}
 	p.ids = rand.NewChaCha8(seed)
 	p.maxInFlight = make([]int, len(sc.Orchestrators))
+	var err error
+	if p.gate, err = newGate(sc); err != nil {
+		return nil, err
+	}
 	for i, o := range sc.Orchestrators {
 		p.orchIDs[i] = o.ID
 		p.maxInFlight[i] = sc.Advertised(&sc.Orchestrators[i]).MaxInFlight
@@ -356,6 +363,9 @@ func (p *Policy) Pick(now time.Duration, req *sim.Request, fleet *sim.Fleet) sim
 	if c, done := p.shaping.resume(p, now, req); done {
 		return c
 	}
+	if req.Attempts == 0 && p.pending[req.ID] == nil && !p.gate.admit(now, p.sc, req) {
+		return sim.GiveUp() // 429/402 from the gateway (gateway.go), before any attempt
+	}
 	if req.Attempts == 0 {
 		if ok := p.admit(now, req); !ok {
 			return sim.GiveUp()
@@ -404,6 +414,9 @@ func (p *Policy) Pick(now time.Duration, req *sim.Request, fleet *sim.Fleet) sim
 		if r != nil && r.inflight == 0 {
 			p.finish(now, r, event.StatusError)
 		}
+		if r == nil {
+			p.gate.release(req.ID) // admitted, then no orchestrator: settled as rejected
+		}
 		return sim.GiveUp()
 	}
 	r = p.request(now, req)
@@ -417,7 +430,7 @@ func (p *Policy) request(now time.Duration, req *sim.Request) *request {
 	r := p.pending[req.ID]
 	if r == nil {
 		p.budget.Request(p.clock(now))
-		r = &request{req: *req, client: p.sc.Clients[req.Client].ID, version: p.version}
+		r = &request{req: *req, client: p.sc.Clients[req.Client].ID, version: p.version, settle: p.gate.take(req.ID)}
 		r.req.Tried = nil
 		p.pending[req.ID] = r
 	}
@@ -495,6 +508,9 @@ func attemptResult(o sim.Outcome) (event.AttemptResult, int) {
 func (p *Policy) finish(now time.Duration, r *request, status event.Status) {
 	delete(p.pending, r.req.ID)
 	if len(r.attempts) == 0 && status != event.StatusShed {
+		if r.settle != nil {
+			r.settle(&event.Outcome{Status: status})
+		}
 		return
 	}
 	cl := &p.sc.Classes[r.req.Class]
@@ -525,6 +541,9 @@ func (p *Policy) finish(now time.Duration, r *request, status event.Status) {
 	}
 	for _, a := range r.attempts {
 		out.Cost += a.Cost
+	}
+	if r.settle != nil {
+		r.settle(&out)
 	}
 	p.buf = append(p.buf, out)
 }

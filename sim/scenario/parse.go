@@ -76,6 +76,7 @@ type fileScenario struct {
 	Clients       []fileClient       `yaml:"clients"`
 	Orchestrators []fileOrchestrator `yaml:"orchestrators"`
 	Timeline      []fileChange       `yaml:"timeline"`
+	Gateway       *Gateway           `yaml:"gateway"`
 }
 
 type fileClass struct {
@@ -198,6 +199,7 @@ func (f *fileScenario) convert() (*Scenario, []error) {
 		Warmup:      f.Warmup.d,
 		Regions:     f.Regions,
 		RTT:         RTT{Pairs: map[[2]string]time.Duration{}},
+		Gateway:     f.Gateway,
 	}
 	if !f.Duration.set {
 		errs = append(errs, fieldErr("duration", "required"))

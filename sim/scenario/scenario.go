@@ -24,6 +24,7 @@ type Scenario struct {
 	Clients       []Client
 	Orchestrators []Orchestrator
 	Timeline      []Change // sorted by At (stable)
+	Gateway       *Gateway // business rules (gateway.go); nil: none
 }
 
 // Class is a kind of request clients send.

@@ -39,6 +39,7 @@ func (s *Scenario) Validate() error {
 	if s.Name == "" {
 		add(fieldErr("name", "required"))
 	}
+	errs = append(errs, s.Gateway.validate(s)...)
 	if s.Duration <= 0 {
 		add(fieldErr("duration", "got %v, want > 0", s.Duration))
 	}

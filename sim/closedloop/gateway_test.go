@@ -1,0 +1,93 @@
+package closedloop
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/loopgate/loopgate/internal/testenv"
+	"github.com/loopgate/loopgate/sim"
+	"github.com/loopgate/loopgate/sim/scenario"
+	"github.com/loopgate/loopgate/sim/scenarios"
+)
+
+// runGated runs the loopgate policy on sc and returns the result and what
+// its gateway did.
+func runGated(t *testing.T, sc *scenario.Scenario) (*sim.Result, GatewayStats) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.LibPath, cfg.TempDir = testenv.ChdbLib(t), t.TempDir()
+	p, err := New(context.Background(), cfg, sim.NewEnv(sc, Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	res, err := sim.Run(context.Background(), sc, p, sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, p.Gateway()
+}
+
+// sloOf is the SLO attainment of the counted requests (after the warmup)
+// of the clients keep selects.
+func sloOf(sc *scenario.Scenario, res *sim.Result, keep func(client string) bool) (float64, int) {
+	var met, n int
+	for _, r := range res.Requests {
+		if r.Arrival < sc.Warmup || !keep(sc.Clients[r.Client].ID) {
+			continue
+		}
+		n++
+		if r.SLOMet(sc) {
+			met++
+		}
+	}
+	return float64(met) / float64(max(n, 1)), n
+}
+
+// TestRunawayClient: in the runaway-client scenario the gateway section,
+// applied through package gateway, keeps the runaway's spend within its
+// budget, and the other clients' SLO attainment within 1 point of the
+// same scenario without the runaway's 20× jump.
+func TestRunawayClient(t *testing.T) {
+	sc, err := scenarios.Load("runaway-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	calm := *sc
+	calm.Timeline = nil // the runaway stays at its first rate
+	if len(sc.Timeline) != 1 || sc.Timeline[0].Client != "runaway" {
+		t.Fatalf("got timeline %+v, want the runaway's one jump", sc.Timeline)
+	}
+
+	res, gs := runGated(t, sc)
+	calmRes, _ := runGated(t, &calm)
+	others := func(c string) bool { return c != "runaway" }
+	slo, n := sloOf(sc, res, others)
+	calmSLO, calmN := sloOf(&calm, calmRes, others)
+	budget := sc.Gateway.Customers[0].Budgets[0].USD
+	var runawaySent int
+	for _, r := range res.Requests {
+		if sc.Clients[r.Client].ID == "runaway" {
+			runawaySent++
+		}
+	}
+	t.Logf("other clients' SLO attainment: %.4f over %d requests with the runaway, %.4f over %d without (Δ %.2f points); runaway: %d sent, %d refused by the gateway, charged %.4f USD of its %.2f USD budget",
+		slo, n, calmSLO, calmN, 100*(slo-calmSLO), runawaySent, gs.Refused["runaway"], gs.Charge["runaway"], budget)
+	// The runaway's rate change moves the arrival streams a little.
+	if n == 0 || math.Abs(float64(n-calmN)) > 0.002*float64(calmN) {
+		t.Fatalf("got %d and %d requests of the other clients, want the same traffic in both runs", n, calmN)
+	}
+	if math.Abs(slo-calmSLO) > 0.01 {
+		t.Errorf("other clients' SLO attainment moved %.2f points with the runaway, want at most 1", 100*(slo-calmSLO))
+	}
+	if gs.Charge["runaway"] > budget*(1+1e-9) {
+		t.Errorf("runaway charged %.4f USD, over its budget %.2f", gs.Charge["runaway"], budget)
+	}
+	if gs.Refused["runaway"] == 0 || gs.Charge["runaway"] < 0.9*budget {
+		t.Errorf("runaway refused %d times, charged %.4f: the gateway did not bind", gs.Refused["runaway"], gs.Charge["runaway"])
+	}
+	if gs.Refused["acme"]+gs.Refused["globex"] != 0 || gs.Charge["acme"] <= 0 {
+		t.Errorf("the other clients were refused %d times, charged %v: want none refused and charged by the default tier", gs.Refused["acme"]+gs.Refused["globex"], gs.Charge["acme"])
+	}
+}
