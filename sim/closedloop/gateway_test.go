@@ -2,8 +2,13 @@ package closedloop
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"os"
+	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/loopgate/loopgate/internal/testenv"
 	"github.com/loopgate/loopgate/sim"
@@ -12,8 +17,8 @@ import (
 )
 
 // runGated runs the loopgate policy on sc and returns the result and what
-// its gateway did.
-func runGated(t *testing.T, sc *scenario.Scenario) (*sim.Result, GatewayStats) {
+// its gateway did; inspect, if not nil, sees the policy before it closes.
+func runGated(t *testing.T, sc *scenario.Scenario, inspect func(*Policy)) (*sim.Result, GatewayStats) {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.LibPath, cfg.TempDir = testenv.ChdbLib(t), t.TempDir()
@@ -25,6 +30,9 @@ func runGated(t *testing.T, sc *scenario.Scenario) (*sim.Result, GatewayStats) {
 	res, err := sim.Run(context.Background(), sc, p, sim.Options{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if inspect != nil {
+		inspect(p)
 	}
 	return res, p.Gateway()
 }
@@ -60,8 +68,9 @@ func TestRunawayClient(t *testing.T) {
 		t.Fatalf("got timeline %+v, want the runaway's one jump", sc.Timeline)
 	}
 
-	res, gs := runGated(t, sc)
-	calmRes, _ := runGated(t, &calm)
+	var margins map[string][2]float64 // customer → charged, paid by the cookbook's query
+	res, gs := runGated(t, sc, func(p *Policy) { margins = cookbookMargins(t, p) })
+	calmRes, _ := runGated(t, &calm, nil)
 	others := func(c string) bool { return c != "runaway" }
 	slo, n := sloOf(sc, res, others)
 	calmSLO, calmN := sloOf(&calm, calmRes, others)
@@ -87,7 +96,49 @@ func TestRunawayClient(t *testing.T) {
 	if gs.Refused["runaway"] == 0 || gs.Charge["runaway"] < 0.9*budget {
 		t.Errorf("runaway refused %d times, charged %.4f: the gateway did not bind", gs.Refused["runaway"], gs.Charge["runaway"])
 	}
+	// The analysts' margin query on the run's warehouse gives back the
+	// charges the gateway made.
+	for client, customer := range map[string]string{"runaway": "runaway-co", "acme": "acme", "globex": "globex"} {
+		m := margins[customer]
+		if math.Abs(m[0]-gs.Charge[client]) > 1e-9*math.Max(1, gs.Charge[client]) || m[1] <= 0 {
+			t.Errorf("customer %s: cookbook says charged %.6f paid %.6f, the gateway charged %.6f", customer, m[0], m[1], gs.Charge[client])
+		}
+	}
+	t.Logf("margin per customer from the cookbook query: %v", margins)
 	if gs.Refused["acme"]+gs.Refused["globex"] != 0 || gs.Charge["acme"] <= 0 {
 		t.Errorf("the other clients were refused %d times, charged %v: want none refused and charged by the default tier", gs.Refused["acme"]+gs.Refused["globex"], gs.Charge["acme"])
 	}
+}
+
+// cookbookMargins runs docs/ANALYSTS.md's margin query on the policy's
+// warehouse (every outcome flushed) and sums it per customer.
+func cookbookMargins(t *testing.T, p *Policy) map[string][2]float64 {
+	t.Helper()
+	ctx := context.Background()
+	if err := p.flush(ctx, 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile("../../docs/ANALYSTS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)### Margin per customer, class and day, from the spend rollup\n\n```sql\n(.*?)```").FindSubmatch(raw)
+	if m == nil {
+		t.Fatal("no margin-from-rollup query in docs/ANALYSTS.md")
+	}
+	sql := strings.ReplaceAll(string(m[1]), "loopgate.", p.store.Database()+".")
+	sql = strings.ReplaceAll(sql, "now()", fmt.Sprintf("toDateTime64('%s', 3, 'UTC')", Epoch().Add(p.sc.Duration).Format("2006-01-02 15:04:05")))
+	rows, err := p.store.Query(ctx, sql)
+	if err != nil {
+		t.Fatalf("cookbook margin query: %v\n%s", err, sql)
+	}
+	out := map[string][2]float64{}
+	for _, r := range rows.Values {
+		c := fmt.Sprint(r[1])
+		v := out[c]
+		v[0] += r[5].(float64)
+		v[1] += r[6].(float64)
+		out[c] = v
+	}
+	return out
 }
