@@ -24,7 +24,8 @@ type spendState struct {
 	ownSeen  float64
 	reserved float64
 	others   float64
-	warned   int // how many of Config.WarnAt this period has crossed
+	warned   int    // how many of Config.WarnAt this period has crossed
+	name     string // "<period>.<of>", the metric's label, set on first use
 }
 
 // total is the spend as this router knows it.

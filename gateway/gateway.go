@@ -62,7 +62,7 @@ type Gateway struct {
 	customers map[string]*Customer
 	allow     []netip.Prefix
 	trusted   []netip.Prefix
-	scopes    map[string]*scope // "key\x00id", "customer\x00id"
+	scopes    map[scopeKey]*scope
 	pending   []warning
 	dropped   int
 }
@@ -90,7 +90,7 @@ func New(cfg Config, gatewayID string, d deps.Deps, opts ...Option) (*Gateway, e
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{log: d.Log(), now: d.Now, m: m, gatewayID: gatewayID, scopes: map[string]*scope{}}
+	g := &Gateway{log: d.Log(), now: d.Now, m: m, gatewayID: gatewayID, scopes: map[scopeKey]*scope{}}
 	for _, o := range opts {
 		o(g)
 	}
@@ -118,8 +118,11 @@ func (g *Gateway) SetConfig(cfg Config) error {
 	return nil
 }
 
+// scopeKey names a scope: kind "key" or "customer", and its id.
+type scopeKey struct{ kind, id string }
+
 func (g *Gateway) scope(kind, id string, l event.Limits, now time.Time) *scope {
-	k := kind + "\x00" + id
+	k := scopeKey{kind, id}
 	s := g.scopes[k]
 	if s == nil {
 		s = &scope{kind: kind, id: id}
@@ -304,7 +307,10 @@ func (g *Gateway) checkAddr(req *http.Request, key *event.APIKey) *Refusal {
 // observe updates a budget's gauge and reports the warning levels its
 // spend crossed. mu held.
 func (g *Gateway) observe(s *scope, b event.Budget, sp *spendState, now time.Time) {
-	name := string(b.Period) + "." + string(budgetOf(b))
+	if sp.name == "" {
+		sp.name = string(b.Period) + "." + string(budgetOf(b))
+	}
+	name := sp.name
 	spent := sp.own + sp.others
 	g.m.budgetUsed.WithLabelValues(s.kind, s.id, name).Set(spent / b.USD)
 	for sp.warned < len(g.cfg.WarnAt) && spent >= g.cfg.WarnAt[sp.warned]*b.USD {
