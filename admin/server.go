@@ -21,6 +21,7 @@ import (
 
 	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/event"
+	"github.com/loopgate/loopgate/internal/jsonconn"
 )
 
 // Hooks are what the admin server serves from the rest of the process.
@@ -410,8 +411,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	// What net/http answers below the handler (431, 400, a header
+	// timeout) in the one JSON error shape too.
+	jl := jsonconn.NewListener(ln, jsonconn.Config{MaxHeaderBytes: http.DefaultMaxHeaderBytes}, jsonconn.Hooks{})
+	jl.Configure(srv)
+	defer jl.Wait()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(jl) }()
 	s.log.Info("listening", keyAddr, ln.Addr().String())
 	select {
 	case err := <-errc:

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -441,4 +442,54 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestServeAnswersBelowTheHandlerInJSON: what net/http answers on its own
+// on the admin port (431, 400, a header cut short) is the one JSON shape.
+func TestServeAnswersBelowTheHandlerInJSON(t *testing.T) {
+	f := newFixture(t, func(c *Config, _ *Hooks) { c.ReadHeaderTimeout = 300 * time.Millisecond })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	tests := []struct {
+		name   string
+		send   string
+		code   int
+		reason string
+	}{
+		{"header cut short", "GET /healthz HTTP/1.1\r\nHost: x\r\n", 408, "header_timeout"},
+		{"headers too large", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", http.DefaultMaxHeaderBytes+8<<10) + "\r\n\r\n", 431, "header_too_large"},
+		{"not HTTP", "HELLO\r\n\r\n", 400, "bad_request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			go func() { _, _ = io.WriteString(c, tt.send) }()       // the server may answer before it has read all
+			_ = c.SetReadDeadline(time.Now().Add(20 * time.Second)) // a bound on a hung test
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("want a %d answer: %v", tt.code, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var e event.APIError
+			if resp.StatusCode != tt.code || resp.Header.Get("Content-Type") != "application/json" || json.Unmarshal(b, &e) != nil || e.Error.Reason != tt.reason || e.Error.Message == "" {
+				t.Fatalf("got %d %s %q, want %d application/json with reason %s", resp.StatusCode, resp.Header.Get("Content-Type"), b, tt.code, tt.reason)
+			}
+		})
+	}
 }
