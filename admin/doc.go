@@ -39,7 +39,8 @@
 //
 // Every answer is JSON: {"status":"ok"}, {"status":"ready"} or
 // {"error":{"message":"..."}}, also for unknown paths (404) and methods
-// (405).
+// (405), and for what net/http answers on its own below the handlers
+// (431, 400, 408 header_timeout: package internal/jsonconn).
 //
 // No state changes by GET: Handle refuses (panics at wiring time) an admin
 // route whose method is not POST, PUT, PATCH or DELETE, and a public route
