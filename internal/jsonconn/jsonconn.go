@@ -5,7 +5,8 @@
 // net/http answers a request it cannot parse in plain text (431 for
 // headers over MaxHeaderBytes, 400 for what is not HTTP, 501 for an
 // unknown transfer coding) and closes a connection whose headers did not
-// arrive within ReadHeaderTimeout without a word. A Listener's connections
+// arrive within ReadHeaderTimeout without a word or, when part of them
+// came, with a plain 400. A Listener's connections
 // rewrite those plain-text answers into JSON and answer a header timeout
 // with 408; past Config.MaxConns a new connection is answered 503 and
 // closed at once.
@@ -207,8 +208,13 @@ func (c *conn) Read(p []byte) (int, error) {
 
 func (c *conn) Write(p []byte) (int, error) {
 	c.mu.Lock()
-	below := !c.handling
+	below, answered := !c.handling, c.answered
 	c.mu.Unlock()
+	if answered {
+		// The 408 is out; net/http's own answer to the same cut-short
+		// request (a 400, for a partial header) would be a second one.
+		return len(p), nil
+	}
 	if below {
 		if code, text, ok := plainServerError(p); ok {
 			reason, msg := ReasonBadRequest, "bad request"
