@@ -18,7 +18,8 @@ import (
 // TestEveryRouterErrorIsTheOneShape enumerates the errors the router
 // answers itself — refusals before any attempt, the HTTP server's own
 // answers below the handler, the caps, and the answers after failed
-// attempts — over a real TCP connection to Serve, and checks that each is
+// attempts, and the edge queue's shedding — over a real TCP connection to
+// Serve, and checks that each is
 // application/json in the one shape (event.APIError) with its reason.
 // (A 500 from a panic is TestPanicIsAnswered500's; an orchestrator's own
 // 4xx is relayed as it sent it, by design.)
@@ -37,9 +38,11 @@ func TestEveryRouterErrorIsTheOneShape(t *testing.T) {
 		_, _ = io.WriteString(c, "NOT HTTP AT ALL\r\n\r\n")
 		c.Close()
 	})
+	heldOrch := orch("held", held.srv.URL, ClassPrice{Capability: event.CapTextToImage, Model: "held"})
+	heldOrch.MaxInFlight = 2 // the two held requests fill it
 	cfg := testConfig(
 		orch("garbage", garbage.srv.URL, ClassPrice{Capability: event.CapTextToImage, Model: "garbage"}),
-		orch("held", held.srv.URL, ClassPrice{Capability: event.CapTextToImage, Model: "held"}),
+		heldOrch,
 		orch("hung", hung.srv.URL, ClassPrice{Capability: event.CapLLM, Model: "hung"}),
 		orch("broken", broken.srv.URL, ClassPrice{Capability: event.CapTextToImage, Model: "broken"}),
 		orch("refused", refusedURL(t), ClassPrice{Capability: event.CapTextToImage, Model: "refused"}),
@@ -49,6 +52,7 @@ func TestEveryRouterErrorIsTheOneShape(t *testing.T) {
 	llm.AttemptTimeout = 200 * time.Millisecond // the hung orchestrator's
 	cfg.Capabilities[event.CapLLM] = llm
 	cfg.MaxBodyBytes, cfg.BodyMemoryPerKey, cfg.BodyMemory = 1000, 1000, 1900
+	cfg.Shaping.QueueSize = 1
 	const key2, key3 = "lg-test-key-two-0123456789", "lg-test-key-three-0123456789"
 	cfg.APIKeys = append(cfg.APIKeys, APIKeyConfig{ID: "key-2", SHA256: keyHash(key2)}, APIKeyConfig{ID: "key-3", SHA256: keyHash(key3)})
 	sc := DefaultServerConfig()
@@ -98,6 +102,12 @@ func TestEveryRouterErrorIsTheOneShape(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// A handler releases its body after the answer is out: wait
+			// for the previous case's, so only the held 1800 bytes count.
+			testenv.Eventually(t, 10*time.Second, "only the held bodies reserved", func() bool {
+				_, all := s.mem.inUse("")
+				return all == 1800
+			})
 			c := s.dial(t)
 			if _, err := io.WriteString(c, tt.send); err != nil {
 				t.Fatal(err)
@@ -106,7 +116,22 @@ func TestEveryRouterErrorIsTheOneShape(t *testing.T) {
 		})
 	}
 
-	// Past the connection cap (64, two held): 503 too_many_connections.
+	// Shed at the edge: the held orchestrator is at its limit of 2, one
+	// more request waits in the edge queue (size 1), the next is shed.
+	queued := s.dial(t)
+	if _, err := io.WriteString(queued, post(key3, "held", 0)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "a request in the edge queue", func() bool {
+		return value(t, s.m.queueLength) == 1
+	})
+	c := s.dial(t)
+	if _, err := io.WriteString(c, post(key3, "held", 0)); err != nil {
+		t.Fatal(err)
+	}
+	readJSONError(t, c, bufio.NewReader(c), http.StatusServiceUnavailable, ShedQueueFull)
+
+	// Past the connection cap (64, three held): 503 too_many_connections.
 	var conns []net.Conn
 	for range sc.MaxConns {
 		conns = append(conns, s.dial(t))
