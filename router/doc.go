@@ -23,8 +23,9 @@
 //
 // Serve is the client-facing HTTP server, bounded by Config.Server
 // (ServerConfig): headers must arrive within ReadHeaderTimeout (10 s) and
-// fit MaxHeaderBytes (64 KiB), a body within BodyTimeout (60 s, the body
-// only: the response may stream for as long as RequestTimeout allows), a
+// fit MaxHeaderBytes (64 KiB), the whole request within ReadHeaderTimeout +
+// BodyTimeout (60 s) of its first byte (the body only: the response may
+// stream for as long as RequestTimeout allows), a
 // keep-alive connection idle for IdleTimeout (60 s) is closed, and at most
 // MaxConns (4096) connections are open. What net/http answers below the
 // handler in plain text (431, 400, 501) or not at all (a header cut short)

@@ -316,7 +316,6 @@ func (r *Router) serve(name string) gin.HandlerFunc {
 			r.refuse(w, name, code, reason, msg)
 			return
 		}
-		endBodyDeadline(w)
 		info, err := parseRequest(ci.spec, ci.cfg, req.Header.Get("Content-Type"), body)
 		if err != nil {
 			var br *badRequest

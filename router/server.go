@@ -24,9 +24,10 @@ type ServerConfig struct {
 	// (reason header_timeout) and closed; one that sent nothing is closed.
 	// Default 10s.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
-	// BodyTimeout bounds reading a request's body, from the end of its
-	// headers; a body not in by then is answered 408 (reason
-	// body_timeout), and the connection closed. It bounds the body only:
+	// BodyTimeout bounds reading a request's body: it must be in within
+	// ReadHeaderTimeout + BodyTimeout of the request's first byte
+	// (http.Server.ReadTimeout), or it is answered 408 (reason
+	// body_timeout) and the connection closed. It bounds the body only:
 	// the response may stream for as long as RequestTimeout allows.
 	// Default 60s (32 MiB at about 4.5 Mbit/s).
 	BodyTimeout time.Duration `yaml:"body_timeout"`
@@ -141,8 +142,12 @@ func (r *Router) Serve(ctx context.Context, ln net.Listener) error {
 		Open:    func(delta int) { r.sm.open.Add(float64(delta)) },
 	})
 	srv := &http.Server{
-		Handler:           bodyDeadline(cfg.BodyTimeout, r.engine),
+		Handler:           r.engine,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		// net/http lifts this deadline itself once the body is read (its
+		// background read has none), so it bounds the body, never the
+		// response.
+		ReadTimeout: cfg.ReadHeaderTimeout + cfg.BodyTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		// Client mistakes are answered and counted; they are not warnings.
@@ -169,27 +174,4 @@ func (r *Router) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	jl.Wait()
 	return err
-}
-
-// bodyDeadline gives every request BodyTimeout to send its body: the
-// deadline is set before the handler runs, so it also bounds what net/http
-// reads of an unread body after the handler (a refused request's), and
-// serve clears it once the body is in (endBodyDeadline) so the response
-// can stream.
-//
-// Deadlines are the wall clock's (time.Now): they are the kernel's, not
-// the injected clock's.
-func bodyDeadline(d time.Duration, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
-		h.ServeHTTP(w, req)
-	})
-}
-
-// endBodyDeadline lifts bodyDeadline's deadline once the body is read:
-// without it net/http's background read (which watches for the client
-// going away) would time out and cancel a long response. Outside Serve
-// (httptest, no deadline) it does nothing.
-func endBodyDeadline(w http.ResponseWriter) {
-	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 }

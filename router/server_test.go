@@ -142,7 +142,7 @@ func TestServeAnswersBelowTheHandlerInJSON(t *testing.T) {
 func TestServeClosesSlowBodies(t *testing.T) {
 	up := newUpstream(t, okJSON(`{"images":[]}`))
 	sc := DefaultServerConfig()
-	sc.BodyTimeout = 500 * time.Millisecond
+	sc.ReadHeaderTimeout, sc.BodyTimeout = 200*time.Millisecond, 300*time.Millisecond
 	s := newServed(t, testConfig(orch("a", up.srv.URL, t2i(1))), sc)
 	const authed, anonymous = 200, 100
 	start := func(key string) net.Conn {
@@ -272,7 +272,7 @@ func TestServeBodyDeadlineDoesNotCutResponses(t *testing.T) {
 		okJSON(`{"images":[]}`)(w, r)
 	})
 	sc := DefaultServerConfig()
-	sc.BodyTimeout = 100 * time.Millisecond
+	sc.ReadHeaderTimeout, sc.BodyTimeout = 100*time.Millisecond, 100*time.Millisecond
 	s := newServed(t, testConfig(orch("a", up.srv.URL, t2i(1))), sc)
 	got := make(chan error, 1)
 	go func() {
@@ -290,9 +290,9 @@ func TestServeBodyDeadlineDoesNotCutResponses(t *testing.T) {
 		got <- err
 	}()
 	testenv.Eventually(t, 10*time.Second, "the request at the orchestrator", func() bool { return up.hits.Load() == 1 })
-	// Hold the response for several body timeouts (a wall-clock wait is
-	// what is under test: the deadline is the kernel's).
-	time.Sleep(5 * sc.BodyTimeout)
+	// Hold the response well past the read deadline (a wall-clock wait
+	// is what is under test: the deadline is the kernel's).
+	time.Sleep(5 * (sc.ReadHeaderTimeout + sc.BodyTimeout))
 	close(release)
 	if err := <-got; err != nil {
 		t.Fatalf("a response slower than the body timeout: %v", err)
