@@ -147,9 +147,9 @@ func (r *Router) Serve(ctx context.Context, ln net.Listener) error {
 		// net/http lifts this deadline itself once the body is read (its
 		// background read has none), so it bounds the body, never the
 		// response.
-		ReadTimeout: cfg.ReadHeaderTimeout + cfg.BodyTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ReadTimeout:    cfg.ReadHeaderTimeout + cfg.BodyTimeout,
+		IdleTimeout:    cfg.IdleTimeout,
+		MaxHeaderBytes: cfg.MaxHeaderBytes,
 		// Client mistakes are answered and counted; they are not warnings.
 		ErrorLog: slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
 	}
