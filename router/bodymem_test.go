@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -131,5 +132,54 @@ func TestBodyMemoryCapsOverHTTP(t *testing.T) {
 	})
 	if a := send(testKey, body(500), true); a.code != http.StatusOK {
 		t.Fatalf("after the release: got %d %q, want 200", a.code, a.b)
+	}
+}
+
+// TestBodyBuffersAreFreed: the bodies of requests in flight are on the
+// heap while they run and are freed once they end — nothing pools or
+// pins them (the issue's 193 → 341 MB "for good").
+func TestBodyBuffersAreFreed(t *testing.T) {
+	const n, size = 16, 2 << 20
+	release := make(chan struct{})
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { <-release; okJSON(`{}`)(w, r) })
+	cfg := testConfig(orch("a", up.srv.URL, t2i(1)))
+	cfg.MaxBodyBytes, cfg.BodyMemoryPerKey, cfg.BodyMemory = size+1024, n*(size+1024), n*(size+1024)
+	tr := newTestRouter(t, cfg)
+	body := []byte(`{"prompt":"` + strings.Repeat("x", size) + `","model_id":"m1"}`)
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC() // a second cycle also empties sync.Pools
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	base := heap()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodPost, tr.srv.URL+"/text-to-image", bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+testKey)
+			if resp, err := tr.srv.Client().Do(req); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	testenv.Eventually(t, 20*time.Second, "every request at the orchestrator", func() bool { return up.hits.Load() == n })
+	if _, all := tr.mem.inUse(""); all != int64(n*len(body)) {
+		t.Fatalf("got %d bytes reserved, want %d", all, n*len(body))
+	}
+	// Both the router and the fake orchestrator hold each body now.
+	if during := heap(); during < base+n*size {
+		t.Fatalf("heap %d MiB with %d bodies of 2 MiB in flight, want at least %d MiB above the %d MiB before", during>>20, n, n*size>>20, base>>20)
+	}
+	close(release)
+	wg.Wait()
+	testenv.Eventually(t, 10*time.Second, "every reservation released", func() bool { _, all := tr.mem.inUse(""); return all == 0 })
+	// The fake orchestrator keeps the last body it saw; allow that and slack.
+	if after := heap(); after > base+4*size {
+		t.Fatalf("heap %d MiB after the requests ended, want within %d MiB of the %d MiB before", after>>20, 4*size>>20, base>>20)
 	}
 }
