@@ -190,8 +190,18 @@ func NewReader(cfg ReaderConfig, d deps.Deps) (*Reader, error) {
 
 // Fetch returns the next message, blocking until one arrives, ctx ends or
 // the Reader is closed (ErrClosed). It does not commit.
+//
+// A retriable group error (the coordinator moving or still loading its
+// offsets, as on a cluster that is starting or has lost a broker) is
+// counted and logged, and Fetch goes on waiting: kafka-go rejoins the group
+// by itself and only reports the error.
 func (r *Reader) Fetch(ctx context.Context) (Message, error) {
 	m, err := r.r.FetchMessage(ctx)
+	for err != nil && ctx.Err() == nil && retriable(err) {
+		r.fetchErrors.Inc()
+		r.logger.Warn("fetch: retriable group error; waiting", logKeyErr, err)
+		m, err = r.r.FetchMessage(ctx)
+	}
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return Message{}, ErrClosed
@@ -213,6 +223,13 @@ func (r *Reader) Fetch(ctx context.Context) (Message, error) {
 		r.lagGauge.Set(float64(sum))
 	}
 	return fromKafka(m), nil
+}
+
+// retriable reports whether err is a Kafka error that a later attempt may
+// not meet.
+func retriable(err error) bool {
+	var kerr kafka.Error
+	return errors.As(err, &kerr) && kerr.Temporary()
 }
 
 // Commit commits msgs: for each partition, the group's offset moves past the
