@@ -3,17 +3,18 @@ package warehouse
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/loopgate/loopgate/internal/testenv"
 )
 
 // TestClusterExactlyOnce runs the cluster profile on a real ClickHouse
 // cluster (two clickhouse-server replicas of one shard, ZooKeeper) that
-// the test starts: the schema is created once ON CLUSTER and recorded once,
+// the test starts: the schema is created once ON CLUSTER and recorded once;
 // a batch written through one replica and retried through the other is
-// stored once, the rollup is fed once per row (not once per replica), and
-// with a replica down an insert is refused rather than acknowledged by one
-// copy, and goes through once it is back.
+// stored once, even when the other has not fetched it yet; the rollup is
+// fed once per row (not once per replica); and with a replica down a write
+// is refused, and goes through once it is back.
 func TestClusterExactlyOnce(t *testing.T) {
 	c := testenv.StartCluster(t, false)
 	ctx := context.Background()
@@ -70,6 +71,7 @@ func TestClusterExactlyOnce(t *testing.T) {
 	if got := counterValue(t, b.m.dupsSkipped.WithLabelValues("requests", "warehouse")); got != 200 {
 		t.Errorf("replica 2 skipped %v requests as stored, want the 200 replica 1 wrote", got)
 	}
+	converged(t, a, b)
 	checkExactlyOnce(t, a, n)
 	checkExactlyOnce(t, b, n)
 	for i, s := range []*Store{a, b} { // each replica's local tables hold every row once
@@ -78,16 +80,64 @@ func TestClusterExactlyOnce(t *testing.T) {
 		}
 	}
 
-	// A replica down: the quorum (both replicas) cannot be met, so the
-	// insert is refused, not acknowledged by one copy.
+	// Replica 2 stops fetching: what replica 1 acknowledges now is on
+	// replica 1 only, as when a replica dies before the other copied its
+	// last insert. A writer on replica 2 retrying that batch must still see
+	// it (the check reads every replica), or the rows would be stored twice
+	// once replica 2 fetches them.
+	for _, tb := range []string{"requests_local", "attempts_local"} {
+		if err := b.b.exec(ctx, "SYSTEM STOP FETCHES "+db+"."+tb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lagging := outcomes(1, n, n+100)
+	if err := a.WriteOutcomes(ctx, "p1/0-99", lagging); err != nil {
+		t.Fatalf("write through replica 1: %v", err)
+	}
+	if got := queryInt(t, b, "SELECT count() FROM "+db+".requests_local"); got != n {
+		t.Fatalf("replica 2 holds %d requests with fetches stopped, want the %d from before", got, n)
+	}
+	if err := b.WriteOutcomes(ctx, "p1/0-99", lagging); err != nil {
+		t.Fatalf("retry through replica 2: %v", err)
+	}
+	for _, tb := range []string{"requests_local", "attempts_local"} {
+		if err := b.b.exec(ctx, "SYSTEM START FETCHES "+db+"."+tb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	converged(t, a, b)
+	checkExactlyOnce(t, a, n+100)
+	checkExactlyOnce(t, b, n+100)
+
+	// A replica down: the check cannot read it, so the write is refused
+	// rather than risk a duplicate, and goes through once it is back.
 	c.Stop(t, "clickhouse-2")
-	more := outcomes(1, n, n+100)
-	if err := a.WriteOutcomes(ctx, "p0/600-699", more); err == nil {
-		t.Error("got an acknowledged insert with a replica down, want it refused (insert_quorum = all replicas)")
+	more := outcomes(1, n+100, n+200)
+	if err := a.WriteOutcomes(ctx, "p2/0-99", more); err == nil {
+		t.Error("got a write accepted with a replica down, want it refused (the check reads every replica)")
 	}
 	c.Start(t, "clickhouse-2")
-	testenv.Eventually(t, 60*1e9, "the write accepted once the replica is back", func() bool {
-		return a.WriteOutcomes(ctx, "p0/600-699", more) == nil
+	testenv.Eventually(t, 60*time.Second, "the write accepted once the replica is back", func() bool {
+		return a.WriteOutcomes(ctx, "p2/0-99", more) == nil
 	})
-	checkExactlyOnce(t, a, n+100)
+	converged(t, a, b)
+	checkExactlyOnce(t, a, n+200)
+	checkExactlyOnce(t, b, n+200)
+}
+
+// converged waits until both replicas hold the same rows in every table
+// the checks read: replication is asynchronous, and each store reads its
+// own replica.
+func converged(t *testing.T, a, b *Store) {
+	t.Helper()
+	db := a.Database()
+	sql := "SELECT (SELECT count() FROM " + db + ".requests_local) * 1000000000 + (SELECT count() FROM " + db + ".attempts_local) * 1000 + (SELECT count() FROM " + db + ".attempts_1m_local)"
+	testenv.Eventually(t, 60*time.Second, "the replicas holding the same rows", func() bool {
+		ra, err := a.Query(context.Background(), sql)
+		if err != nil {
+			return false
+		}
+		rb, err := b.Query(context.Background(), sql)
+		return err == nil && ra.Values[0][0] == rb.Values[0][0]
+	})
 }

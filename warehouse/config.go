@@ -45,11 +45,15 @@ type Config struct {
 	// the single-node DDL. Only letters, digits and underscores. Default empty.
 	Cluster string
 	// InsertQuorum, on a cluster, is how many replicas of a shard must hold
-	// an insert before it is acknowledged (insert_quorum). 0: every replica
-	// of the shard, as system.clusters lists them, which is what the
-	// exactly-once guarantee needs (see the package documentation): writes
-	// then wait while a replica is down. Fewer keeps writing through a lost
-	// replica at the cost of a failover window. Default 0.
+	// an insert before it is acknowledged (insert_quorum); 0 or 1: the one
+	// it was written to, the others fetch it within moments. Exactly once
+	// does not rest on it (the existence check reads every replica, see the
+	// package documentation); a quorum adds durability against losing a
+	// replica's disk before it was copied, at a price: quorum inserts into a
+	// table are sequential across the cluster, so concurrent writers wait
+	// for each other, and a materialized view's insert into a rollup can be
+	// refused after its source rows landed, leaving the rollup short.
+	// Default 0.
 	InsertQuorum int
 	// CheckChunk is the most ids one existence query asks about; a larger
 	// batch is checked in several queries, each over its own time range.

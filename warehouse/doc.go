@@ -123,45 +123,46 @@
 // event_id, policies and schema_migrations by version). The golden files
 // testdata/schema_cluster_{modern,legacy}.sql show the DDL.
 //
-// Guarantees on a cluster, and why they hold. Every insert goes through the
-// Distributed table with insert_distributed_sync = 1, so it returns only
-// once each shard's rows are inserted (never queued on the local disk of
-// the node written to), and with insert_quorum = Config.InsertQuorum (0:
-// every replica of the shard), so it returns only once that many replicas
-// hold it. With the default — all replicas — the write contract above
+// Guarantees on a cluster, and why they hold. The write contract above
 // holds across replicas and shards:
 //
-//   - the existence check reads through the Distributed table, and every
-//     acknowledged insert is on every replica, so whichever replica answers
-//     sees it: a consumer that moves to another node (a rebalance, a
-//     failover) skips what the first one stored;
-//   - quorum inserts into a table are sequential (18.16's are always;
-//     insert_quorum_parallel = 0 on newer servers): while an earlier insert
-//     has not reached its quorum — it failed half way, a replica went down —
-//     the next is refused, so a retry cannot slip in beside rows one replica
-//     holds and the other does not see yet; once the quorum is reached the
-//     check sees them;
-//   - an insert that cannot reach its quorum (a replica is down) is refused
-//     before anything is written, and ingest retries without committing its
-//     offsets;
+//   - every insert goes through the Distributed table with
+//     insert_distributed_sync = 1, so it returns only once each shard's rows
+//     are in a replica of that shard (never queued on the local disk of the
+//     node written to, which "nil only when stored" cannot allow);
+//   - the existence check reads <table>_local on every replica of every
+//     shard (Open connects to each, at the addresses system.clusters names)
+//     and takes the union: a row one replica holds and another has not
+//     fetched yet — an insert acknowledged just before its replica died, or
+//     one that failed after it was written — is seen wherever the writer
+//     runs now, so a consumer that moved to another node (a rebalance, a
+//     failover) skips what the first one stored. Reading one replica per
+//     shard, as the Distributed table does, would not: TestClusterExactlyOnce
+//     stores rows twice that way;
+//   - so a replica that does not answer fails the check, and the write:
+//     ingest retries without committing its offsets, and goes on once the
+//     replica is back. Writes wait while a replica is down (routers and
+//     Kafka are not affected; ingest catches up);
+//   - the rollups' materialized views run on each node from attempts_local,
+//     and replication copies parts without firing views, so each row is
+//     rolled up once, on the replica it was inserted into;
 //   - replicated deduplication (insert_deduplication_token on the modern
-//     profile, replicated_deduplication_window = 1000; block checksums on
-//     18.16, window 100) still drops a retried identical block, as the
-//     second line of defence it is on one node (on 18.16 a retried block
-//     usually differs by its ingested_at default, so the existence check
-//     does the work).
+//     profile with replicated_deduplication_window = 1000; block checksums,
+//     window 100, on 18.16) still drops a retried identical block, the
+//     second line of defence it is on one node.
 //
-// The price: with all replicas in the quorum, writes wait while a replica
-// is down (ingest falls behind and catches up; routers and Kafka are not
-// affected). InsertQuorum below the replica count keeps writes going
-// through a lost replica, and opens a window: rows acknowledged by one
-// replica that dies before the other fetched them are not seen by a check
-// on the other, so a retry there can store them twice once the first
-// returns. The same holds for three replicas with a quorum of two: the
-// third may not have a row yet when a check reads it (loopgate does not set
-// select_sequential_consistency). Keep the default for exactly once.
-// WriteAudit, as on one node, may store a retried entry
-// twice. Stats and analyst queries read one replica per shard.
+// What it costs and what it does not cover: an acknowledged insert is on
+// one replica until the others fetch it (moments later); losing that
+// replica's disk in between loses those rows, unless Config.InsertQuorum
+// asks for more copies before the acknowledgement. A quorum has its own
+// price on ClickHouse: quorum inserts into a table are sequential across
+// the cluster (concurrent writers are refused with "quorum for previous
+// write has not been satisfied yet" and retry), and a materialized view's
+// insert into a rollup can be refused after its source rows landed, which
+// leaves the rollup short (with a quorum of 2 and three ingest processes,
+// TestCluster's raw counts were exact and its rollup check failed). Stats and analyst queries read
+// one replica per shard, so they may lag an insert by the replication
+// delay. WriteAudit, as on one node, may store a retried entry twice.
 //
 // # Backends
 //

@@ -96,9 +96,11 @@ func (s *Store) missingLivepeer(ctx context.Context, table string, keys []lpKey)
 		}
 		// The legacy time literal truncates to the second: widen the upper
 		// bound by one so the last second's rows are included.
-		sql := fmt.Sprintf("SELECT event_id, toUInt64(idx) FROM %s.%s WHERE event_time >= %s AND event_time <= %s AND event_id IN %s",
-			s.cfg.Database, table, s.profile.timeLiteral(tlo), s.profile.timeLiteral(thi+999), idSetPlaceholder)
-		rows, err := s.b.queryIDs(ctx, sql, ids)
+		sqlFrom := func(from string) string {
+			return fmt.Sprintf("SELECT event_id, toUInt64(idx) FROM %s WHERE event_time >= %s AND event_time <= %s AND event_id IN %s",
+				from, s.profile.timeLiteral(tlo), s.profile.timeLiteral(thi+999), idSetPlaceholder)
+		}
+		rows, err := s.checkIDs(ctx, table, sqlFrom, ids)
 		if err != nil {
 			s.m.errors.WithLabelValues("check").Inc()
 			return nil, fmt.Errorf("check existing %s of %d rows: %w", table, len(chunk), err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/loopgate/loopgate/deps"
@@ -20,6 +21,14 @@ type Store struct {
 	log     *slog.Logger
 	m       *metrics
 	now     func() time.Time
+
+	replicas []replica // on a cluster: every replica of every shard, for the existence checks
+}
+
+// replica is one server of the cluster, as system.clusters names it.
+type replica struct {
+	addr string
+	b    *serverBackend
 }
 
 // Open connects to the configured backend, picks the profile from the
@@ -47,11 +56,13 @@ func Open(ctx context.Context, cfg Config, d deps.Deps) (*Store, error) {
 	}
 	s := &Store{b: b, cfg: cfg, log: logger.With("backend", cfg.Backend), m: newMetrics(), now: d.Now}
 	if err := s.init(ctx); err != nil {
+		s.closeReplicas()
 		b.close()
 		return nil, err
 	}
 	// Registered last, so a failed Open can be retried on the same registry.
 	if err := s.m.register(reg); err != nil {
+		s.closeReplicas()
 		b.close()
 		return nil, err
 	}
@@ -88,39 +99,54 @@ func (s *Store) init(ctx context.Context) error {
 	return s.migrate(ctx)
 }
 
-// joinCluster checks that the server knows the configured cluster and
-// makes every insert synchronous through the Distributed tables and
-// acknowledged only by InsertQuorum replicas (0: all of the shard's).
+// joinCluster checks that the server knows the configured cluster,
+// connects to each of its replicas (the existence checks read them all,
+// see checkIDs) and makes every insert synchronous through the Distributed
+// tables, acknowledged by InsertQuorum replicas when that is above 1.
 func (s *Store) joinCluster(ctx context.Context) error {
 	sb, ok := s.b.(*serverBackend)
 	if !ok {
 		return fmt.Errorf("cluster %s needs the server backend", s.cfg.Cluster)
 	}
-	rows, err := s.b.query(ctx, "SELECT count(), uniqExact(shard_num), max(replica_num) FROM system.clusters WHERE cluster = "+quote(s.cfg.Cluster))
+	rows, err := s.b.query(ctx, "SELECT host_name, toUInt64(port), toUInt64(shard_num), toUInt64(replica_num) FROM system.clusters WHERE cluster = "+quote(s.cfg.Cluster)+" ORDER BY shard_num, replica_num")
 	if err != nil {
 		return fmt.Errorf("read cluster %s: %w", s.cfg.Cluster, err)
 	}
-	if rows.Len() != 1 || i64(rows.Values[0][0]) == 0 {
+	if rows.Len() == 0 {
 		return fmt.Errorf("cluster %s: not in the server's remote_servers (system.clusters)", s.cfg.Cluster)
 	}
-	shards, replicas := i64(rows.Values[0][1]), i64(rows.Values[0][2])
-	quorum := int64(s.cfg.InsertQuorum)
-	if quorum == 0 || quorum > replicas {
-		quorum = replicas
+	shards, replicas := map[int64]bool{}, int64(0)
+	for _, r := range rows.Values {
+		host, _ := r[0].(string)
+		addr := net.JoinHostPort(host, fmt.Sprint(i64(r[1])))
+		shards[i64(r[2])] = true
+		replicas = max(replicas, i64(r[3]))
+		cfg := s.cfg
+		cfg.Addr = addr
+		b, err := openServer(ctx, cfg, s.now)
+		if err != nil {
+			s.closeReplicas()
+			return fmt.Errorf("cluster %s: replica %s (remote_servers must name addresses loopgate can reach): %w", s.cfg.Cluster, addr, err)
+		}
+		s.replicas = append(s.replicas, replica{addr: addr, b: b})
 	}
+	quorum := min(int64(s.cfg.InsertQuorum), replicas)
 	sb.insertExtra = clusterInsertSettings(quorum, s.profile.InsertDedup)
-	s.log.Info("warehouse cluster", "cluster", s.cfg.Cluster, "shards", shards, "replicas", replicas, "insert_quorum", quorum)
+	s.log.Info("warehouse cluster", "cluster", s.cfg.Cluster, "shards", len(shards), "replicas", replicas, "insert_quorum", quorum)
 	return nil
+}
+
+func (s *Store) closeReplicas() {
+	for _, r := range s.replicas {
+		r.b.close()
+	}
+	s.replicas = nil
 }
 
 // clusterInsertSettings are sent with every insert on a cluster: wait for
 // the Distributed table to hand each shard its rows (no queue on the local
 // disk of the node we talk to, which "returns nil only when stored" cannot
-// allow), and for quorum replicas of the shard to hold them. Quorum inserts
-// are sequential per table (insert_quorum_parallel = 0 where it exists): a
-// new one is refused until the previous one reached its quorum, which is
-// what keeps the existence check exact across a failover (see the package
-// documentation).
+// allow), and, with a quorum above 1, for that many replicas to hold them.
 func clusterInsertSettings(quorum int64, modern bool) []setting {
 	st := []setting{{"insert_distributed_sync", "1"}}
 	if quorum > 1 {
@@ -210,6 +236,7 @@ func (s *Store) Query(ctx context.Context, sql string) (*Rows, error) {
 // Close releases the connection (and, for the embedded backend, the
 // process's engine, after any statement still running).
 func (s *Store) Close() error {
+	s.closeReplicas()
 	if err := s.b.close(); err != nil {
 		return fmt.Errorf("close warehouse: %w", err)
 	}

@@ -214,8 +214,8 @@ func (s *Store) existing(ctx context.Context, table string, batch []*event.Outco
 	have := map[key]struct{}{}
 	for len(batch) > 0 {
 		n := min(len(batch), s.cfg.CheckChunk)
-		sql, ids := s.checkQuery(table, batch[:n])
-		rows, err := s.b.queryIDs(ctx, sql, ids)
+		sqlFrom, ids := s.checkQuery(table, batch[:n])
+		rows, err := s.checkIDs(ctx, table, sqlFrom, ids)
 		if err != nil {
 			s.m.errors.WithLabelValues("check").Inc()
 			return nil, fmt.Errorf("check existing %s of %d outcomes: %w", table, n, err)
@@ -235,8 +235,9 @@ func (s *Store) existing(ctx context.Context, table string, batch []*event.Outco
 	return have, nil
 }
 
-// checkQuery is the existence query for chunk and the ids it asks about.
-func (s *Store) checkQuery(table string, chunk []*event.Outcome) (string, []string) {
+// checkQuery is the existence query for chunk, given the table it reads
+// (see checkIDs), and the ids it asks about.
+func (s *Store) checkQuery(table string, chunk []*event.Outcome) (func(from string) string, []string) {
 	ids := make([]string, len(chunk))
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
 	for i, o := range chunk {
@@ -253,6 +254,35 @@ func (s *Store) checkQuery(table string, chunk []*event.Outcome) (string, []stri
 	if table == "attempts" {
 		cols, idCol = "request_id, attempt", "request_id"
 	}
-	return fmt.Sprintf("SELECT %s FROM %s.%s WHERE start_time >= %s AND start_time <= %s AND %s IN %s",
-		cols, s.cfg.Database, table, s.profile.timeLiteral(lo), s.profile.timeLiteral(hi), idCol, idSetPlaceholder), ids
+	return func(from string) string {
+		return fmt.Sprintf("SELECT %s FROM %s WHERE start_time >= %s AND start_time <= %s AND %s IN %s",
+			cols, from, s.profile.timeLiteral(lo), s.profile.timeLiteral(hi), idCol, idSetPlaceholder)
+	}, ids
+}
+
+// checkIDs runs an existence query, sqlFrom(the table to read), with ids
+// beside it. On one node it reads db.table. On a cluster it reads
+// db.table_local on every replica of every shard and returns the union, so
+// a row that one replica holds and another has not fetched yet — an insert
+// acknowledged just before its replica died, or one that failed after it
+// was written — is seen wherever the writer runs now. A replica that does
+// not answer fails the check, and with it the write: retried, it goes
+// through once the replica is back.
+func (s *Store) checkIDs(ctx context.Context, table string, sqlFrom func(from string) string, ids []string) (*Rows, error) {
+	if len(s.replicas) == 0 {
+		return s.b.queryIDs(ctx, sqlFrom(s.cfg.Database+"."+table), ids)
+	}
+	var all *Rows
+	for _, r := range s.replicas {
+		rows, err := r.b.queryIDs(ctx, sqlFrom(s.cfg.Database+"."+table+"_local"), ids)
+		if err != nil {
+			return nil, fmt.Errorf("replica %s: %w", r.addr, err)
+		}
+		if all == nil {
+			all = rows
+			continue
+		}
+		all.Values = append(all.Values, rows.Values...)
+	}
+	return all, nil
 }

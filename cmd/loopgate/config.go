@@ -107,8 +107,8 @@ type WarehouseConfig struct {
 	// (LOOPGATE_CLICKHOUSE_CLUSTER).
 	Cluster string `yaml:"cluster"`
 	// InsertQuorum on a cluster: replicas that must hold an insert before
-	// it counts as stored; 0 = all of the shard's (exactly once across a
-	// failover; writes wait while a replica is down). Default 0.
+	// it counts as stored (warehouse.Config.InsertQuorum, with its price);
+	// 0 or 1: the one written to. Default 0.
 	InsertQuorum int `yaml:"insert_quorum"`
 }
 
