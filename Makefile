@@ -45,6 +45,13 @@ deploy-check: ## lint and render the Helm chart, check compose and the Dockerfil
 	deploy/helm/helm.sh install
 	LOOPGATE_HELM="$$(deploy/helm/helm.sh path)" $(GO) test -count=1 -run 'TestHelmChart|TestComposeFile|TestDockerfile|TestStaticBuild' ./cmd/loopgate
 
+.PHONY: test-cluster
+test-cluster: ## run only the cluster tests (each starts its own ZooKeeper, two ClickHouse replicas, three Kafka brokers; make test runs them too)
+	deploy/local/zookeeper.sh install
+	deploy/local/kafka.sh install
+	deploy/local/clickhouse.sh install
+	$(GO) test -count=1 -timeout 15m -run 'TestCluster' ./warehouse ./cmd/loopgate
+
 .PHONY: test-unit
 test-unit: ## run the tests that need no services (integration tests skip)
 	$(GO) test -count=1 -short ./...

@@ -69,6 +69,12 @@ type rig struct {
 
 func newRig(t *testing.T, brokers []string, chAddr string) *rig {
 	t.Helper()
+	return newRigFor(t, brokers, chAddr, 3*time.Minute)
+}
+
+// newRigFor is newRig with a fleet (and context) that lasts d.
+func newRigFor(t *testing.T, brokers []string, chAddr string, d time.Duration) *rig {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("chaos runs the whole event path")
 	}
@@ -82,7 +88,7 @@ func newRig(t *testing.T, brokers []string, chAddr string) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	if err := fl.Start(ctx); err != nil {
 		t.Fatal(err)

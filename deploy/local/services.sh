@@ -2,7 +2,8 @@
 # services.sh — everything the test suite needs outside Go, in one command.
 #
 #   services.sh up      install (cached) and start Kafka and ClickHouse, fetch libchdb.so,
-#                       install Prometheus/promtool and Chromium (the tests start their own);
+#                       install Prometheus/promtool, Chromium and ZooKeeper (the tests start
+#                       their own);
 #                       then prints the same export lines as `env`
 #   services.sh down    stop Kafka and ClickHouse (data stays in $LOOPGATE_VAR)
 #   services.sh status  exit 0 when both servers run, 3 otherwise
@@ -34,6 +35,7 @@ do_up() {
 	"$SCRIPT_DIR/chdb.sh" install
 	"$SCRIPT_DIR/prometheus.sh" install
 	"$SCRIPT_DIR/chromium.sh" install
+	"$SCRIPT_DIR/zookeeper.sh" install # the cluster tests start their own (cluster.sh)
 	"$SCRIPT_DIR/kafka.sh" start >/dev/null
 	"$SCRIPT_DIR/clickhouse.sh" start >/dev/null
 	log "up in $((SECONDS - start)) s: kafka 127.0.0.1:$KAFKA_PORT, clickhouse 127.0.0.1:$CLICKHOUSE_PORT (http $CLICKHOUSE_HTTP_PORT)"
