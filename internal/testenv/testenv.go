@@ -8,6 +8,10 @@
 //	LOOPGATE_TEST_KAFKA        Apache Kafka bootstrap address, e.g. 127.0.0.1:19092
 //	LOOPGATE_TEST_CLICKHOUSE   ClickHouse server native address, e.g. 127.0.0.1:19000
 //	LOOPGATE_CHDB_LIB          path of libchdb.so for the embedded engine
+//
+// StartCluster is the exception: a test that needs loopgate's distributed
+// form (ZooKeeper, two ClickHouse replicas, three Kafka brokers) starts its
+// own with deploy/local/cluster.sh on free ports, and stops it after.
 package testenv
 
 import (
