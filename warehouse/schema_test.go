@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -80,4 +81,69 @@ func TestSchemaVersions(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestClusterSchemaShape checks what the cluster profile promises of every
+// statement, on both profiles: each runs ON CLUSTER; each table is created
+// as <name>_local with a Replicated engine and has a Distributed <name>
+// over it; views read and write local tables only (so replication never
+// feeds a rollup twice); and an outcome's request and attempts share a
+// sharding key, the hash of the outcome id.
+func TestClusterSchemaShape(t *testing.T) {
+	createLocal := regexp.MustCompile(`^CREATE TABLE IF NOT EXISTS db\.(\w+)_local ON CLUSTER c\n`)
+	createDist := regexp.MustCompile(`^CREATE TABLE IF NOT EXISTS db\.(\w+) ON CLUSTER c AS db\.(\w+)_local\nENGINE = Distributed\(c, db, (\w+)_local, (.+)\)$`)
+	createView := regexp.MustCompile(`^CREATE MATERIALIZED VIEW IF NOT EXISTS db\.\w+ ON CLUSTER c TO db\.(\w+) AS`)
+	for _, p := range []Profile{ModernProfile(), LegacyProfile()} {
+		t.Run(p.Name, func(t *testing.T) {
+			migs, err := renderSchema(p, schemaParams{DB: "db", Cluster: "c", RawDays: 1, RollupDays: 1, FineDays: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			locals, keys := map[string]bool{}, map[string]string{}
+			for _, m := range migs {
+				for _, s := range m.Statements {
+					s = withoutComments(s)
+					switch {
+					case createLocal.MatchString(s):
+						name := createLocal.FindStringSubmatch(s)[1]
+						if !strings.Contains(s, "ENGINE = Replicated") || !strings.Contains(s, "'/clickhouse/tables/{shard}/db/"+name+"', '{replica}'") {
+							t.Errorf("%s_local: want a Replicated engine at /clickhouse/tables/{shard}/db/%s:\n%s", name, name, s)
+						}
+						locals[name] = true
+					case createDist.MatchString(s):
+						g := createDist.FindStringSubmatch(s)
+						if g[1] != g[2] || g[1] != g[3] {
+							t.Errorf("Distributed %s over %s_local / %s_local, want its own local table", g[1], g[2], g[3])
+						}
+						keys[g[1]] = g[4]
+					case createView.MatchString(s):
+						if to := createView.FindStringSubmatch(s)[1]; !strings.HasSuffix(to, "_local") {
+							t.Errorf("view writes to %s, want a local table:\n%s", to, s)
+						}
+						if !regexp.MustCompile(`FROM db\.\w+_local\n`).MatchString(s) {
+							t.Errorf("view does not read a local table:\n%s", s)
+						}
+					default:
+						t.Errorf("migration %04d: statement neither a local table, a Distributed table nor a view:\n%s", m.Version, s)
+					}
+				}
+			}
+			for name := range locals {
+				if _, ok := keys[name]; !ok {
+					t.Errorf("%s_local has no Distributed table over it", name)
+				}
+			}
+			if keys["requests"] != "cityHash64(id)" || keys["attempts"] != "cityHash64(request_id)" {
+				t.Errorf("got sharding keys %q (requests) and %q (attempts), want the hash of the outcome id for both", keys["requests"], keys["attempts"])
+			}
+		})
+	}
+}
+
+// withoutComments drops a statement's leading comment lines.
+func withoutComments(s string) string {
+	for s = strings.TrimSpace(s); strings.HasPrefix(s, "--"); s = strings.TrimSpace(s) {
+		_, s, _ = strings.Cut(s, "\n")
+	}
+	return s
 }
