@@ -114,8 +114,15 @@ func openStore(t testing.TB, cfg warehouse.Config) *warehouse.Store {
 // topics creates a fresh set of topics for one test.
 func topics(t testing.TB, brokers []string) eventlog.TopicsConfig {
 	t.Helper()
+	return topicsWith(t, brokers, eventlog.Security{})
+}
+
+// topicsWith is topics on brokers reached with sec.
+func topicsWith(t testing.TB, brokers []string, sec eventlog.Security) eventlog.TopicsConfig {
+	t.Helper()
 	s := suffix()
 	tc := eventlog.DefaultTopicsConfig()
+	tc.Security = sec
 	tc.Outcomes, tc.Policy, tc.DLQ = "e2e.outcomes."+s, "e2e.policy."+s, "e2e.dlq."+s
 	tc.OutcomesPartitions = 4
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -130,8 +137,14 @@ func topics(t testing.TB, brokers []string) eventlog.TopicsConfig {
 // Publisher and closes it, so every event is acknowledged or spilled.
 func publish(t testing.TB, brokers []string, topic string, from, to int) {
 	t.Helper()
+	publishWith(t, brokers, eventlog.Security{}, topic, from, to)
+}
+
+// publishWith is publish to brokers reached with sec.
+func publishWith(t testing.TB, brokers []string, sec eventlog.Security, topic string, from, to int) {
+	t.Helper()
 	cfg := eventlog.DefaultPublisherConfig()
-	cfg.Brokers, cfg.Topic, cfg.SpillDir = brokers, topic, t.TempDir()
+	cfg.Brokers, cfg.Topic, cfg.SpillDir, cfg.Security = brokers, topic, t.TempDir(), sec
 	pub, err := eventlog.NewPublisher(cfg, deps.Deps{Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -178,6 +191,7 @@ type pipelineOpts struct {
 	sink      ingest.Sink                       // default: the store
 	source    func(ingest.Source) ingest.Source // wraps the reader
 	drain     bool                              // flush the held batch on cancel (a clean stop)
+	security  eventlog.Security                 // how the reader and the DLQ writer connect
 }
 
 func startPipeline(t testing.TB, brokers []string, tc eventlog.TopicsConfig, st *warehouse.Store, o pipelineOpts) *pipeline {
@@ -185,12 +199,13 @@ func startPipeline(t testing.TB, brokers []string, tc eventlog.TopicsConfig, st 
 	rcfg := eventlog.DefaultReaderConfig()
 	rcfg.Brokers, rcfg.Topic, rcfg.GroupID = brokers, tc.Outcomes, o.group
 	rcfg.SessionTimeout, rcfg.HeartbeatInterval = 6*time.Second, time.Second
+	rcfg.Security = o.security
 	reader, err := eventlog.NewReader(rcfg, deps.Deps{Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wcfg := eventlog.DefaultWriterConfig()
-	wcfg.Brokers, wcfg.Topic = brokers, tc.DLQ
+	wcfg.Brokers, wcfg.Topic, wcfg.Security = brokers, tc.DLQ, o.security
 	dlq, err := eventlog.NewWriter(wcfg, deps.Deps{Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)

@@ -46,6 +46,9 @@ type LeaseConfig struct {
 	RebalanceTimeout time.Duration
 	// RetryBackoff is the wait after the group could not be joined. Default 1s.
 	RetryBackoff time.Duration
+	// Security is how connections to the brokers are made (TLS, SASL).
+	// Default: plaintext, no authentication.
+	Security Security
 }
 
 // DefaultLeaseConfig returns the defaults documented on the fields.
@@ -96,6 +99,7 @@ func (c LeaseConfig) Validate() error {
 // versions do).
 type Lease struct {
 	cfg LeaseConfig
+	sec client // resolved Security
 	log *slog.Logger
 }
 
@@ -104,7 +108,11 @@ func NewLease(cfg LeaseConfig, d deps.Deps) (*Lease, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Lease{cfg: cfg, log: d.Log().With(logKeyGroup, cfg.Group, logKeyTopic, cfg.Topic)}, nil
+	sec, err := cfg.Security.resolve()
+	if err != nil {
+		return nil, fmt.Errorf("lease %s: %w", cfg.Group, err)
+	}
+	return &Lease{cfg: cfg, sec: sec, log: d.Log().With(logKeyGroup, cfg.Group, logKeyTopic, cfg.Topic)}, nil
 }
 
 // Run competes for the lease until ctx ends, and returns nil then. Each time
@@ -121,6 +129,7 @@ func (l *Lease) Run(ctx context.Context, hold func(ctx context.Context, epoch in
 		ID:                l.cfg.Group,
 		GroupBalancers:    []kafka.GroupBalancer{sticky},
 		Brokers:           l.cfg.Brokers,
+		Dialer:            l.sec.dialer(),
 		Topics:            []string{l.cfg.Topic},
 		HeartbeatInterval: l.cfg.HeartbeatInterval,
 		SessionTimeout:    l.cfg.SessionTimeout,
@@ -236,7 +245,7 @@ func holds(gen *kafka.Generation, topic string) bool {
 
 // ensureTopic creates the lease topic (one partition) if it is missing.
 func (l *Lease) ensureTopic(ctx context.Context) error {
-	tr := newTransport()
+	tr := l.sec.transport()
 	defer tr.CloseIdleConnections()
 	client := &kafka.Client{Addr: kafka.TCP(l.cfg.Brokers...), Transport: tr}
 	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{

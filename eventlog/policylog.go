@@ -30,6 +30,9 @@ type PolicyLogConfig struct {
 	// unreadable; it doubles up to MaxRetryBackoff. Defaults 1s and 30s.
 	RetryBackoff    time.Duration
 	MaxRetryBackoff time.Duration
+	// Security is how connections to the brokers are made (TLS, SASL).
+	// Default: plaintext, no authentication.
+	Security Security
 }
 
 // DefaultPolicyLogConfig returns the defaults documented on the fields.
@@ -58,6 +61,7 @@ func (c PolicyLogConfig) Validate() error {
 // a policy once, when it receives it.
 type PolicyLog struct {
 	cfg PolicyLogConfig
+	sec client // resolved Security
 	w   *Writer
 	log *slog.Logger
 
@@ -72,12 +76,16 @@ func NewPolicyLog(cfg PolicyLogConfig, d deps.Deps) (*PolicyLog, error) {
 		return nil, err
 	}
 	wcfg := DefaultWriterConfig()
-	wcfg.Brokers, wcfg.Topic, wcfg.WriteTimeout = cfg.Brokers, cfg.Topic, cfg.WriteTimeout
+	wcfg.Brokers, wcfg.Topic, wcfg.WriteTimeout, wcfg.Security = cfg.Brokers, cfg.Topic, cfg.WriteTimeout, cfg.Security
 	w, err := NewWriter(wcfg, d)
 	if err != nil {
 		return nil, fmt.Errorf("policy log: %w", err)
 	}
-	return &PolicyLog{cfg: cfg, w: w, log: d.Log().With(logKeyTopic, cfg.Topic), caughtUp: make(chan struct{})}, nil
+	sec, err := cfg.Security.resolve()
+	if err != nil {
+		return nil, fmt.Errorf("policy log: %w", err)
+	}
+	return &PolicyLog{cfg: cfg, sec: sec, w: w, log: d.Log().With(logKeyTopic, cfg.Topic), caughtUp: make(chan struct{})}, nil
 }
 
 // Publish appends one encoded policy. It returns nil only when the broker
@@ -139,6 +147,7 @@ func (l *PolicyLog) follow(ctx context.Context, from int64, apply func([]byte)) 
 		Brokers:     l.cfg.Brokers,
 		Topic:       l.cfg.Topic,
 		Partition:   0,
+		Dialer:      l.sec.dialer(),
 		StartOffset: kafka.FirstOffset, // if from was compacted away
 		MaxWait:     DefaultReaderConfig().MaxWait,
 		Logger:      kafkaLogger(l.log, slog.LevelDebug, "kafka policy log"),
@@ -164,7 +173,9 @@ func (l *PolicyLog) follow(ctx context.Context, from int64, apply func([]byte)) 
 // newest is the offset of the newest record of the policy partition, or
 // the first offset when it holds none.
 func (l *PolicyLog) newest(ctx context.Context) (int64, error) {
-	client := &kafka.Client{Addr: kafka.TCP(l.cfg.Brokers...), Transport: newTransport(), Timeout: l.cfg.WriteTimeout}
+	tr := l.sec.transport()
+	defer tr.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(l.cfg.Brokers...), Transport: tr, Timeout: l.cfg.WriteTimeout}
 	res, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{
 		Topics: map[string][]kafka.OffsetRequest{l.cfg.Topic: {kafka.LastOffsetOf(0)}},
 	})
@@ -200,6 +211,7 @@ func (l *PolicyLog) Newest(ctx context.Context) ([]byte, error) {
 		Brokers:     l.cfg.Brokers,
 		Topic:       l.cfg.Topic,
 		Partition:   0,
+		Dialer:      l.sec.dialer(),
 		MaxWait:     DefaultReaderConfig().MaxWait,
 		Logger:      kafkaLogger(l.log, slog.LevelDebug, "kafka policy log"),
 		ErrorLogger: kafkaLogger(l.log, slog.LevelWarn, "kafka policy log error"),

@@ -39,8 +39,8 @@ type producer struct {
 	groups     [][]int32 // record indexes per partition, reused
 }
 
-func newProducer(brokers []string, topic string, compression kafka.Compression, timeout time.Duration, now func() time.Time) *producer {
-	tr := newTransport()
+func newProducer(brokers []string, topic string, compression kafka.Compression, timeout time.Duration, now func() time.Time, sec client) *producer {
+	tr := sec.transport()
 	tr.MetadataTopics = []string{topic}
 	// The transport answers metadata requests from a cache it refreshes at
 	// random within this TTL; while the broker is down the cache holds the

@@ -88,6 +88,10 @@ func NewPublisher(cfg PublisherConfig, d deps.Deps) (*Publisher, error) {
 	}
 	logger, reg, now := d.Log().With(logKeyTopic, cfg.Topic), d.Registerer, d.Now
 	compression, _ := parseCompression(cfg.Compression)
+	sec, err := cfg.Security.resolve()
+	if err != nil {
+		return nil, fmt.Errorf("publisher for %s: %w", cfg.Topic, err)
+	}
 	sp, err := openSpill(cfg.SpillDir, spillOptions{
 		maxBytes:     cfg.MaxSpillBytes,
 		segmentBytes: cfg.SpillSegmentBytes,
@@ -100,7 +104,7 @@ func NewPublisher(cfg PublisherConfig, d deps.Deps) (*Publisher, error) {
 		cfg:     cfg,
 		logger:  logger,
 		now:     now,
-		prod:    newProducer(cfg.Brokers, cfg.Topic, compression, cfg.WriteTimeout, now),
+		prod:    newProducer(cfg.Brokers, cfg.Topic, compression, cfg.WriteTimeout, now, sec),
 		notify:  make(chan struct{}, 1),
 		closing: make(chan struct{}),
 		runDone: make(chan struct{}),

@@ -15,6 +15,9 @@ type PublisherConfig struct {
 	Brokers []string
 	// Topic receives the events. Default TopicOutcomes.
 	Topic string
+	// Security is how connections to the brokers are made (TLS, SASL).
+	// Default: plaintext, no authentication.
+	Security Security
 	// SpillDir is the local directory events are spilled to while Kafka is
 	// unreachable or the memory queue is full, and replayed from on the next
 	// start. It must survive restarts (a volume, not tmpfs) and belong to one

@@ -54,6 +54,9 @@ type ReaderConfig struct {
 	// offsets once the group is empty. Default 7 days (Kafka's own default;
 	// kafka-go's would be 24 h, after which an idle group starts over).
 	OffsetRetention time.Duration
+	// Security is how connections to the brokers are made (TLS, SASL).
+	// Default: plaintext, no authentication.
+	Security Security
 }
 
 // DefaultReaderConfig returns the defaults; Brokers, Topic and GroupID are
@@ -130,6 +133,7 @@ type Reader struct {
 	fetched, committed, fetchErrors, commitErrors prometheus.Counter
 	lagGauge                                      prometheus.Gauge
 
+	sec  client // resolved Security
 	mu   sync.Mutex
 	lags map[int]int64    // per partition: records after the last one fetched
 	tr   *kafka.Transport // for GroupLag; created on first use
@@ -140,6 +144,10 @@ type Reader struct {
 func NewReader(cfg ReaderConfig, d deps.Deps) (*Reader, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	sec, err := cfg.Security.resolve()
+	if err != nil {
+		return nil, fmt.Errorf("reader of %s: %w", cfg.Topic, err)
 	}
 	reg := d.Registerer
 	logger := d.Log().With(logKeyTopic, cfg.Topic, logKeyGroup, cfg.GroupID)
@@ -162,6 +170,7 @@ func NewReader(cfg ReaderConfig, d deps.Deps) (*Reader, error) {
 			ConstLabels: labels,
 		}),
 		lags: map[int]int64{},
+		sec:  sec,
 	}
 	if err := register(reg, rd.fetched, rd.committed, rd.fetchErrors, rd.commitErrors, rd.lagGauge); err != nil {
 		return nil, err
@@ -170,6 +179,7 @@ func NewReader(cfg ReaderConfig, d deps.Deps) (*Reader, error) {
 		Brokers:           cfg.Brokers,
 		Topic:             cfg.Topic,
 		GroupID:           cfg.GroupID,
+		Dialer:            sec.dialer(),
 		StartOffset:       kafka.FirstOffset,
 		CommitInterval:    0, // synchronous commits of exactly what Commit is given
 		SessionTimeout:    cfg.SessionTimeout,
@@ -340,7 +350,7 @@ func (r *Reader) transport() *kafka.Transport {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.tr == nil {
-		r.tr = newTransport()
+		r.tr = r.sec.transport()
 	}
 	return r.tr
 }

@@ -43,6 +43,9 @@ type TopicsConfig struct {
 	// ReplicationFactor of new topics. Use 3 on a production cluster.
 	// Default 1.
 	ReplicationFactor int
+	// Security is how EnsureTopics connects (TLS, SASL). Default:
+	// plaintext, no authentication.
+	Security Security
 }
 
 // DefaultTopicsConfig returns the default topic layout.
@@ -101,13 +104,17 @@ func EnsureTopics(ctx context.Context, brokers []string, cfg TopicsConfig) error
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	tr := newTransport()
+	sec, err := cfg.Security.resolve()
+	if err != nil {
+		return fmt.Errorf("ensure topics: %w", err)
+	}
+	tr := sec.transport()
 	defer tr.CloseIdleConnections()
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: tr}
 	specs := cfg.specs()
 	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: specs})
 	if err != nil {
-		return fmt.Errorf("create topics: %w", err)
+		return fmt.Errorf("create topics: %w", sec.explain(ctx, brokers, err))
 	}
 	var errs []error
 	for _, s := range specs {
@@ -140,8 +147,4 @@ func validTopicName(n string) error {
 		return fmt.Errorf("topic name %q has an invalid character at %d", n, i)
 	}
 	return nil
-}
-
-func newTransport() *kafka.Transport {
-	return &kafka.Transport{ClientID: "loopgate"}
 }

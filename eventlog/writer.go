@@ -34,6 +34,9 @@ type WriterConfig struct {
 	// Compression of record batches: "none", "gzip", "snappy", "lz4" or
 	// "zstd". Default "none".
 	Compression string
+	// Security is how connections to the brokers are made (TLS, SASL).
+	// Default: plaintext, no authentication.
+	Security Security
 }
 
 // DefaultWriterConfig returns the defaults; Brokers and Topic are left empty.
@@ -107,12 +110,16 @@ func NewWriter(cfg WriterConfig, d deps.Deps) (*Writer, error) {
 	}
 	logger, reg, now := d.Log(), d.Registerer, d.Now
 	compression, _ := parseCompression(cfg.Compression)
+	sec, err := cfg.Security.resolve()
+	if err != nil {
+		return nil, fmt.Errorf("writer for %s: %w", cfg.Topic, err)
+	}
 	labels := prometheus.Labels{"topic": cfg.Topic}
 	w := &Writer{
 		cfg:    cfg,
 		logger: logger.With(logKeyTopic, cfg.Topic),
 		now:    now,
-		prod:   newProducer(cfg.Brokers, cfg.Topic, compression, cfg.WriteTimeout, now),
+		prod:   newProducer(cfg.Brokers, cfg.Topic, compression, cfg.WriteTimeout, now, sec),
 		written: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "loopgate", Subsystem: "eventlog_writer", Name: "written_total",
 			Help: "Messages acknowledged by Kafka.", ConstLabels: labels,

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/loopgate/loopgate/internal/tlsconf"
 )
 
 // Backends, for Config.Backend.
@@ -69,6 +71,10 @@ type Config struct {
 	Username string
 	// Password for the server backend. Default empty.
 	Password string
+	// TLS for the server backend: connect to the server's secure native
+	// port (tcp_port_secure, 9440 by default) and verify its certificate.
+	// Default off.
+	TLS tlsconf.Config
 	// DialTimeout bounds connecting to the server. Default 10s.
 	DialTimeout time.Duration
 	// MaxOpenConns caps the server backend's connection pool. Default 8.
@@ -120,6 +126,9 @@ func (c Config) Validate() error {
 		}
 		if c.MaxOpenConns <= 0 {
 			errs = append(errs, fmt.Errorf("max open conns %d must be positive", c.MaxOpenConns))
+		}
+		if err := c.TLS.Validate(); err != nil {
+			errs = append(errs, err)
 		}
 	default:
 		errs = append(errs, fmt.Errorf("backend %q: want %q or %q", c.Backend, BackendEmbedded, BackendServer))

@@ -55,7 +55,12 @@ func (s *serverBackend) use(ctx context.Context, db string) error {
 }
 
 func dialServer(ctx context.Context, cfg Config, db string) (driver.Conn, error) {
+	tc, err := cfg.TLS.Load()
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse %s: %w", cfg.Addr, err)
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
+		TLS:          tc, // nil: plaintext
 		Protocol:     clickhouse.Native,
 		Addr:         []string{cfg.Addr},
 		Auth:         clickhouse.Auth{Database: db, Username: cfg.Username, Password: cfg.Password},

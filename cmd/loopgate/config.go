@@ -13,6 +13,9 @@ import (
 	"github.com/loopgate/loopgate/admin"
 	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/gateway"
+	"github.com/loopgate/loopgate/eventlog"
+	"github.com/loopgate/loopgate/internal/secret"
+	"github.com/loopgate/loopgate/internal/tlsconf"
 	"github.com/loopgate/loopgate/optimizer"
 	"github.com/loopgate/loopgate/router"
 )
@@ -84,6 +87,17 @@ type KafkaConfig struct {
 	Partitions int `yaml:"partitions"`
 	// Replication factor of topics loopgate creates. Default 1; use 3 in production.
 	Replication int `yaml:"replication"`
+	// Security applies to every Kafka connection of the process (publisher,
+	// readers, dead-letter writers, policy log, topic creation); ignored
+	// for the embedded broker, which is plaintext on 127.0.0.1.
+	//   tls: enabled (default false), ca_file (default: system roots),
+	//        cert_file + key_file (client certificate, for mTLS),
+	//        server_name, insecure_skip_verify (tests only)
+	//   sasl: mechanism ("", PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; default ""),
+	//         username, password_file; or the password in
+	//         LOOPGATE_KAFKA_SASL_PASSWORD. Never in this file, never printed.
+	// Kafka's SASL_SSL is tls.enabled with a sasl.mechanism.
+	eventlog.Security `yaml:",inline"`
 }
 
 // WarehouseConfig says where ClickHouse is.
@@ -97,8 +111,18 @@ type WarehouseConfig struct {
 	Database string `yaml:"database"`
 	// Username. Default "default" (LOOPGATE_CLICKHOUSE_USER).
 	Username string `yaml:"username"`
-	// Password. Default empty (LOOPGATE_CLICKHOUSE_PASSWORD).
+	// Password. Default empty (LOOPGATE_CLICKHOUSE_PASSWORD, which wins
+	// over password_file). Prefer password_file or the environment to
+	// writing it here; print-config masks it.
 	Password string `yaml:"password"`
+	// PasswordFile holds the password (one line), read at start when no
+	// password is set otherwise. Default empty.
+	PasswordFile string `yaml:"password_file"`
+	// TLS for the server backend: enabled, ca_file, cert_file, key_file,
+	// server_name, insecure_skip_verify (as for kafka.tls). With TLS on,
+	// addr is the server's secure native port (tcp_port_secure, usually
+	// 9440). Default off.
+	TLS tlsconf.Config `yaml:"tls"`
 	// LibPath of libchdb.so for the embedded backend. Default: $LOOPGATE_CHDB_LIB, then $CHDB_LIB_PATH.
 	LibPath string `yaml:"lib_path"`
 	// Cluster is the ClickHouse cluster (remote_servers) the schema is laid
@@ -170,6 +194,15 @@ func DefaultConfig() Config {
 	}
 }
 
+// kafkaSecurity is the security of the configured brokers; none for the
+// embedded broker (no brokers configured), which is plaintext.
+func (c Config) kafkaSecurity() eventlog.Security {
+	if len(c.Kafka.Brokers) == 0 {
+		return eventlog.Security{}
+	}
+	return c.Kafka.Security
+}
+
 // RouterConfig is the router's configuration with the fleet in it.
 func (c Config) RouterConfig() router.Config {
 	r := c.Router
@@ -196,6 +229,14 @@ func (c Config) Validate() error {
 	}
 	if c.Ingest.BatchRows <= 0 || c.Ingest.BatchWait <= 0 {
 		errs = append(errs, fmt.Errorf("ingest.batch_rows %d and ingest.batch_wait %v must be positive", c.Ingest.BatchRows, c.Ingest.BatchWait))
+	}
+	if len(c.Kafka.Brokers) > 0 {
+		if err := c.Kafka.Security.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := c.Warehouse.TLS.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("warehouse.%w", err))
 	}
 	if c.Livepeer.Group == "" || c.Livepeer.DLQTopic == "" {
 		errs = append(errs, errors.New("livepeer.group and livepeer.dlq_topic are required"))
@@ -256,6 +297,16 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	setString(&cfg.Admin.Addr, "LOOPGATE_ADMIN_ADDR")
 	setString(&cfg.RouterAddr, "LOOPGATE_ROUTER_ADDR")
 	setString(&cfg.Livepeer.Topic, "LOOPGATE_LIVEPEER_TOPIC")
+	if v := getenv("LOOPGATE_KAFKA_SASL_PASSWORD"); v != "" {
+		cfg.Kafka.SASL.Password = secret.String(v)
+	}
+	if cfg.Warehouse.Password == "" && cfg.Warehouse.PasswordFile != "" {
+		pw, err := secret.FromFile(cfg.Warehouse.PasswordFile)
+		if err != nil {
+			return cfg, fmt.Errorf("warehouse.password_file: %w", err)
+		}
+		cfg.Warehouse.Password = pw.Reveal()
+	}
 	return cfg, nil
 }
 

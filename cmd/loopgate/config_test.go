@@ -163,3 +163,72 @@ func TestReloadKeepsFlagOverrides(t *testing.T) {
 		t.Fatalf("reload loop: got %v on cancel, want nil", err)
 	}
 }
+
+// TestConfigSecurity loads the README's security example with the
+// passwords in a file and the environment: they reach the Kafka and
+// ClickHouse settings, and print-config shows neither.
+func TestConfigSecurity(t *testing.T) {
+	dir := t.TempDir()
+	chPW := filepath.Join(dir, "clickhouse-password")
+	os.WriteFile(chPW, []byte("ch-pw-never-printed\n"), 0o600)
+	const kafkaPW = "kafka-pw-never-printed"
+	yaml := strings.NewReplacer("/etc/loopgate/clickhouse-password", chPW).Replace(readmeSecurityConfig(t))
+	path := filepath.Join(dir, "loopgate.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"LOOPGATE_KAFKA_SASL_PASSWORD": kafkaPW}
+	cfg, err := loadConfig(path, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("README's security config does not validate: %v", err)
+	}
+	sec := cfg.kafkaSecurity()
+	if !sec.TLS.Enabled || sec.SASL.Mechanism != "SCRAM-SHA-512" || sec.SASL.Username != "loopgate" || sec.SASL.Password.Reveal() != kafkaPW {
+		t.Errorf("kafka security: got %+v (password set %v)", sec, sec.SASL.Password.IsSet())
+	}
+	w := warehouseConfig(cfg)
+	if !w.TLS.Enabled || w.TLS.CAFile != "/etc/loopgate/ca.pem" || w.Password != "ch-pw-never-printed" {
+		t.Errorf("warehouse: got tls %+v, password from the file %v", w.TLS, w.Password == "ch-pw-never-printed")
+	}
+	var out strings.Builder
+	if err := printConfig(&cliEnv{stdout: &out}, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, pw := range []string{kafkaPW, "ch-pw-never-printed"} {
+		if strings.Contains(out.String(), pw) {
+			t.Errorf("print-config shows a password:\n%s", out.String())
+		}
+	}
+	if !strings.Contains(out.String(), "mechanism: SCRAM-SHA-512") {
+		t.Errorf("print-config lacks the SASL settings:\n%s", out.String())
+	}
+	// Security without brokers is the embedded broker's: plaintext.
+	cfg.Kafka.Brokers = nil
+	if s := cfg.kafkaSecurity(); s.TLS.Enabled || s.SASL.Mechanism != "" {
+		t.Errorf("embedded broker: got security %+v, want none", s)
+	}
+}
+
+// readmeSecurityConfig is README's TLS/SASL example, between its markers.
+func readmeSecurityConfig(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	begin, end := strings.Index(s, "<!-- security-example:begin -->"), strings.Index(s, "<!-- security-example:end -->")
+	if begin < 0 || end < begin {
+		t.Fatal("README.md has no security example between <!-- security-example:begin --> and <!-- security-example:end -->")
+	}
+	block := s[begin:end]
+	open := strings.Index(block, "```yaml\n")
+	closing := strings.LastIndex(block, "```")
+	if open < 0 || closing <= open {
+		t.Fatal("README.md's security example is not a ```yaml block")
+	}
+	return block[open+len("```yaml\n") : closing]
+}

@@ -36,12 +36,13 @@ func newLivepeerPipeline(ctx context.Context, cfg Config, brokers []string, sink
 	}
 	rcfg := eventlog.DefaultReaderConfig()
 	rcfg.Brokers, rcfg.Topic, rcfg.GroupID = brokers, lc.Topic, lc.Group
+	rcfg.Security = cfg.kafkaSecurity()
 	reader, err := eventlog.NewReader(rcfg, p.deps("livepeer_reader"))
 	if err != nil {
 		return nil, fmt.Errorf("go-livepeer reader: %w", err)
 	}
 	wcfg := eventlog.DefaultWriterConfig()
-	wcfg.Brokers, wcfg.Topic = brokers, lc.DLQTopic
+	wcfg.Brokers, wcfg.Topic, wcfg.Security = brokers, lc.DLQTopic, cfg.kafkaSecurity()
 	dlq, err := eventlog.NewWriter(wcfg, p.deps("livepeer_dlq"))
 	if err != nil {
 		reader.Close()
@@ -86,7 +87,7 @@ func startDevLivepeer(ctx context.Context, cfg Config, brokers []string, sink in
 		lcfg.Orchestrators = sim
 	}
 	wcfg := eventlog.DefaultWriterConfig()
-	wcfg.Brokers, wcfg.Topic = brokers, cfg.Livepeer.Topic
+	wcfg.Brokers, wcfg.Topic, wcfg.Security = brokers, cfg.Livepeer.Topic, cfg.kafkaSecurity()
 	w, err := eventlog.NewWriter(wcfg, p.deps("livepeer_fixtures"))
 	if err != nil {
 		pipe.Close()

@@ -172,7 +172,7 @@ func runOptimizer(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	run := svc.opt.Run
 	if ocfg := cfg.OptimizerConfig(); ocfg.Standby {
-		lease, err := optimizerLease(ocfg.Lease, b.brokers, cfg.Kafka.Replication, p)
+		lease, err := optimizerLease(ocfg.Lease, b.brokers, cfg.Kafka.Replication, cfg.kafkaSecurity(), p)
 		if err != nil {
 			return err
 		}
@@ -203,11 +203,12 @@ func runOptimizer(ctx context.Context, env *cliEnv, args []string) error {
 
 // optimizerLease is the standby lease (optimizer.standby, optimizer.lease)
 // on the event log's brokers.
-func optimizerLease(lc optimizer.LeaseConfig, brokers []string, replication int, p process) (*eventlog.Lease, error) {
+func optimizerLease(lc optimizer.LeaseConfig, brokers []string, replication int, sec eventlog.Security, p process) (*eventlog.Lease, error) {
 	c := eventlog.DefaultLeaseConfig()
 	c.Brokers, c.Group, c.Topic, c.ReplicationFactor = brokers, lc.Group, lc.Topic, replication
 	c.SessionTimeout, c.HeartbeatInterval = lc.SessionTimeout, lc.HeartbeatInterval
 	c.RebalanceTimeout = lc.SessionTimeout
+	c.Security = sec
 	l, err := eventlog.NewLease(c, p.deps("lease"))
 	if err != nil {
 		return nil, fmt.Errorf("optimizer lease: %w", err)

@@ -64,7 +64,7 @@ func lastPolicyVersion(ctx context.Context, store *warehouse.Store) (uint64, err
 // policyLog is the configured policy log.
 func policyLog(cfg Config, brokers []string, p process) (*eventlog.PolicyLog, error) {
 	pcfg := eventlog.DefaultPolicyLogConfig()
-	pcfg.Brokers, pcfg.Topic = brokers, cfg.Kafka.PolicyTopic
+	pcfg.Brokers, pcfg.Topic, pcfg.Security = brokers, cfg.Kafka.PolicyTopic, cfg.kafkaSecurity()
 	l, err := eventlog.NewPolicyLog(pcfg, p.deps("policy-log"))
 	if err != nil {
 		return nil, fmt.Errorf("policy log: %w", err)

@@ -44,7 +44,7 @@ type routerService struct {
 
 func newRouterService(cfg Config, rcfg router.Config, brokers []string, plog *eventlog.PolicyLog, p process, gwOpts ...gateway.Option) (*routerService, error) {
 	pcfg := eventlog.DefaultPublisherConfig()
-	pcfg.Brokers, pcfg.Topic = brokers, cfg.Kafka.OutcomesTopic
+	pcfg.Brokers, pcfg.Topic, pcfg.Security = brokers, cfg.Kafka.OutcomesTopic, cfg.kafkaSecurity()
 	pcfg.SpillDir = filepath.Join(cfg.DataDir, "spill", rcfg.GatewayID)
 	pcfg.Durable = cfg.DurableOutcomes
 	pub, err := eventlog.NewPublisher(pcfg, p.deps("publisher"))

@@ -42,6 +42,7 @@ func topicsConfig(cfg Config) eventlog.TopicsConfig {
 	t.Outcomes, t.Policy, t.DLQ = cfg.Kafka.OutcomesTopic, cfg.Kafka.PolicyTopic, cfg.Kafka.DLQTopic
 	t.OutcomesPartitions = cfg.Kafka.Partitions
 	t.ReplicationFactor = cfg.Kafka.Replication
+	t.Security = cfg.kafkaSecurity()
 	return t
 }
 
@@ -82,6 +83,7 @@ func warehouseConfig(cfg Config) warehouse.Config {
 	w.Database = cfg.Warehouse.Database
 	w.Username = cfg.Warehouse.Username
 	w.Password = cfg.Warehouse.Password
+	w.TLS = cfg.Warehouse.TLS
 	w.LibPath = cfg.Warehouse.LibPath
 	w.Cluster, w.InsertQuorum = cfg.Warehouse.Cluster, cfg.Warehouse.InsertQuorum
 	w.DataDir = filepath.Join(cfg.DataDir, "chdb")
@@ -106,12 +108,13 @@ type ingestPipeline struct {
 func newIngestPipeline(cfg Config, brokers []string, sink ingest.Sink, p process) (*ingestPipeline, error) {
 	rcfg := eventlog.DefaultReaderConfig()
 	rcfg.Brokers, rcfg.Topic, rcfg.GroupID = brokers, cfg.Kafka.OutcomesTopic, cfg.Ingest.Group
+	rcfg.Security = cfg.kafkaSecurity()
 	reader, err := eventlog.NewReader(rcfg, p.deps("reader"))
 	if err != nil {
 		return nil, fmt.Errorf("outcome reader: %w", err)
 	}
 	wcfg := eventlog.DefaultWriterConfig()
-	wcfg.Brokers, wcfg.Topic = brokers, cfg.Kafka.DLQTopic
+	wcfg.Brokers, wcfg.Topic, wcfg.Security = brokers, cfg.Kafka.DLQTopic, cfg.kafkaSecurity()
 	dlq, err := eventlog.NewWriter(wcfg, p.deps("dlq"))
 	if err != nil {
 		reader.Close()
