@@ -5,8 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/event/eventtest"
+	"github.com/loopgate/loopgate/internal/metrictest"
 )
 
 // BenchmarkEventPath measures the whole path — publish → Kafka → ingest →
@@ -15,7 +18,10 @@ import (
 // last row visible. In the same run it measures the raw insert rate of the
 // same backend: the same outcomes written straight to the warehouse in
 // 10,000-row batches (WriteOutcomes, with its exactly-once check), so the
-// path's cost is read as a ratio against it.
+// path's cost is read as a ratio against it. writer_busy is the share of
+// the path's time the ingester spent in warehouse writes: near 1, the
+// writes (the warehouse, or the CPU it shares) are the bottleneck; well
+// below, fetching, decoding or publishing are.
 //
 //	make bench   (or: go test -run '^$' -bench EventPath -benchtime 1x ./e2e)
 func BenchmarkEventPath(b *testing.B) {
@@ -23,17 +29,19 @@ func BenchmarkEventPath(b *testing.B) {
 	for _, br := range brokers {
 		for _, be := range backends {
 			b.Run(br.name+"/"+be.name, func(b *testing.B) {
-				var pathSecs, rawSecs float64
+				var pathSecs, rawSecs, writeSecs float64
 				for i := 0; i < b.N; i++ {
 					bs := br.brokers(b)
 					st := openStore(b, be.config(b))
 					tc := topics(b, bs)
-					p := startPipeline(b, bs, tc, st, pipelineOpts{group: "bench-" + suffix(), drain: true})
+					reg := prometheus.NewRegistry()
+					p := startPipeline(b, bs, tc, st, pipelineOpts{group: "bench-" + suffix(), drain: true, registry: reg})
 					start := time.Now()
 					publish(b, bs, tc.Outcomes, 0, n)
 					waitRows(b, st, n, 5*time.Minute)
 					pathSecs += time.Since(start).Seconds()
 					p.stop(b)
+					writeSecs += metrictest.Value(b, reg, "loopgate_ingest_batch_write_seconds")
 
 					// The same store (the embedded engine is one per process),
 					// with other ids: seed 2 instead of the publisher's 1.
@@ -53,6 +61,7 @@ func BenchmarkEventPath(b *testing.B) {
 				b.ReportMetric(float64(n*b.N)/pathSecs, "path_events/s")
 				b.ReportMetric(float64(n*b.N)/rawSecs, "raw_insert_events/s")
 				b.ReportMetric(rawSecs/pathSecs, "path/raw")
+				b.ReportMetric(writeSecs/pathSecs, "writer_busy")
 			})
 		}
 	}

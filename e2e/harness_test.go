@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/loopgate/loopgate/deps"
 	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/event/eventtest"
@@ -192,6 +194,7 @@ type pipelineOpts struct {
 	source    func(ingest.Source) ingest.Source // wraps the reader
 	drain     bool                              // flush the held batch on cancel (a clean stop)
 	security  eventlog.Security                 // how the reader and the DLQ writer connect
+	registry  prometheus.Registerer             // the ingester's metrics; default none
 }
 
 func startPipeline(t testing.TB, brokers []string, tc eventlog.TopicsConfig, st *warehouse.Store, o pipelineOpts) *pipeline {
@@ -227,7 +230,7 @@ func startPipeline(t testing.TB, brokers []string, tc eventlog.TopicsConfig, st 
 	if o.source != nil {
 		src = o.source(reader)
 	}
-	ing, err := ingest.New(icfg, src, sink, dlq, deps.Deps{Logger: logger(t)})
+	ing, err := ingest.New(icfg, src, sink, dlq, deps.Deps{Logger: logger(t), Registerer: o.registry})
 	if err != nil {
 		t.Fatal(err)
 	}

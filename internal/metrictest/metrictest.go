@@ -11,7 +11,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
-// Value is the value of the counter or gauge name in g whose labels
+// Value is the value of the counter or gauge (or the sum of the
+// histogram) name in g whose labels
 // include every pair of labels (name, value, name, value, ...); a metric
 // without labels matches when none are given. It fails the test when no
 // such series exists or g cannot be gathered.
@@ -50,8 +51,10 @@ func Lookup(t testing.TB, g prometheus.Gatherer, name string, labels ...string) 
 				return m.GetGauge().GetValue(), true
 			case m.GetUntyped() != nil:
 				return m.GetUntyped().GetValue(), true
+			case m.GetHistogram() != nil:
+				return m.GetHistogram().GetSampleSum(), true
 			}
-			t.Fatalf("metric %s is neither a counter nor a gauge", name)
+			t.Fatalf("metric %s is neither a counter, a gauge nor a histogram", name)
 		}
 	}
 	return 0, false
