@@ -15,6 +15,22 @@
 //
 // EnsureTopics creates the missing ones and leaves existing ones alone.
 //
+// # Security (TLS, SASL)
+//
+// Every config of the package that reaches the brokers (ReaderConfig,
+// WriterConfig, PublisherConfig, PolicyLogConfig, TopicsConfig) has a
+// Security field, applied to every kafka-go Dialer and Transport it builds:
+//
+//	sec := eventlog.Security{
+//		TLS:  tlsconf.Config{Enabled: true, CAFile: "/etc/loopgate/ca.pem"},
+//		SASL: eventlog.SASL{Mechanism: eventlog.SASLScramSHA512, Username: "loopgate", PasswordFile: "/run/secrets/kafka"},
+//	}
+//	rcfg.Security, wcfg.Security, pcfg.Security = sec, sec, sec
+//
+// The zero value is plaintext without authentication (and what the embedded
+// broker speaks). The password is a secret.String: it never appears in a
+// printed config, a log line or an error.
+//
 // # Publishing (router)
 //
 //	cfg := eventlog.DefaultPublisherConfig()
