@@ -133,7 +133,7 @@
 // Every policy also carries workload shaping (shaping.go, ShapingConfig):
 // each class entry's Value (USD per SLO miss) and SLOMs, which order and
 // bound the router's edge queue; a concurrency limit per orchestrator
-// whose concurrency is known (advertised or learned from busy answers),
+// that advertises its concurrency,
 // limit = max(1, min(slots, ⌊μ·T⌋)) with μ = slots / mean latency and T
 // the tightest SLO it serves (Little's law: N in flight wait about N/μ);
 // and, when the fleet's capacity (Utilisation × slots server-seconds per

@@ -59,7 +59,8 @@ func (c ShapingConfig) Validate() error {
 // st remembers which classes are under admission (the hysteresis).
 //
 // Limits (Little's law). An orchestrator that takes slots_i at once
-// (advertised, or learned from busy answers) serves at most
+// (advertised; a capacity learned from busy answers steers the shares,
+// not the limit, which the router adapts itself) serves at most
 // μ_i = slots_i / W_i requests per second, W_i its mean latency over the
 // classes it serves. With N in flight, a request's latency is about N/μ_i,
 // so keeping it within the tightest SLO T_i of those classes needs
@@ -70,7 +71,8 @@ func (c ShapingConfig) Validate() error {
 // Orchestrators whose concurrency is only the default guess get none.
 //
 // Admission. The fleet's capacity is budgeted in server-seconds per
-// second: orchestrator i offers Utilisation × slots_i. Classes take it in
+// second: orchestrator i offers Utilisation × slots_i (its advertised
+// concurrency, else Capacity.DefaultMaxInFlight). Classes take it in
 // order of value (USD per SLO miss, highest first; ties by name): class c
 // needs demand_c × W_c, W_c its mean latency, from the orchestrators
 // serving it, sharing their remaining budget. A class whose need exceeds
@@ -132,19 +134,16 @@ func (r *round) limits() []event.Limit {
 	for i := range r.orchs {
 		o := &r.orchs[i]
 		l := loads[i]
-		if !o.eligible || l.n == 0 || !(l.work > 0) || (o.cfg.MaxInFlight <= 0 && !o.learned) {
+		if !o.eligible || l.n == 0 || !(l.work > 0) || o.cfg.MaxInFlight <= 0 {
 			continue
 		}
-		mu := o.slots / l.work
+		slots := float64(o.cfg.MaxInFlight)
+		mu := slots / l.work
 		little := math.Floor(mu * l.slo)
-		limit := max(1, int(math.Min(math.Floor(o.slots), little)))
-		src := "advertised"
-		if o.learned {
-			src = "learned from busy answers"
-		}
+		limit := max(1, int(math.Min(slots, little)))
 		out = append(out, event.Limit{Orchestrator: o.cfg.ID, MaxInFlight: limit, Reason: fmt.Sprintf(
-			"min(takes %.0f at once (%s), Little's law μ·T = %.2f/s × SLO %s = %.0f)",
-			o.slots, src, mu, secs(l.slo), little)})
+			"min(takes %.0f at once (advertised), Little's law μ·T = %.2f/s × SLO %s = %.0f)",
+			slots, mu, secs(l.slo), little)})
 	}
 	return out
 }
@@ -155,10 +154,19 @@ func secs(s float64) time.Duration {
 
 func (r *round) admission(cfg *Config, st *state, entries []event.ClassPolicy) {
 	sc := cfg.Shaping.withDefaults()
+	// The budget is what orchestrators say they take (the default when
+	// they do not say): a capacity learned from a short burst of busy
+	// answers can be far below it, and admitting too little loses traffic
+	// the fleet could serve, while admitting too much only leaves the
+	// excess to the edge queue.
 	left := make([]float64, len(r.orchs))
 	for i := range r.orchs {
-		if r.orchs[i].eligible {
-			left[i] = cfg.Capacity.Utilisation * r.orchs[i].slots
+		if o := &r.orchs[i]; o.eligible {
+			slots := float64(o.cfg.MaxInFlight)
+			if slots <= 0 {
+				slots = float64(cfg.Capacity.DefaultMaxInFlight)
+			}
+			left[i] = cfg.Capacity.Utilisation * slots
 		}
 	}
 	order := make([]int, len(r.classes))

@@ -64,9 +64,10 @@ func (r *Router) shed(x *exchange, w http.ResponseWriter, reason, msg string, re
 // and its class's drain rate (see the package documentation):
 //
 //	priority = entry.Value (1 when 0 or no entry) × tierPriority
+//	L_i      = TypicalOfPeak × latencyMs_i  (a peak EWMA sits near a high quantile; this is about the mean)
 //	startBy  = arrival + budget − L_best   budget = entry.SLOMs, else timeout;
-//	                                       L_best = the least of latencyMs > 0
-//	drain    = DrainRate(limits, latencyMs)
+//	                                       L_best = the least L_i > 0
+//	drain    = DrainRate(limits, L)
 //
 // limits and latencyMs are the class's members' limits in force and
 // latency estimates (0 = none). The router and the simulator's closed loop
@@ -82,14 +83,23 @@ func QueueTerms(arrival time.Time, entry *event.ClassPolicy, timeout time.Durati
 		}
 	}
 	best := 0.0
-	for _, l := range latencyMs {
-		if l > 0 && (best == 0 || l < best) {
-			best = l
+	typical := make([]float64, len(latencyMs))
+	for i, l := range latencyMs {
+		typical[i] = TypicalOfPeak * l
+		if l > 0 && (best == 0 || typical[i] < best) {
+			best = typical[i]
 		}
 	}
 	startBy = arrival.Add(budget - time.Duration(best*float64(time.Millisecond)))
-	return value * tierPriority, startBy, DrainRate(limits, latencyMs)
+	return value * tierPriority, startBy, DrainRate(limits, typical)
 }
+
+// TypicalOfPeak turns a peak-EWMA latency into a typical one for the edge
+// queue's terms: the peak EWMA jumps to every higher sample, so it sits
+// near a high quantile of the latency, about twice its mean for the
+// lognormal spreads of AI jobs (σ ≈ 0.4). Shedding on the peak would refuse
+// requests that still had an even chance of meeting their SLO.
+const TypicalOfPeak = 0.5
 
 // queueTerms is QueueTerms for x, from its class's members now.
 func (r *Router) queueTerms(x *exchange, now time.Time) (prio float64, startBy time.Time, drainPerS float64) {
@@ -235,6 +245,26 @@ func (r *Router) handOff(o *orchEntry) bool {
 		Share: share, LatencyMs: lat, InFlight: int(st.inFlight.Load()) - 1, Penalty: 1, Weight: 1,
 	}}
 	wt.got <- handoff{p: pick{m: m, choice: ch}}
+	return true
+}
+
+// handTo gives pick p, drawn by a newcomer, to the first waiter of a class
+// its orchestrator serves; false when there is none (p stays the newcomer's).
+func (r *Router) handTo(p pick) bool {
+	st := p.m.o.state
+	r.edge.mu.Lock()
+	e, ok := r.edge.q.Take(func(w *waiter) bool { _, in := w.table.pos[st]; return in })
+	r.edge.n.Store(int64(r.edge.q.Len()))
+	r.edge.mu.Unlock()
+	if !ok {
+		return false
+	}
+	r.m.queueLength.Set(float64(r.edge.n.Load()))
+	wt := e.Item
+	i := wt.table.pos[st]
+	ch := p.choice
+	ch.Index, ch.Propensity = i, 1 // drawn for another request: for this one, a hand-off
+	wt.got <- handoff{p: pick{m: wt.table.members[i], choice: ch}}
 	return true
 }
 

@@ -12,28 +12,33 @@ import (
 // above by the published limit:
 //
 //	short   = EWMA of successful attempts' latency over ShortSamples
-//	long    = EWMA of the same over LongSamples (the no-queueing baseline)
+//	long    = the no-queueing baseline: a sample below it pulls it down with
+//	          weight 1/ShortSamples, one above pulls it up with 1/LongSamples,
+//	          so it settles at a low quantile and bursts of queueing barely move it
 //	g       = clamp(Tolerance·long/short, 0.5, 1)
 //	target  = limit·g + QueueSlots              (the queue it may build)
 //	limit   = limit·(1−Smoothing) + target·Smoothing, in [MinLimit, ceiling]
 //
 // At an orchestrator with c servers kept full, a limit L queues L − c
-// requests, so short/long ≈ L/c and the rule settles where L − c =
-// QueueSlots (with Tolerance 1): about QueueSlots requests wait in the
+// requests, so short grows as L/c and the rule settles near
+// L ≈ Tolerance·(long/mean)·c + QueueSlots: a request or two waits in the
 // orchestrator's queue, the rest at the router's edge, where they can be
-// ordered and shed. Gradient2's own defaults (tolerance 1.5, a queue of 4)
-// allow more; they suit services without an edge queue.
+// ordered and shed. (Gradient2 averages its baseline symmetrically, so
+// under sustained or frequent load the baseline drifts up with the
+// queueing it should detect; the asymmetric baseline is Vegas' minimum
+// RTT, smoothed against the spread of AI jobs' service times.)
 //
 // and a busy answer (503) or a timeout multiplies the limit by Backoff
-// (the drop signal of a loss-based controller). The limit does not grow
-// while fewer than half its slots are in use (nothing was learned about
-// more). The ceiling is the configured or published limit: the router
+// (the drop signal of a loss-based controller), at most once per window
+// of limit attempts, as TCP backs off once per round trip however many
+// packets it lost. The limit does not grow while fewer than half its
+// slots are in use (nothing was learned about more). The ceiling is the configured or published limit: the router
 // never goes above it, only below.
 type LimitConfig struct {
 	// Disabled keeps every limit at its ceiling. Default false.
 	Disabled bool `yaml:"disabled"`
 	// Tolerance is how much slower than the baseline recent attempts may
-	// be before the limit shrinks. Default 1 (Gradient2's is 1.5).
+	// be before the limit shrinks. Default 1.5 (Gradient2's).
 	Tolerance float64 `yaml:"tolerance"`
 	// QueueSlots is the queue the limit allows at the orchestrator. Default 2.
 	QueueSlots float64 `yaml:"queue_slots"`
@@ -50,7 +55,7 @@ type LimitConfig struct {
 
 // DefaultLimitConfig returns the defaults written on LimitConfig.
 func DefaultLimitConfig() LimitConfig {
-	return LimitConfig{Tolerance: 1, QueueSlots: 2, Smoothing: 0.2, ShortSamples: 10, LongSamples: 200, Backoff: 0.9, MinLimit: 1}
+	return LimitConfig{Tolerance: 1.5, QueueSlots: 2, Smoothing: 0.2, ShortSamples: 10, LongSamples: 200, Backoff: 0.9, MinLimit: 1}
 }
 
 // Validate reports settings that cannot work.
@@ -94,10 +99,12 @@ type Limiter struct {
 	est   float64 // the limit, continuous
 	short float64 // ms; 0 = no sample yet
 	long  float64
+	// since counts attempts ended since the last back-off.
+	since int
 }
 
 // NewLimiter returns a limiter without a ceiling (no limit).
-func NewLimiter(cfg LimitConfig) *Limiter { return &Limiter{cfg: cfg} }
+func NewLimiter(cfg LimitConfig) *Limiter { return &Limiter{cfg: cfg, since: math.MaxInt32} }
 
 // Limit is the limit in force: 0 = none (no ceiling).
 func (l *Limiter) Limit() int { return int(l.cur.Load()) }
@@ -126,7 +133,8 @@ func (l *Limiter) SetCeiling(n int) {
 }
 
 // Observe folds in one attempt's end: sig, its latency in ms (successes
-// only) and the attempts in flight to the orchestrator when it ended.
+// only) and the attempts in flight to the orchestrator when it ended, this
+// one included.
 func (l *Limiter) Observe(sig Signal, latencyMs float64, inFlight int) {
 	if sig == SignalIgnore || l.cfg.Disabled {
 		return
@@ -137,8 +145,13 @@ func (l *Limiter) Observe(sig Signal, latencyMs float64, inFlight int) {
 		return
 	}
 	c := &l.cfg
+	l.since++
 	switch sig {
 	case SignalDrop:
+		if l.since < max(1, int(l.est)) {
+			return // backed off already for this window
+		}
+		l.since = 0
 		l.est *= c.Backoff
 	case SignalSuccess:
 		if !(latencyMs > 0) || math.IsInf(latencyMs, 0) {
@@ -148,12 +161,11 @@ func (l *Limiter) Observe(sig Signal, latencyMs float64, inFlight int) {
 			l.short, l.long = latencyMs, latencyMs
 		} else {
 			l.short += (latencyMs - l.short) / float64(c.ShortSamples)
-			l.long += (latencyMs - l.long) / float64(c.LongSamples)
-		}
-		// Gradient2: a baseline far above the recent latency (load went
-		// away) decays toward it, so the next rise is seen.
-		if l.long/l.short > 2 {
-			l.long *= 0.95
+			if latencyMs < l.long {
+				l.long += (latencyMs - l.long) / float64(c.ShortSamples)
+			} else {
+				l.long += (latencyMs - l.long) / float64(c.LongSamples)
+			}
 		}
 		g := math.Max(0.5, math.Min(1, c.Tolerance*l.long/l.short))
 		target := l.est*g + c.QueueSlots

@@ -18,11 +18,12 @@ func TestLimiter(t *testing.T) {
 		{name: "no ceiling, no limit", ceiling: 0, steps: []step{{SignalSuccess, 100, 5, 50}}, lo: 0, hi: 0},
 		{name: "starts at the ceiling", ceiling: 12, lo: 12, hi: 12},
 		{name: "steady latency keeps the ceiling", ceiling: 12, steps: []step{{SignalSuccess, 100, 12, 200}}, lo: 12, hi: 12},
-		{name: "drops back off", ceiling: 20, steps: []step{{SignalDrop, 0, 20, 5}}, lo: 11, hi: 12}, // 20·0.9^5 = 11.8
+		{name: "drops back off once per window", ceiling: 20, steps: []step{{SignalDrop, 0, 20, 5}}, lo: 18, hi: 18}, // one window: 20·0.9
+		{name: "drops in every window", ceiling: 20, steps: []step{{SignalDrop, 0, 20, 60}}, lo: 13, hi: 13},         // at drops 1, 19, 35, 49: 20·0.9⁴
 		{name: "queueing latency shrinks it", ceiling: 40, steps: []step{{SignalSuccess, 100, 40, 300}, {SignalSuccess, 400, 40, 60}}, lo: 1, hi: 20},
-		{name: "recovers to the ceiling", ceiling: 40, steps: []step{{SignalDrop, 0, 40, 10}, {SignalSuccess, 100, 40, 200}}, lo: 40, hi: 40},
-		{name: "no growth while application-limited", ceiling: 40, steps: []step{{SignalDrop, 0, 40, 10}, {SignalSuccess, 100, 1, 200}}, lo: 13, hi: 13}, // 40·0.9^10 = 13.9
-		{name: "floor", ceiling: 8, steps: []step{{SignalDrop, 0, 8, 100}}, lo: 1, hi: 1},
+		{name: "recovers to the ceiling", ceiling: 40, steps: []step{{SignalDrop, 0, 40, 400}, {SignalSuccess, 100, 40, 200}}, lo: 40, hi: 40},
+		{name: "no growth while application-limited", ceiling: 40, steps: []step{{SignalDrop, 0, 40, 30}, {SignalSuccess, 100, 1, 200}}, lo: 36, hi: 36}, // one back-off: 40·0.9
+		{name: "floor", ceiling: 8, steps: []step{{SignalDrop, 0, 8, 1000}}, lo: 1, hi: 1},
 		{name: "ignored signals", ceiling: 8, steps: []step{{SignalIgnore, 0, 8, 100}}, lo: 8, hi: 8},
 	}
 	for _, tc := range tests {
@@ -44,11 +45,11 @@ func TestLimiter(t *testing.T) {
 func TestLimiterCeiling(t *testing.T) {
 	l := NewLimiter(DefaultLimitConfig())
 	l.SetCeiling(10)
-	for range 3 {
+	for range 18 { // back-offs at drops 1, 10 and 18 (windows of 9 and 8)
 		l.Observe(SignalDrop, 0, 10)
 	}
 	if got := l.Limit(); got != 7 { // 10·0.9³ = 7.29
-		t.Fatalf("got %d after three drops, want 7", got)
+		t.Fatalf("got %d after three windows of drops, want 7", got)
 	}
 	l.SetCeiling(20) // a higher published limit: the estimate stays, then grows
 	if got := l.Limit(); got != 7 {

@@ -58,10 +58,10 @@ func (r *Router) proxy(ctx context.Context, x *exchange, w http.ResponseWriter) 
 		var p pick
 		var reason string
 		ok := false
-		if n == 0 && r.queued(x) {
-			reason = reasonAtLimit // waiters of the class go first
-		} else {
-			p, reason, ok = r.choose(x.s, x.table, x.region, tried)
+		p, reason, ok = r.choose(x.s, x.table, x.region, tried)
+		if n == 0 && ok && r.queued(x) && r.handTo(p) {
+			// Waiters of the class go first: the slot went to one of them.
+			ok, reason = false, reasonAtLimit
 		}
 		if !ok {
 			if n > 0 {
@@ -102,7 +102,9 @@ func (r *Router) proxy(ctx context.Context, x *exchange, w http.ResponseWriter) 
 }
 
 // queued reports whether requests of x's class wait in the edge queue:
-// a newcomer then queues behind them instead of taking a slot first.
+// a newcomer then hands the slot it drew to the first of them (handTo) and
+// queues behind them, so arrivals drain the queue even when no release
+// comes to wake it.
 func (r *Router) queued(x *exchange) bool {
 	if r.edge.n.Load() == 0 || x.table == nil {
 		return false
@@ -215,7 +217,9 @@ func (r *Router) attempt(ctx context.Context, x *exchange, p pick, retry bool, w
 		switch res {
 		case event.AttemptOK:
 			o.state.succeeded()
-		case event.AttemptError, event.AttemptBusy, event.AttemptRefused, event.AttemptTimeout:
+		case event.AttemptError, event.AttemptRefused, event.AttemptTimeout:
+			// A busy answer (503) is a load signal for the limit, not a
+			// failure that ejects: the orchestrator is healthy and full.
 			if until, ej := o.state.failed(r.now(), sc); ej {
 				r.m.ejections.Inc()
 				r.log.Warn("orchestrator ejected", logKeyOrchestrator, o.cfg.ID, logKeyUntil, until, logKeyFailures, o.state.failures.Load())

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"reflect"
@@ -176,7 +177,8 @@ type Policy struct {
 
 	cands  []router.Candidate
 	idx    []int
-	err    error // the first error outside Advance, returned by the next Advance
+	last   router.Choice // draw's choice
+	err    error         // the first error outside Advance, returned by the next Advance
 	closed bool
 }
 
@@ -370,10 +372,38 @@ func (p *Policy) Pick(now time.Duration, req *sim.Request, fleet *sim.Fleet) sim
 		if ok := p.admit(now, req); !ok {
 			return sim.GiveUp()
 		}
-		if p.shaping.queuedClass(req.Class) {
-			return p.park(now, req)
-		}
 	}
+	for tries := 0; ; tries++ {
+		o, ok, atLimit := p.draw(nowT, req, fleet)
+		if !ok {
+			if req.Attempts == 0 && atLimit && !p.cfg.Router.Shaping.QueueDisabled {
+				return p.park(now, req)
+			}
+			r := p.pending[req.ID]
+			if r != nil && r.inflight == 0 {
+				p.finish(now, r, event.StatusError)
+			}
+			if r == nil {
+				p.gate.release(req.ID) // admitted, then no orchestrator: settled as rejected
+			}
+			return sim.GiveUp()
+		}
+		// Waiters of the class go first: the slot goes to one of them and
+		// the newcomer draws again (as the router's proxy does).
+		if req.Attempts == 0 && tries < 4 && p.shaping.queuedClass(req.Class) && p.handTo(now, p.idx[o]) {
+			continue
+		}
+		r := p.request(now, req)
+		r.picks = append(r.picks, p.last)
+		r.inflight++
+		return sim.Use(p.idx[o])
+	}
+}
+
+// draw is the router's decision for req: candidates from the fast-loop
+// state under the limits in force, then router.Choose. It returns the
+// index into p.idx, and whether some candidate was left out at its limit.
+func (p *Policy) draw(nowT time.Time, req *sim.Request, fleet *sim.Fleet) (int, bool, bool) {
 	elig := fleet.Eligible(req.Class)
 	shares := p.shares[shareKey{req.Class, req.Region}]
 	p.cands, p.idx = p.cands[:0], p.idx[:0]
@@ -397,7 +427,6 @@ func (p *Policy) Pick(now time.Duration, req *sim.Request, fleet *sim.Fleet) sim
 		p.cands = append(p.cands, c)
 		p.idx = append(p.idx, o)
 	}
-	r := p.pending[req.ID]
 	ch, ok := router.Choose(p.params, p.cands, p.rng.Float64())
 	if ok && req.Attempts > 0 {
 		// A retry, which the router makes only while its budget allows.
@@ -408,21 +437,10 @@ func (p *Policy) Pick(now time.Duration, req *sim.Request, fleet *sim.Fleet) sim
 		}
 	}
 	if !ok {
-		if req.Attempts == 0 && atLimit && !p.cfg.Router.Shaping.QueueDisabled {
-			return p.park(now, req)
-		}
-		if r != nil && r.inflight == 0 {
-			p.finish(now, r, event.StatusError)
-		}
-		if r == nil {
-			p.gate.release(req.ID) // admitted, then no orchestrator: settled as rejected
-		}
-		return sim.GiveUp()
+		return 0, false, atLimit
 	}
-	r = p.request(now, req)
-	r.picks = append(r.picks, ch)
-	r.inflight++
-	return sim.Use(p.idx[ch.Index])
+	p.last = ch
+	return ch.Index, true, atLimit
 }
 
 // request is req's pending record, made at its first attempt or shedding.
@@ -450,11 +468,12 @@ func (p *Policy) Observe(now time.Duration, a *sim.Attempt) {
 	case sim.TimedOut, sim.AttemptTimeout:
 		st.ObserveLatency(nowT, ms, p.sel.LatencyTau)
 		st.Failed(nowT, p.sel)
-	case sim.Failed, sim.Rejected, sim.Refused, sim.Reset:
-		st.Failed(nowT, p.sel)
+	case sim.Failed, sim.Refused, sim.Reset:
+		st.Failed(nowT, p.sel) // a busy answer (Rejected) is a load signal, not a failure
 	}
 	res0, _ := attemptResult(a.Outcome)
-	p.shaping.lim[a.Orch].Observe(router.SignalOf(res0), ms, p.fleet.InFlight(a.Orch))
+	// In flight as the router counts it when an attempt ends: this one included.
+	p.shaping.lim[a.Orch].Observe(router.SignalOf(res0), ms, p.fleet.InFlight(a.Orch)+p.shaping.reserved[a.Orch]+1)
 	p.handOff(now, a.Orch) // the slot it held goes to the edge queue first
 	r := p.pending[a.Request]
 	if r == nil || a.Seq >= len(r.picks) {
@@ -645,14 +664,25 @@ type Stats struct {
 	StepTime       time.Duration // the modelled duration of each step
 	Retries        int           // retries the retry budget allowed
 	RetriesRefused int           // retries the retry budget refused
+	// Shed counts requests shed at the edge, by reason (router.Shed*).
+	Shed map[string]int
+	// Handoffs counts slots handed from a finished attempt to a waiter.
+	Handoffs int
+	// Limits are the in-flight limits in force, by orchestrator (0 = none).
+	Limits []int
 }
 
 // Stats reports what the run did so far.
 func (p *Policy) Stats() Stats {
-	return Stats{
+	st := Stats{
 		Written: p.written, Rounds: p.rounds, Version: p.version, StepTime: p.stepTime,
 		Retries: p.retries, RetriesRefused: p.refused,
+		Shed: maps.Clone(p.shaping.Shed), Handoffs: p.shaping.Handoffs,
 	}
+	for _, l := range p.shaping.lim {
+		st.Limits = append(st.Limits, l.Limit())
+	}
+	return st
 }
 
 // Share is the applied policy's share of orchestrator id for a scenario

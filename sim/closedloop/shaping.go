@@ -188,6 +188,22 @@ func (p *Policy) handOff(now time.Duration, o int) {
 	p.fleet.Wake(e.Item)
 }
 
+// handTo gives the slot on o a newcomer drew to the first waiter o serves,
+// as the router's handTo does; false when there is none.
+func (p *Policy) handTo(now time.Duration, o int) bool {
+	s := &p.shaping
+	e, ok := s.queue.Take(func(id int) bool { return p.fleet.Serves(o, s.classOf[id]) })
+	if !ok {
+		return false
+	}
+	s.leave(e.Item)
+	s.handed[e.Item] = o
+	s.reserved[o]++
+	s.Handoffs++
+	p.fleet.Wake(e.Item)
+	return true
+}
+
 // shed ends req at the edge, with its outcome (status shed).
 func (p *Policy) shed(now time.Duration, req *sim.Request, reason string) {
 	p.shaping.Shed[reason]++
