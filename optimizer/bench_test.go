@@ -13,7 +13,11 @@ import (
 // latencies and failure rates that differ, and demand at load of the
 // fleet's capacity.
 func benchFleet(nOrch, nClass, nRegion, perOrch int, load float64) (Config, []Stat) {
-	rng := rand.New(rand.NewPCG(1, 2))
+	return randomFleet(rand.New(rand.NewPCG(1, 2)), nOrch, nClass, nRegion, perOrch, load)
+}
+
+// randomFleet is benchFleet drawn from rng.
+func randomFleet(rng *rand.Rand, nOrch, nClass, nRegion, perOrch int, load float64) (Config, []Stat) {
 	cfg := DefaultConfig()
 	regions := []string{"FRA", "LAX", "MDW", "SIN", "NYC", "LON", "SAO", "PRG"}[:nRegion]
 	for c := 0; c < nClass; c++ {
@@ -100,5 +104,38 @@ func BenchmarkStep(b *testing.B) {
 		b.Run("serve4of10/load0.6/"+f.name, func(b *testing.B) { benchmarkStep(b, 4, 0.6, f.on) })
 		b.Run("serve10of10/load0.6/"+f.name, func(b *testing.B) { benchmarkStep(b, 10, 0.6, f.on) })
 		b.Run("serve10of10/load0.9/"+f.name, func(b *testing.B) { benchmarkStep(b, 10, 0.9, f.on) })
+	}
+}
+
+// BenchmarkStepScale is one round (statistics from an in-memory reader,
+// estimation, the allocation, the policy; no frontier sweep) at 100
+// classes × 8 client regions, every orchestrator serving 10 classes, at
+// load 0.7 of the fleet's capacity, for a growing fleet: the growth the
+// scale target (1,000 orchestrators ≤ 500 ms, ≤ 1 GiB) is read from.
+// "arcs" is the number of (class, region, orchestrator) variables.
+func BenchmarkStepScale(b *testing.B) {
+	for _, n := range []int{10, 100, 1000, 5000} {
+		b.Run(fmt.Sprintf("orchs=%d/classes=100/regions=8", n), func(b *testing.B) {
+			cfg, stats := benchFleet(n, 100, 8, 10, 0.7)
+			cfg.Frontier.Points = 0
+			h := newHarness(b, cfg)
+			h.stats.set(stats...)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := h.opt.Step(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			st := newState()
+			r := newRound(&cfg, &cfg.Catalog, stats, &st, t0, cfg.Lambda)
+			pl := r.plan(&cfg)
+			b.ReportMetric(float64(len(pl.pr.p.arcs)), "arcs")
+			b.ReportMetric(float64(pl.sol.iterations), "fw-iters")
+			b.ReportMetric(float64(pl.sol.lpSolves), "lp-solves")
+			b.ReportMetric(float64(pl.sol.priced), "priced")
+		})
 	}
 }

@@ -93,6 +93,7 @@ func (pr *planner) build() {
 		p.orchs = append(p.orchs, porch{slots: r.orchs[i].slots, capacity: r.orchs[i].slots * cfg.Capacity.Utilisation})
 	}
 	flat := make(curve, gridPoints) // the on-time curve of an arc that is never loaded
+	memo := curves{}
 	addRow := func(ci int, reg string, demand float64, pseudo bool) {
 		c := &r.classes[ci]
 		k := len(p.rows)
@@ -109,7 +110,7 @@ func (pr *planner) build() {
 			arc := parc{row: k, orch: c.orchs[j], w: est.work, t: flat}
 			if !pseudo {
 				arc.floor = f * demand
-				arc.t = newCurve(est.lat, est.slots, c.slo, cfg.Solver.Queueing)
+				arc.t = memo.get(est.lat, est.slots, c.slo, cfg.Solver.Queueing)
 			}
 			row.arcs = append(row.arcs, len(p.arcs))
 			p.arcs = append(p.arcs, arc)

@@ -25,6 +25,12 @@ type problem struct {
 	// not optimal) whenever capacity binds: the frontier's sweep solves a
 	// dozen problems a round and cannot afford a dozen rounds of LPs.
 	greedyLMO bool
+	// priced solves the linear subproblem by Lagrangian pricing (lagrange)
+	// whatever the size; problems above exactLPArcs always are.
+	priced   bool
+	pi       []float64 // capacity prices, kept between linear subproblems
+	rowOrder []int     // the order pricedGreedy fills rows in
+	regret   []float64 // per row, pricedGreedy's scratch
 }
 
 type prow struct {
@@ -61,6 +67,7 @@ type solution struct {
 	iterations int
 	lpSolves   int
 	lpFailures int
+	priced     int      // linear subproblems solved by Lagrangian pricing
 	active     []vertex // the convex combination x is made of, for warm starts
 }
 
@@ -224,7 +231,7 @@ func (p *problem) solveFrom(start []vertex) solution {
 		setX()
 		grad()
 		first := newVertex()
-		p.lmo(g, first.y, first.u, capped, &s)
+		_ = p.lmo(g, first.y, first.u, capped, &s)
 		first.weight = 1
 		active = []*vertex{first}
 		copy(y, first.y)
@@ -245,7 +252,7 @@ func (p *problem) solveFrom(start []vertex) solution {
 	for s.iterations = 1; s.iterations < p.maxIter; s.iterations++ {
 		grad()
 		v := newVertex()
-		p.lmo(g, v.y, v.u, capped, &s)
+		lmoErr := p.lmo(g, v.y, v.u, capped, &s)
 		cur := 0.0
 		for a := range y {
 			cur += g[a] * y[a]
@@ -255,7 +262,7 @@ func (p *problem) solveFrom(start []vertex) solution {
 			cur += p.rows[k].overflow * s.u[k]
 			served -= p.rows[k].overflow * s.u[k]
 		}
-		s.gap = cur - dot(v)
+		s.gap = cur - dot(v) + lmoErr // an inexact vertex: its certificate keeps the gap a bound
 		served += p.objective(s.x, s.u, rt)
 		if s.gap <= p.tol*(served-lower) || s.gap <= 1e-12*math.Abs(served) {
 			break
@@ -287,7 +294,7 @@ func (p *problem) solveFrom(start []vertex) solution {
 			}
 			return p.objective(xt, ut, rt)
 		}
-		gamma := goldenSection(phi, 0, from.weight, 40)
+		gamma := goldenSection(phi, 0, from.weight, p.lineSearchIters())
 		if gamma <= 0 {
 			break
 		}
@@ -349,8 +356,11 @@ func goldenSection(f func(float64) float64, lo, hi float64, iters int) float64 {
 // remaining capacity (Σ w·y ≤ rem). Without binding capacity the answer is
 // each row's cheapest arc; otherwise an LP is solved with capacity rows for
 // the orchestrators that are full in the current allocation (s.rho) or
-// overflow, the latter added until none does. capped is scratch space.
-func (p *problem) lmo(g, sy, su []float64, capped []bool, s *solution) {
+// overflow, the latter added until none does. Above exactLPArcs (or with
+// priced) the LP is replaced by Lagrangian pricing, and lmo returns the
+// pricing's certificate: how far above the LP's optimum the answer may be
+// (0 when exact). capped is scratch space.
+func (p *problem) lmo(g, sy, su []float64, capped []bool, s *solution) float64 {
 	clear(sy)
 	clear(su)
 	// Orchestrators (nearly) full in the current allocation are likely to
@@ -377,23 +387,28 @@ func (p *problem) lmo(g, sy, su []float64, capped []bool, s *solution) {
 	}
 	p.markOverloaded(sy, capped)
 	if !slices.Contains(capped, true) {
-		return
+		return 0
 	}
 	if p.greedyLMO {
 		p.greedy(g, sy, su)
-		return
+		return 0
+	}
+	if p.priced || len(p.arcs) > exactLPArcs {
+		s.priced++
+		return p.lagrange(g, sy, su)
 	}
 	for range len(p.orchs) {
 		s.lpSolves++
 		if err := p.solveLP(g, capped, sy, su); err != nil {
 			s.lpFailures++
 			p.greedy(g, sy, su)
-			return
+			return 0
 		}
 		if !p.markOverloaded(sy, capped) {
-			return
+			return 0
 		}
 	}
+	return 0
 }
 
 // markOverloaded marks the orchestrators whose load under sy exceeds their
