@@ -45,9 +45,12 @@ func (l *listFlag) Set(v string) error {
 
 // benchRegistry is every policy bench can run: the baselines and the
 // product's policy (package closedloop).
-func benchRegistry() sim.Registry {
+// routers > 1 runs the product as that many routers sharing one slow loop.
+func benchRegistry(routers int) sim.Registry {
 	reg := sim.Baselines()
-	reg[closedloop.Name] = closedloop.Constructor(closedloop.DefaultConfig())
+	cfg := closedloop.DefaultConfig()
+	cfg.Routers = routers
+	reg[closedloop.Name] = closedloop.Constructor(cfg)
 	return reg
 }
 
@@ -55,9 +58,10 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var scns, pols listFlag
 	fs.Var(&scns, "scenario", "scenario `file` or built-in name; repeatable or comma-separated; \"all\": every built-in scenario")
-	fs.Var(&pols, "policies", "comma-separated `list` of policies (default: all: "+strings.Join(knownPolicies(benchRegistry()), ",")+")")
+	fs.Var(&pols, "policies", "comma-separated `list` of policies (default: all: "+strings.Join(knownPolicies(benchRegistry(1)), ",")+")")
 	out := fs.String("out", "", "write `dir`/<scenario>/report.json and PNG plots there")
 	share := fs.String("share-policy", "", "`policy` whose traffic share per orchestrator is plotted (default: the last of --policies)")
+	routers := fs.Int("routers", 1, "run the loopgate policy as `N` routers behind a round-robin load balancer: N fast loops (request i to router i mod N), one slow loop")
 	var lambdas listFlag
 	fs.Var(&lambdas, "lambdas", "comma-separated `list` of λ in [0, 1]: run only the loopgate policy, once at each fixed λ, and compare the optimizer's predicted cost per request and SLO attainment with the measured ones over the steady phase (after the warmup, outside ±60 s of every timeline event); writes "+benchFrontierJSON+" and "+benchFrontierPNG+" under --out")
 	if err := parseFlags(fs, env, args, "bench --scenario FILE... [flags]\n\nRun every policy on each scenario in virtual time (same seed, same arrivals) and print a\nMarkdown table per scenario, with the gap each policy closes between livepeer and the oracle."); err != nil {
@@ -83,7 +87,11 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		return runFrontierBench(ctx, env, scs, lams, *out)
 	}
-	reg := benchRegistry()
+	if *routers < 1 {
+		fmt.Fprintf(env.stderr, "--routers %d: must be at least 1\n", *routers)
+		return errUsage
+	}
+	reg := benchRegistry(*routers)
 	known := knownPolicies(reg)
 	if len(pols) == 0 {
 		pols = known

@@ -12,8 +12,8 @@ import (
 
 	"github.com/loopgate/loopgate/admin"
 	"github.com/loopgate/loopgate/event"
-	"github.com/loopgate/loopgate/gateway"
 	"github.com/loopgate/loopgate/eventlog"
+	"github.com/loopgate/loopgate/gateway"
 	"github.com/loopgate/loopgate/internal/secret"
 	"github.com/loopgate/loopgate/internal/tlsconf"
 	"github.com/loopgate/loopgate/optimizer"

@@ -60,6 +60,9 @@ type Config struct {
 	// computes from the window ending at t reaches the fast loop at
 	// t + StepTime.Of(...). Default DefaultStepTime().
 	StepTime StepTime
+	// Routers is how many routers share the slow loop (routers.go): each
+	// has its own fast loop and sees only its own requests. Default 1.
+	Routers int
 }
 
 // StepTime is a deterministic model of one optimizer step's duration
@@ -94,7 +97,7 @@ func (m StepTime) Of(orchs, classes, regions int) time.Duration {
 func DefaultConfig() Config {
 	return Config{
 		Router: router.DefaultConfig(), Optimizer: optimizer.DefaultConfig(), FlushEvery: time.Second,
-		Discovery: time.Minute, StepTime: DefaultStepTime(),
+		Discovery: time.Minute, StepTime: DefaultStepTime(), Routers: 1,
 	}
 }
 
@@ -110,6 +113,9 @@ func (c Config) Validate() error {
 	if c.StepTime.Base < 0 || c.StepTime.PerArc < 0 {
 		errs = append(errs, fmt.Errorf("closedloop: step time %+v must not be negative", c.StepTime))
 	}
+	if c.Routers < 1 {
+		errs = append(errs, fmt.Errorf("closedloop: routers %d must be at least 1", c.Routers))
+	}
 	if c.Router.MaxAttempts < 1 {
 		errs = append(errs, fmt.Errorf("closedloop: router max_attempts %d must be at least 1", c.Router.MaxAttempts))
 	}
@@ -122,7 +128,12 @@ func (c Config) Validate() error {
 // Constructor is the sim.Constructor of the policy with cfg: register it
 // under Name beside the baselines.
 func Constructor(cfg Config) sim.Constructor {
-	return func(ctx context.Context, env sim.Env) (sim.Policy, error) { return New(ctx, cfg, env) }
+	return func(ctx context.Context, env sim.Env) (sim.Policy, error) {
+		if cfg.Routers > 1 {
+			return NewRouters(ctx, cfg, env)
+		}
+		return New(ctx, cfg, env)
+	}
 }
 
 // Policy is loopgate in the simulator. See the package doc.
@@ -175,6 +186,13 @@ type Policy struct {
 
 	gate *gate // the scenario's gateway section (gateway.go); nil: none
 
+	// With several routers (routers.go): the leader holds the slow loop
+	// and each follower's finished outcomes; a follower counts its own
+	// attempts in flight (own), as a router knows only its own.
+	leader    *Policy
+	followers []*Policy
+	own       []int
+
 	cands  []router.Candidate
 	idx    []int
 	last   router.Choice // draw's choice
@@ -206,6 +224,19 @@ type request struct {
 // optimizer reading it. Close releases both; the process holds at most one
 // embedded engine at a time, so a run must be closed before the next opens.
 func New(ctx context.Context, cfg Config, env sim.Env) (*Policy, error) {
+	p, err := newFast(cfg, env)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.openSlow(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// newFast is a policy's fast loop: the router's state, shaping, retry
+// budget and gateway, with no warehouse or optimizer yet.
+func newFast(cfg Config, env sim.Env) (*Policy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -240,10 +271,16 @@ func New(ctx context.Context, cfg Config, env sim.Env) (*Policy, error) {
 		p.orchIDs[i] = o.ID
 		p.maxInFlight[i] = sc.Advertised(&sc.Orchestrators[i]).MaxInFlight
 	}
+	return p, nil
+}
 
+// openSlow opens the slow loop: an embedded warehouse of p's own and the
+// optimizer reading it.
+func (p *Policy) openSlow(ctx context.Context) error {
+	sc, cfg := p.sc, p.cfg
 	dir, err := os.MkdirTemp(cfg.TempDir, "loopgate-bench-chdb-")
 	if err != nil {
-		return nil, fmt.Errorf("create warehouse data dir: %w", err)
+		return fmt.Errorf("create warehouse data dir: %w", err)
 	}
 	p.dir = dir
 	wcfg := warehouse.DefaultConfig()
@@ -256,7 +293,7 @@ func New(ctx context.Context, cfg Config, env sim.Env) (*Policy, error) {
 	store, err := warehouse.Open(ctx, wcfg, deps.Deps{})
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("the loopgate policy needs the embedded warehouse: %w", err)
+		return fmt.Errorf("the loopgate policy needs the embedded warehouse: %w", err)
 	}
 	p.store = store
 
@@ -267,10 +304,10 @@ func New(ctx context.Context, cfg Config, env sim.Env) (*Policy, error) {
 	opt, err := optimizer.New(ocfg, store, publisher{p}, deps.Deps{Clock: func() time.Time { return Epoch().Add(p.now) }})
 	if err != nil {
 		p.Close()
-		return nil, fmt.Errorf("optimizer: %w", err)
+		return fmt.Errorf("optimizer: %w", err)
 	}
 	p.opt = opt
-	return p, nil
+	return nil
 }
 
 // sqlName keeps the letters, digits and underscores a database name allows.
@@ -340,6 +377,10 @@ func (p *Policy) apply(pol event.Policy) {
 		p.ejectUntil[o] = ej.UntilMs
 	}
 	p.shaping.admission.Apply(&pol, p.clock(p.now))
+	for _, f := range p.followers {
+		f.now = p.now
+		f.apply(pol)
+	}
 	p.shares = map[shareKey][]float64{}
 	for ci, cl := range p.sc.Classes {
 		for _, region := range p.sc.Regions {
@@ -396,7 +437,7 @@ func (p *Policy) Pick(now time.Duration, req *sim.Request, fleet *sim.Fleet) sim
 		r := p.request(now, req)
 		r.picks = append(r.picks, p.last)
 		r.inflight++
-		return sim.Use(p.idx[o])
+		return p.use(p.idx[o])
 	}
 }
 
@@ -416,7 +457,7 @@ func (p *Policy) draw(nowT time.Time, req *sim.Request, fleet *sim.Fleet) (int, 
 		if shares != nil {
 			share = shares[o]
 		}
-		inFlight, limit := fleet.InFlight(o)+p.shaping.reserved[o], p.shaping.lim[o].Limit()
+		inFlight, limit := p.inFlight(o)+p.shaping.reserved[o], p.shaping.lim[o].Limit()
 		c, ok := p.fast[o].CandidateOf(nowT, p.sel.LatencyStale, share, inFlight, limit, p.ejectUntil[o])
 		if !ok {
 			if limit > 0 && inFlight >= limit && p.ejectUntil[o] <= nowT.UnixMilli() {
@@ -458,6 +499,9 @@ func (p *Policy) request(now time.Duration, req *sim.Request) *request {
 // Observe implements sim.Policy: the fast loop learns at once; the
 // request's outcome is built when its last attempt is known.
 func (p *Policy) Observe(now time.Duration, a *sim.Attempt) {
+	if p.own != nil {
+		p.own[a.Orch]--
+	}
 	nowT := p.clock(now)
 	st := &p.fast[a.Orch]
 	ms := float64(a.Latency) / float64(time.Millisecond)
@@ -473,7 +517,7 @@ func (p *Policy) Observe(now time.Duration, a *sim.Attempt) {
 	}
 	res0, _ := attemptResult(a.Outcome)
 	// In flight as the router counts it when an attempt ends: this one included.
-	p.shaping.lim[a.Orch].Observe(router.SignalOf(res0), ms, p.fleet.InFlight(a.Orch)+p.shaping.reserved[a.Orch]+1)
+	p.shaping.lim[a.Orch].Observe(router.SignalOf(res0), ms, p.inFlight(a.Orch)+p.shaping.reserved[a.Orch]+1)
 	p.handOff(now, a.Orch) // the slot it held goes to the edge queue first
 	r := p.pending[a.Request]
 	if r == nil || a.Seq >= len(r.picks) {
@@ -564,7 +608,11 @@ func (p *Policy) finish(now time.Duration, r *request, status event.Status) {
 	if r.settle != nil {
 		r.settle(&out)
 	}
-	p.buf = append(p.buf, out)
+	sink := p
+	if p.leader != nil {
+		sink = p.leader
+	}
+	sink.buf = append(sink.buf, out)
 }
 
 // Advance implements sim.Clocked, the slow loop in virtual time: every
@@ -634,16 +682,7 @@ func (p *Policy) refreshCatalog(now time.Duration) error {
 // flush ends requests the simulator ended without telling the policy (the
 // deadline passed with no attempt in flight), then writes the buffer.
 func (p *Policy) flush(ctx context.Context, now time.Duration) error {
-	var stale []int
-	for id, r := range p.pending {
-		if r.inflight == 0 && now >= r.req.Deadline {
-			stale = append(stale, id)
-		}
-	}
-	slices.Sort(stale)
-	for _, id := range stale {
-		p.finish(now, p.pending[id], event.StatusTimeout)
-	}
+	p.endStale(now)
 	if len(p.buf) == 0 {
 		return nil
 	}
@@ -654,6 +693,21 @@ func (p *Policy) flush(ctx context.Context, now time.Duration) error {
 	p.written += len(p.buf)
 	p.buf = p.buf[:0]
 	return nil
+}
+
+// endStale ends the requests the simulator ended without telling the
+// policy: the deadline passed with no attempt in flight.
+func (p *Policy) endStale(now time.Duration) {
+	var stale []int
+	for id, r := range p.pending {
+		if r.inflight == 0 && now >= r.req.Deadline {
+			stale = append(stale, id)
+		}
+	}
+	slices.Sort(stale)
+	for _, id := range stale {
+		p.finish(now, p.pending[id], event.StatusTimeout)
+	}
 }
 
 // Stats are what a run did through the warehouse, for tests and reports.

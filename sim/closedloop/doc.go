@@ -67,4 +67,10 @@
 // LOOPGATE_CHDB_LIB, CHDB_LIB_PATH, then the copy that `make run` and
 // `make test` cache (deploy/local/chdb.sh). Without it New fails with
 // warehouse.ErrNoChdb and an error that names the fix.
+//
+// Config.Routers > 1 (`loopgate bench --routers N`) runs the product as N
+// routers behind a round-robin balancer sharing one slow loop (Routers,
+// routers.go): each router's fast loop is its own and counts only its own
+// attempts in flight, and every router applies each policy at the same
+// virtual instant.
 package closedloop

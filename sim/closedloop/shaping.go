@@ -77,10 +77,10 @@ func (s *shaping) resume(p *Policy, now time.Duration, req *sim.Request) (sim.Ch
 		r := p.request(now, req)
 		lat, _ := p.fast[o].LatencyView(p.clock(now), p.sel.LatencyStale)
 		r.picks = append(r.picks, router.Choice{Propensity: 1, Score: event.Score{
-			Share: p.shareOf(req, o), LatencyMs: lat, InFlight: p.fleet.InFlight(o), Penalty: 1, Weight: 1,
+			Share: p.shareOf(req, o), LatencyMs: lat, InFlight: p.inFlight(o), Penalty: 1, Weight: 1,
 		}})
 		r.inflight++
-		return sim.Use(o), true
+		return p.use(o), true
 	}
 	if s.evicted[req.ID] {
 		delete(s.evicted, req.ID)
@@ -173,7 +173,7 @@ func (p *Policy) handOff(now time.Duration, o int) {
 		return
 	}
 	nowT := p.clock(now)
-	c, ok := p.fast[o].CandidateOf(nowT, p.sel.LatencyStale, 0, p.fleet.InFlight(o)+s.reserved[o], s.lim[o].Limit(), p.ejectUntil[o])
+	c, ok := p.fast[o].CandidateOf(nowT, p.sel.LatencyStale, 0, p.inFlight(o)+s.reserved[o], s.lim[o].Limit(), p.ejectUntil[o])
 	if !ok || c.Ejected {
 		return
 	}
