@@ -36,7 +36,7 @@ func TestCluster(t *testing.T) {
 	start := time.Now()
 	c := testenv.StartCluster(t, true)
 	t.Logf("cluster up in %v: kafka %v, clickhouse %v", time.Since(start).Round(time.Second), c.Kafka, c.ClickHouse)
-	r := newRigFor(t, c.Kafka, c.ClickHouse[0], 5*time.Minute)
+	r := newRigFor(t, c.Kafka, c.ClickHouse[0], 9*time.Minute)
 	r.cfg.Kafka.Partitions, r.cfg.Kafka.Replication = 6, 3
 	r.cfg.Warehouse.Cluster = c.Name
 
@@ -143,7 +143,26 @@ func TestCluster(t *testing.T) {
 		t.Fatal("the load got no answer")
 	}
 
-	r.verify(store) // through replica 1's Distributed tables, router-1's spill
+	// Ingest catches up on what the faults held back: wait (logging the
+	// progress, since a loaded machine can take minutes) until every
+	// answered request is stored, then check the count.
+	drain := time.Now()
+	lastLog := drain
+	testenv.Eventually(t, 4*time.Minute, "every answered request in ClickHouse", func() bool {
+		found := answeredStored(t, r, store)
+		if time.Since(lastLog) > 15*time.Second {
+			t.Logf("drain: %d of %d answered requests stored after %v", found, r.answeredCount(), time.Since(drain).Round(time.Second))
+			lastLog = time.Now()
+		}
+		return found >= r.answeredCount()
+	})
+	t.Logf("drained in %v", time.Since(drain).Round(time.Second))
+	if dups, err := store.Query(r.ctx, "SELECT id, count(), groupArray(toString(ingested_at)), groupArray(toString(start_time)) FROM requests GROUP BY id HAVING count() > 1 LIMIT 10"); err == nil && dups.Len() > 0 {
+		t.Errorf("ids stored more than once (id, copies, ingested_at, start_time): %v", dups.Values)
+	}
+	if !t.Failed() { // with duplicates, verify's wait for "each answered id once" cannot end
+		r.verify(store) // through replica 1's Distributed tables, router-1's spill
+	}
 	// Replica 2 may still be fetching the last parts (an insert whose
 	// quorum was being reached when the first check passed): wait for it to
 	// hold as many rows as replica 1, then compare.
@@ -267,4 +286,22 @@ func queryCount(t *testing.T, ctx context.Context, s *warehouse.Store, sql strin
 		t.Fatalf("%s: got %d rows, want 1", sql, rows.Len())
 	}
 	return i64any(rows.Values[0][0])
+}
+
+// answeredStored counts the answered requests in the warehouse.
+func answeredStored(t *testing.T, r *rig, s *warehouse.Store) int {
+	t.Helper()
+	rows, err := s.Query(r.ctx, "SELECT id FROM requests")
+	if err != nil {
+		return -1
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	found := 0
+	for _, row := range rows.Values {
+		if r.answered[row[0].(string)] {
+			found++
+		}
+	}
+	return found
 }

@@ -167,8 +167,14 @@ do_up() {
 
 do_down() {
 	local i rc=0
+	local pids=() p
 	if [[ "$CLUSTER_KAFKA" != 0 ]]; then
-		for i in "${BROKERS[@]}"; do kafka "$i" stop || rc=1; done
+		# At once: a broker's controlled shutdown waits on the others' quorum.
+		for i in "${BROKERS[@]}"; do
+			kafka "$i" stop &
+			pids+=($!)
+		done
+		for p in "${pids[@]}"; do wait "$p" || rc=1; done
 	fi
 	for i in "${REPLICAS[@]}"; do clickhouse "$i" stop || rc=1; done
 	zookeeper stop || rc=1
