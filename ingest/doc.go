@@ -11,7 +11,10 @@
 // Fetching, decoding and writing overlap: while one batch is written and
 // committed, the next is decoded (by Config.DecodeWorkers goroutines in
 // parallel) and the one after is fetched, up to Config.Pipeline batches
-// waiting behind the writer. There is still one writer, and batches are
+// waiting behind the writer; while they are all taken, the fetcher keeps
+// filling the next batch up to BatchRows instead of cutting it at
+// BatchWait, so a busy warehouse gets fewer, larger writes. There is still
+// one writer, and batches are
 // committed in fetch order, each only after its own write returned: a
 // commit never moves an offset past a row that is not durable. Decoding
 // uses bytedance/sonic behind a strict validity check and falls back to

@@ -88,7 +88,9 @@ func (i *Ingester) fetch(ctx context.Context, out chan<- *batch) error {
 	for {
 		b := &batch{msgs: make([]eventlog.Message, 0, min(i.cfg.BatchRows, 1<<16))}
 		err := i.collect(ctx, b)
-		if len(b.msgs) > 0 && (err == nil || ctx.Err() != nil) {
+		if err == nil {
+			err = i.handOff(ctx, out, b)
+		} else if len(b.msgs) > 0 && ctx.Err() != nil {
 			out <- b
 		}
 		switch {
@@ -124,6 +126,46 @@ func (i *Ingester) collect(ctx context.Context, b *batch) error {
 		}
 		b.msgs = append(b.msgs, msg)
 	}
+	return nil
+}
+
+// topUpWait is how long handOff fetches into a due batch before it tries
+// the hand-off again.
+const topUpWait = 20 * time.Millisecond
+
+// handOff sends the due batch b to out. While out is full — the writer is
+// still busy with earlier batches — it keeps fetching into b, up to
+// BatchRows: waiting costs no latency then, and fuller batches make fewer,
+// larger warehouse writes. On cancel it sends b (for the drain) and
+// returns nil; on a Source failure it returns the error.
+func (i *Ingester) handOff(ctx context.Context, out chan<- *batch, b *batch) error {
+	for len(b.msgs) < i.cfg.BatchRows {
+		select {
+		case out <- b:
+			return nil
+		default:
+		}
+		fctx, cancel := context.WithTimeout(ctx, topUpWait)
+	topUp:
+		for len(b.msgs) < i.cfg.BatchRows {
+			msg, err := i.src.Fetch(fctx)
+			switch {
+			case err == nil:
+				b.msgs = append(b.msgs, msg)
+			case ctx.Err() != nil:
+				cancel()
+				out <- b
+				return nil
+			case fctx.Err() != nil:
+				break topUp // try the hand-off again
+			default:
+				cancel()
+				return err
+			}
+		}
+		cancel()
+	}
+	out <- b
 	return nil
 }
 

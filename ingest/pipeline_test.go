@@ -190,3 +190,101 @@ func TestPipelineStopsOnSourceFailure(t *testing.T) {
 		t.Fatalf("got %d committed, want at most the two full batches", got)
 	}
 }
+
+// burstSource serves its messages only as the test allows them, then
+// blocks until more are allowed or ctx ends.
+type burstSource struct {
+	fakeSource
+	allow chan int
+	left  int
+}
+
+func (s *burstSource) Fetch(ctx context.Context) (eventlog.Message, error) {
+	for {
+		s.mu.Lock()
+		if s.left > 0 && s.next < len(s.msgs) {
+			s.left--
+			s.next++
+			m := s.msgs[s.next-1]
+			s.mu.Unlock()
+			return m, nil
+		}
+		s.mu.Unlock()
+		select {
+		case n := <-s.allow:
+			s.mu.Lock()
+			s.left += n
+			s.mu.Unlock()
+		case <-ctx.Done():
+			return eventlog.Message{}, ctx.Err()
+		}
+	}
+}
+
+// sizedSink records the size of each write; writes wait for the gate.
+type sizedSink struct {
+	gatedSink
+	sizes []int
+}
+
+func (s *sizedSink) WriteOutcomes(ctx context.Context, token string, outs []event.Outcome) error {
+	if err := s.gatedSink.WriteOutcomes(ctx, token, outs); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.sizes = append(s.sizes, len(outs))
+	s.mu.Unlock()
+	return nil
+}
+
+// TestPipelineTopsUpWhileWriterBusy: messages arrive in bursts of 50, each
+// followed by a pause longer than BatchWait. While the writer is free each
+// burst is a batch of its own; once the writer is held and the pipeline is
+// full, the bursts that follow go into one growing batch (up to BatchRows)
+// rather than into batches of 50 waiting in line.
+func TestPipelineTopsUpWhileWriterBusy(t *testing.T) {
+	const bursts, burst = 8, 50
+	msgs := outcomeMessages(t, bursts*burst)
+	sink := &sizedSink{gatedSink: gatedSink{gate: make(chan struct{}), durable: map[string]bool{}}}
+	src := &burstSource{fakeSource: fakeSource{msgs: msgs}, allow: make(chan int)}
+	cfg := ingest.DefaultConfig()
+	cfg.BatchRows, cfg.BatchWait, cfg.Pipeline = 1000, time.Millisecond, 1
+	ing := newIngester(t, cfg, src, sink, &fakeDLQ{}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ing.Run(ctx) }()
+	for k := 1; k <= bursts; k++ {
+		select {
+		case src.allow <- burst:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("burst %d: the source is no longer read while the writer is held", k)
+		}
+		testenv.Eventually(t, 10*time.Second, "burst fetched", func() bool {
+			src.mu.Lock()
+			defer src.mu.Unlock()
+			return src.next == k*burst
+		})
+		time.Sleep(20 * cfg.BatchWait) // let the burst's batch fall due
+	}
+	go func() {
+		for range bursts {
+			sink.gate <- struct{}{}
+		}
+	}()
+	testenv.Eventually(t, 10*time.Second, "every message committed", func() bool { return src.committedCount() == bursts*burst })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	largest := 0
+	for _, n := range sink.sizes {
+		largest = max(largest, n)
+	}
+	// Held: one batch at the writer, one decoded, one at the decoder; the
+	// fourth burst starts the batch that the rest top up.
+	if largest < 2*burst {
+		t.Fatalf("got batch sizes %v, want the bursts after the pipeline filled merged into one batch", sink.sizes)
+	}
+}
