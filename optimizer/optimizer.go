@@ -28,6 +28,10 @@ type Optimizer struct {
 	m           *metrics
 	now         func() time.Time
 	lastVersion VersionSource
+	lastPolicy  PolicySource
+
+	standby atomic.Bool // RunStandby is running
+	active  atomic.Bool // in standby: this optimizer holds the lease
 
 	mu      sync.Mutex // guards lambda and catalog
 	lambda  float64
@@ -54,6 +58,17 @@ type Option func(*Optimizer)
 // Without it, or when it fails, versions start above the clock in Unix ms.
 func WithLastVersion(fn VersionSource) Option {
 	return func(o *Optimizer) { o.lastVersion = fn }
+}
+
+// PolicySource returns the newest policy published anywhere, nil when
+// there is none.
+type PolicySource func(ctx context.Context) (*event.Policy, error)
+
+// WithLastPolicy makes a standby optimizer that takes over continue with
+// the λ of the newest policy its predecessor published (RunStandby), so an
+// operator's λ survives a takeover.
+func WithLastPolicy(fn PolicySource) Option {
+	return func(o *Optimizer) { o.lastPolicy = fn }
 }
 
 // New returns an Optimizer reading stats and publishing through pub.

@@ -64,15 +64,48 @@ const versionStride = 1024
 // takeover it forgets the version it last used and asks the version source
 // again (WithLastVersion), so its first policy is numbered above every one
 // the previous holder published, and it runs a round at once.
+//
+// With WithLastPolicy, a takeover also adopts the λ of the newest policy
+// published (the previous holder's knob, which it published with every
+// policy); when that policy cannot be read, the λ in force stays.
 func (o *Optimizer) RunStandby(ctx context.Context, lease Lease) error {
 	o.m.leader.Set(0)
+	o.standby.Store(true)
+	defer o.standby.Store(false)
 	return lease.Run(ctx, func(hctx context.Context, epoch int64) error {
 		o.lead(epoch)
-		o.log.Info("optimizer active", "epoch", epoch)
+		o.inherit(hctx)
+		o.active.Store(true)
+		o.log.Info("optimizer active", "epoch", epoch, "lambda", o.Lambda())
 		err := o.Run(hctx)
+		o.active.Store(false)
 		o.log.Info("optimizer standby", "epoch", epoch)
 		return err
 	})
+}
+
+// Active reports whether this optimizer publishes policies: always
+// outside standby, and in standby while it holds the lease. Changes made
+// to a standby (λ) would not reach the routers, so the admin API refuses
+// them there.
+func (o *Optimizer) Active() bool { return !o.standby.Load() || o.active.Load() }
+
+// inherit adopts the newest published policy's λ (WithLastPolicy).
+func (o *Optimizer) inherit(ctx context.Context) {
+	if o.lastPolicy == nil {
+		return
+	}
+	p, err := o.lastPolicy(ctx)
+	if err != nil {
+		o.log.Warn("newest policy unknown at takeover; keeping λ", "lambda", o.Lambda(), "err", err)
+		return
+	}
+	if p == nil {
+		return
+	}
+	if err := o.SetLambda(p.Lambda); err != nil {
+		o.log.Warn("newest policy's λ refused at takeover; keeping λ", "lambda", o.Lambda(), "err", err)
+	}
 }
 
 // lead starts a term under epoch: versions are asked afresh and follow the

@@ -167,3 +167,67 @@ func TestLeaseConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestStandbyInheritsLambdaAndIsActiveOnlyWhileHolding: a takeover adopts
+// the λ of the newest policy on the shared log (the previous holder's
+// knob), and Active is true only while the lease is held.
+func TestStandbyInheritsLambdaAndIsActiveOnlyWhileHolding(t *testing.T) {
+	cfg, stats := failingFleet()
+	cfg.Period = time.Millisecond
+	shared := &fakePub{}
+	newest := func(context.Context) (*event.Policy, error) {
+		shared.mu.Lock()
+		defer shared.mu.Unlock()
+		if len(shared.policies) == 0 {
+			return nil, nil
+		}
+		p := shared.policies[len(shared.policies)-1]
+		return &p, nil
+	}
+	a := newHarness(t, cfg, WithLastVersion(newestOn(shared)), WithLastPolicy(newest))
+	b := newHarness(t, cfg, WithLastVersion(newestOn(shared)), WithLastPolicy(newest))
+	a.stats.set(stats...)
+	b.stats.set(stats...)
+	a.opt.pub, b.opt.pub = shared, shared
+	if err := a.opt.SetLambda(0.8); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.opt.SetLambda(0.1); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.opt.RunStandby(context.Background(), &scriptedLease{terms: []term{{1, 3}}, log: shared}); err != nil {
+		t.Fatal(err)
+	}
+	// b held nothing yet: a standby that is not running RunStandby is
+	// active (no lease in use); one inside RunStandby without the lease
+	// is not.
+	var during bool
+	lease := &scriptedLease{terms: []term{{2, 6}}, log: shared}
+	probe := leaseFunc(func(ctx context.Context, hold func(context.Context, int64) error) error {
+		during = b.opt.Active()
+		return lease.Run(ctx, func(hctx context.Context, e int64) error {
+			return hold(hctx, e)
+		})
+	})
+	if err := b.opt.RunStandby(context.Background(), probe); err != nil {
+		t.Fatal(err)
+	}
+	if during {
+		t.Error("a standby waiting for the lease reports Active")
+	}
+	if got := b.opt.Lambda(); got != 0.8 {
+		t.Errorf("after taking over from a holder at λ 0.8, got λ %v", got)
+	}
+	shared.mu.Lock()
+	last := shared.policies[len(shared.policies)-1]
+	shared.mu.Unlock()
+	if last.Lambda != 0.8 {
+		t.Errorf("the new holder published λ %v, want the inherited 0.8", last.Lambda)
+	}
+}
+
+type leaseFunc func(ctx context.Context, hold func(context.Context, int64) error) error
+
+func (f leaseFunc) Run(ctx context.Context, hold func(context.Context, int64) error) error {
+	return f(ctx, hold)
+}

@@ -31,6 +31,7 @@ type optimizerService struct {
 func newOptimizerService(ocfg optimizer.Config, priors optimizer.PriorsConfig, plog *eventlog.PolicyLog, store *warehouse.Store, p process) (*optimizerService, error) {
 	opt, err := optimizer.New(ocfg, store, policySink{log: plog, store: store, logger: p.log.With("component", "policy-sink")}, p.deps("optimizer"),
 		optimizer.WithLastVersion(func(ctx context.Context) (uint64, error) { return newestVersion(ctx, plog, store) }),
+		optimizer.WithLastPolicy(func(ctx context.Context) (*event.Policy, error) { return newestPolicy(ctx, plog) }),
 		optimizer.WithPriors(store, priors)) // go-livepeer's own events, for orchestrators without outcomes
 	if err != nil {
 		return nil, err
@@ -81,7 +82,17 @@ type classLambda struct {
 //
 // With class=CAPABILITY/MODEL it sets that class's own λ instead (an SLA
 // tier by class), and with class=... and clear=1 it removes it.
+//
+// A standby optimizer refuses both (503): its rounds do not run, so the
+// change would reach no router, and the active one would not know it.
+// The λ of the active one survives a takeover (WithLastPolicy); a class's
+// own λ set at run time does not (class_lambdas in the config do).
 func (s *optimizerService) setLambda(w http.ResponseWriter, r *http.Request) {
+	if !s.opt.Active() {
+		w.Header().Set("Retry-After", "1")
+		admin.WriteError(w, http.StatusServiceUnavailable, "this optimizer is the standby (loopgate_optimizer_leader 0): send λ changes to the active one")
+		return
+	}
 	q := r.URL.Query()
 	if class := q.Get("class"); class != "" {
 		s.setClassLambda(w, r, class, q.Get("lambda"), q.Get("clear") == "1")
@@ -236,6 +247,19 @@ func newestVersion(ctx context.Context, plog *eventlog.PolicyLog, store *warehou
 		return 0, fmt.Errorf("decode the newest policy on the log: %w", err)
 	}
 	return max(v, pol.Version), nil
+}
+
+// newestPolicy is the newest policy on the policy log, nil when it is empty.
+func newestPolicy(ctx context.Context, plog *eventlog.PolicyLog) (*event.Policy, error) {
+	b, err := plog.Newest(ctx)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	pol, err := event.DecodePolicy(b)
+	if err != nil {
+		return nil, fmt.Errorf("decode the newest policy on the log: %w", err)
+	}
+	return &pol, nil
 }
 
 // catalogSummary is what an audit row says of a catalog.
