@@ -102,6 +102,21 @@
 // Solver.MaxIterations. A round for 100 orchestrators × 10 classes × 4
 // regions takes about 0.4 s at 60% load and 1.3 s at 90% (see BenchmarkStep).
 //
+// gonum's simplex is dense, (rows + capped orchestrators) × (arcs + rows):
+// at 100 orchestrators × 100 classes × 8 regions it took 3 s and 1.1 GB a
+// round. Above 2,000 arcs (exactLPArcs in lagrange.go) the linear program
+// is therefore solved by pricing capacity instead: projected subgradient
+// ascent with Polyak steps on its Lagrangian dual (prices π per
+// orchestrator; for given π every row takes its arc of least g + π·w, so
+// each step is linear in the arcs), and a feasible vertex built from the
+// prices by a regret-ordered greedy fill. The dual is a lower bound, so
+// their difference certifies the answer and is added to the Frank–Wolfe
+// gap; prices carry over between iterations. TestPricedMatchesExact
+// compares it with the exact simplex on 60 random small rounds: on average
+// 0.6 % of the objective's changeable part above, 57 % at worst (an
+// overloaded fleet of four orchestrators, where the greedy strands
+// capacity). BenchmarkStepScale gives its growth to 5,000 orchestrators.
+//
 // # Exploration, ejection, shares
 //
 // Every eligible orchestrator keeps min(Exploration, MaxExploration/n) of

@@ -2,10 +2,13 @@ package oracle
 
 import (
 	"fmt"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/loopgate/loopgate/sim/fleetgen"
 	"github.com/loopgate/loopgate/sim/scenario"
+	"github.com/loopgate/loopgate/sim/scenarios"
 )
 
 // BenchmarkSolve solves the initial state of generated fleets (8 regions,
@@ -42,4 +45,56 @@ func BenchmarkSolve(b *testing.B) {
 			})
 		}
 	}
+}
+
+// TestTimelineStatesScale solves every timeline state of the public
+// network-scale scenarios (200 orchestrators × 5 classes × 8 regions with
+// short faults; 60 orchestrators whose faults are hangs and slowdowns) the
+// way the oracle policy does, and logs the slowest solve in CPU seconds,
+// the target being ≤ 5 s per state. It fails only if a state does
+// not solve: time on a shared machine is reported, not asserted.
+func TestTimelineStatesScale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("solves a few hundred large LPs")
+	}
+	for _, name := range []string{"fleet-200-faults", "hang-slow"} {
+		t.Run(name, func(t *testing.T) {
+			sc, err := scenarios.Load(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := sc.Initial()
+			var worst, total time.Duration
+			states := 0
+			solve := func() {
+				c0 := cpuTime()
+				if _, err := Solve(sc, &st, DefaultConfig()); err != nil {
+					t.Fatalf("state %d: %v", states, err)
+				}
+				d := cpuTime() - c0
+				worst, total = max(worst, d), total+d
+				states++
+			}
+			solve()
+			for i, ch := range sc.Timeline {
+				if err := st.Apply(ch); err != nil {
+					t.Fatal(err)
+				}
+				if i+1 < len(sc.Timeline) && sc.Timeline[i+1].At == ch.At {
+					continue // one state per instant
+				}
+				solve()
+			}
+			t.Logf("%s: %d states, CPU per solve: worst %.3f s, mean %.3f s", name, states, worst.Seconds(), total.Seconds()/float64(states))
+		})
+	}
+}
+
+// cpuTime is the process's user + system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
