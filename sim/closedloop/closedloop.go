@@ -80,11 +80,16 @@ type StepTime struct {
 	PerArc time.Duration
 }
 
-// DefaultStepTime is fitted to the optimizer's measured step times on this
-// project's reference machine (2 vCPU KVM): see the table in
-// docs/BENCHMARKS.md ("optimizer and oracle scale").
+// DefaultStepTime is fitted to the optimizer's step times measured on this
+// project's reference machine (2 vCPU KVM, shared): Base 150 ms, between
+// the median (80–95 ms) and the 90th percentile (370–480 ms) of the
+// closed loop's own steps (statistics from chDB included) on
+// steady-heterogeneous and fault-storm; PerArc 9 µs per orchestrator ×
+// class × region, the CPU time of BenchmarkStepScale at 1,000
+// orchestrators × 100 classes × 8 regions (7.2 s). See docs/BENCHMARKS.md
+// ("Optimizer and oracle at scale").
 func DefaultStepTime() StepTime {
-	return StepTime{Base: 150 * time.Millisecond, PerArc: 500 * time.Nanosecond}
+	return StepTime{Base: 150 * time.Millisecond, PerArc: 9 * time.Microsecond}
 }
 
 // Of is the modelled duration of a step over orchs orchestrators, classes
