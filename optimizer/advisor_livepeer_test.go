@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -186,11 +187,9 @@ func TestAdvisorStableWithoutData(t *testing.T) {
 	}
 }
 
-// TestAdvisorBoundedAndFast: at 1,000 orchestrators each endpoint answers
-// within 50 ms, with a body bounded by the fleet (go-livepeer reads the
-// webhook with a 3 s timeout).
-func TestAdvisorBoundedAndFast(t *testing.T) {
-	const n = 1000
+// advisorFleet is an optimizer over n orchestrators in three advisor
+// regions, after one round.
+func advisorFleet(t testing.TB, n int) http.Handler {
 	cfg := DefaultConfig()
 	cfg.AdvisorRegions = []string{"FRA", "LAX", "SIN"}
 	specs := make([]orchSpec, n)
@@ -203,21 +202,35 @@ func TestAdvisorBoundedAndFast(t *testing.T) {
 	h := newHarness(t, cfg)
 	h.stats.set(stats...)
 	h.step(t)
-	handler := h.opt.AdvisorHandler()
+	return h.opt.AdvisorHandler()
+}
+
+// TestAdvisorBounded: at 1,000 orchestrators each endpoint's body is
+// bounded by the fleet (go-livepeer reads the webhook with a 3 s timeout;
+// how fast it answers is BenchmarkAdvisorAnswer's, not a test's, to say).
+func TestAdvisorBounded(t *testing.T) {
+	const n = 1000
+	handler := advisorFleet(t, n)
 	for _, path := range []string{WebhookPath, PerfStatsPath} {
-		body(t, handler, path) // warm
-		worst := time.Duration(0)
-		var size int
-		for range 20 {
-			start := time.Now()
-			size = len(body(t, handler, path))
-			worst = max(worst, time.Since(start))
-		}
-		if worst > 50*time.Millisecond {
-			t.Errorf("%s: slowest of 20 answers took %v, want ≤ 50ms at %d orchestrators", path, worst, n)
-		}
-		if size > 300*n {
+		if size := len(body(t, handler, path)); size > 300*n {
 			t.Errorf("%s: got %d bytes, want ≤ %d (300 per orchestrator)", path, size, 300*n)
 		}
+	}
+}
+
+// BenchmarkAdvisorAnswer is one answer of each advisor endpoint at 1,000
+// orchestrators (go-livepeer's webhook timeout is 3 s).
+func BenchmarkAdvisorAnswer(b *testing.B) {
+	handler := advisorFleet(b, 1000)
+	for _, path := range []string{WebhookPath, PerfStatsPath} {
+		b.Run(strings.TrimPrefix(path, "/orchestrators/"), func(b *testing.B) {
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+				if rec.Code != http.StatusOK {
+					b.Fatalf("%s: got %d", path, rec.Code)
+				}
+			}
+		})
 	}
 }
