@@ -82,14 +82,27 @@
 //		if err != nil { return err }
 //		batch = append(batch, m)
 //		if full(batch) {
-//			if err := store(ctx, batch); err != nil { return err } // durable first,
-//			if err := r.Commit(ctx, batch...); err != nil { return err } // then commit
+//			hctx, release, err := r.Hold(ctx, batch) // the partitions stay ours until release
+//			if errors.Is(err, eventlog.ErrRevoked) { batch = batch[:0]; continue } // moved: the new owner reads it
+//			if err := store(hctx, batch); err != nil { release(); return err } // durable first,
+//			if err := r.Commit(hctx, batch...); err != nil { release(); return err } // then commit
+//			release()
 //			batch = batch[:0]
 //		}
 //	}
 //
 // Commit only what has been handled. Commits are synchronous round trips
 // (a few milliseconds on Kafka): commit per stored batch, not per message.
+//
+// The Reader is a kafka-go ConsumerGroup with one partition reader per
+// assigned partition. Every Message carries the group generation it was
+// fetched in; when a member joins or leaves, the generation ends on every
+// member, and kafka-go lets a member rejoin only after that member's open
+// Holds are released. So while one member holds a batch, no other member
+// reads its partitions, and a batch fetched in an ended generation is
+// refused by Hold and by Commit: two members never handle the same record
+// at once. Keep a batch within one generation (a record with a new
+// Generation starts a new batch), and keep a Hold under RebalanceTimeout.
 //
 // # Publisher ordering
 //
@@ -178,6 +191,7 @@
 //	loopgate_eventlog_reader_committed_total          messages committed
 //	loopgate_eventlog_reader_fetch_errors_total       failed fetches
 //	loopgate_eventlog_reader_commit_errors_total      failed commits
+//	loopgate_eventlog_reader_stale_total              fetched records skipped: their generation had ended
 //	loopgate_eventlog_reader_lag                      records behind the newest (gauge)
 //	loopgate_eventlog_writer_written_total            messages acknowledged
 //	loopgate_eventlog_writer_write_errors_total       produce attempts with unacknowledged messages

@@ -24,6 +24,9 @@ const (
 	logKeyDropped     = "dropped"
 	logKeySpillEvents = "spill_events"
 	logKeyOffset      = "offset"
+	logKeyGeneration  = "generation"
+	logKeyPartition   = "partition"
+	logKeyPartitions  = "partitions"
 )
 
 // kafkaLogger adapts kafka-go's printf logger to slog at the given level. The

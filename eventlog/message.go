@@ -16,6 +16,10 @@ type Message struct {
 	Value     []byte
 	Headers   []Header
 	Time      time.Time // record timestamp; a zero Time is set to now when written
+	// Generation is the consumer-group generation a Reader fetched the
+	// message in (Reader.Hold, Reader.Commit); 0 for messages not fetched
+	// by a Reader. Writers ignore it.
+	Generation int64
 }
 
 // Header is one record header.

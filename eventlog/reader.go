@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -124,23 +124,52 @@ func (c ReaderConfig) Validate() error {
 // arrive in offset order; committing a message commits every earlier
 // message of its partition.
 //
-// Fetch is meant for one goroutine; Commit may be called from another.
+// Partitions move between members when one joins, leaves or dies; each
+// assignment is a group generation, and every Message carries the
+// generation it was fetched in. A consumer whose handling must not overlap
+// another member's (two writers of the same rows) brackets it with Hold:
+// while a Hold is open the generation cannot end on this member's side —
+// the group waits for it before giving the partitions to anyone — and once
+// the generation has ended Hold refuses its messages (ErrRevoked), so they
+// are dropped uncommitted and the partitions' new owner reads them again.
+// Fetch skips messages of a generation that has ended, and Commit refuses
+// them: a commit from an old generation never moves an offset.
+//
+// Fetch is meant for one goroutine; Commit and Hold may be called from
+// another.
 type Reader struct {
 	cfg    ReaderConfig
-	r      *kafka.Reader
+	cg     *kafka.ConsumerGroup
 	logger *slog.Logger
 
-	fetched, committed, fetchErrors, commitErrors prometheus.Counter
-	lagGauge                                      prometheus.Gauge
+	fetched, committed, fetchErrors, commitErrors, stale prometheus.Counter
+	lagGauge                                             prometheus.Gauge
 
-	sec  client // resolved Security
-	mu   sync.Mutex
-	lags map[int]int64    // per partition: records after the last one fetched
-	tr   *kafka.Transport // for GroupLag; created on first use
+	sec     client        // resolved Security
+	msgs    chan Message  // fetched by the partition readers of the live generation
+	closed  chan struct{} // closed by Close, after the group is left
+	stop    context.CancelFunc
+	done    chan struct{} // closed when run returns
+	once    sync.Once
+	liveGen atomic.Int64 // id of the generation whose messages may be handled; 0 for none
+
+	mu      sync.Mutex
+	drained *sync.Cond        // signalled when holds drops
+	gen     *kafka.Generation // the generation commits go through; nil between generations
+	genEnd  context.CancelFunc
+	genCtx  context.Context // ends when gen ends (Hold's context derives from it)
+	holds   int
+	lags    map[int]int64    // per partition: records after the last one fetched
+	tr      *kafka.Transport // for GroupLag; created on first use
 }
 
-// NewReader returns a Reader that joins the group in the background. A nil
-// logger discards logs; a nil reg registers no metrics.
+// ErrRevoked is returned by Hold and Commit for messages of a consumer-group
+// generation that has ended: their partitions may belong to another member
+// now, which reads them again from the last commit. Drop them uncommitted.
+var ErrRevoked = errors.New("eventlog: partitions revoked")
+
+// NewReader returns a Reader that joins the group in the background (until
+// Close). A nil logger discards logs; a nil reg registers no metrics.
 func NewReader(cfg ReaderConfig, d deps.Deps) (*Reader, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -162,102 +191,260 @@ func NewReader(cfg ReaderConfig, d deps.Deps) (*Reader, error) {
 		logger:       logger,
 		fetched:      counter("fetched_total", "Messages returned by Fetch."),
 		committed:    counter("committed_total", "Messages committed."),
-		fetchErrors:  counter("fetch_errors_total", "Fetch calls that failed (not counting cancellation)."),
+		fetchErrors:  counter("fetch_errors_total", "Failed fetches and group joins (not counting cancellation); each is retried."),
 		commitErrors: counter("commit_errors_total", "Commit calls that failed."),
+		stale:        counter("stale_total", "Fetched messages skipped because their generation ended before Fetch returned them; the partitions' next owner reads them again."),
 		lagGauge: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "loopgate", Subsystem: "eventlog_reader", Name: "lag",
 			Help:        "Records behind the newest, summed over the partitions this reader has fetched from, as of the last fetch from each.",
 			ConstLabels: labels,
 		}),
-		lags: map[int]int64{},
-		sec:  sec,
+		msgs:   make(chan Message, cfg.QueueCapacity),
+		closed: make(chan struct{}),
+		done:   make(chan struct{}),
+		lags:   map[int]int64{},
+		sec:    sec,
 	}
-	if err := register(reg, rd.fetched, rd.committed, rd.fetchErrors, rd.commitErrors, rd.lagGauge); err != nil {
+	rd.drained = sync.NewCond(&rd.mu)
+	if err := register(reg, rd.fetched, rd.committed, rd.fetchErrors, rd.commitErrors, rd.stale, rd.lagGauge); err != nil {
 		return nil, err
 	}
-	rd.r = kafka.NewReader(kafka.ReaderConfig{
+	rd.cg, err = kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                cfg.GroupID,
 		Brokers:           cfg.Brokers,
-		Topic:             cfg.Topic,
-		GroupID:           cfg.GroupID,
 		Dialer:            sec.dialer(),
+		Topics:            []string{cfg.Topic},
 		StartOffset:       kafka.FirstOffset,
-		CommitInterval:    0, // synchronous commits of exactly what Commit is given
-		SessionTimeout:    cfg.SessionTimeout,
 		HeartbeatInterval: cfg.HeartbeatInterval,
+		SessionTimeout:    cfg.SessionTimeout,
 		RebalanceTimeout:  cfg.RebalanceTimeout,
 		JoinGroupBackoff:  cfg.JoinGroupBackoff,
-		MaxWait:           cfg.MaxWait,
-		MinBytes:          cfg.MinBytes,
-		MaxBytes:          cfg.MaxBytes,
-		QueueCapacity:     cfg.QueueCapacity,
 		RetentionTime:     cfg.OffsetRetention,
-		ReadLagInterval:   -1, // kafka-go cannot compute lag for groups; we do it per fetch
-		Logger:            kafkaLogger(logger, slog.LevelDebug, "kafka reader"),
-		ErrorLogger:       kafkaLogger(logger, slog.LevelWarn, "kafka reader error"),
+		Logger:            kafkaLogger(logger, slog.LevelDebug, "kafka group"),
+		ErrorLogger:       kafkaLogger(logger, slog.LevelDebug, "kafka group error"),
 	})
+	if err != nil {
+		return nil, fmt.Errorf("reader of %s: group %s: %w", cfg.Topic, cfg.GroupID, err)
+	}
+	// The Reader's own goroutine, stopped by Close: context.Background
+	// because a Reader outlives any one call.
+	ctx, stop := context.WithCancel(context.Background())
+	rd.stop = stop
+	go func() { defer close(rd.done); rd.run(ctx) }()
 	return rd, nil
 }
 
-// Fetch returns the next message, blocking until one arrives, ctx ends or
-// the Reader is closed (ErrClosed). It does not commit.
-//
-// A retriable group error (the coordinator moving or still loading its
-// offsets, as on a cluster that is starting or has lost a broker) is
-// counted and logged, and Fetch goes on waiting: kafka-go rejoins the group
-// by itself and only reports the error.
-func (r *Reader) Fetch(ctx context.Context) (Message, error) {
-	m, err := r.r.FetchMessage(ctx)
-	for err != nil && ctx.Err() == nil && retriable(err) {
-		r.fetchErrors.Inc()
-		r.logger.Warn("fetch: retriable group error; waiting", logKeyErr, err)
-		m, err = r.r.FetchMessage(ctx)
-	}
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return Message{}, ErrClosed
+// run takes each generation the group gives this member: one partition
+// reader per assigned partition, and a guard that, when the generation
+// ends, refuses new Holds and waits for the open ones before letting the
+// member rejoin.
+func (r *Reader) run(ctx context.Context) {
+	for {
+		gen, err := r.cg.Next(ctx)
+		if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+			return
 		}
-		if ctx.Err() == nil {
+		if err != nil {
 			r.fetchErrors.Inc()
+			r.logger.Warn("join group; retrying", logKeyErr, err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(r.cfg.JoinGroupBackoff):
+			}
+			continue
 		}
-		return Message{}, fmt.Errorf("fetch from %s: %w", r.cfg.Topic, err)
-	}
-	r.fetched.Inc()
-	if m.HighWaterMark > 0 {
+		assigned := gen.Assignments[r.cfg.Topic]
+		ids := make([]int, len(assigned))
+		for i, a := range assigned {
+			ids[i] = a.ID
+		}
+		r.logger.Info("partitions assigned", logKeyGeneration, gen.ID, logKeyPartitions, ids)
+		gctx, end := context.WithCancel(ctx)
 		r.mu.Lock()
-		r.lags[m.Partition] = max(0, m.HighWaterMark-m.Offset-1)
-		var sum int64
-		for _, l := range r.lags {
-			sum += l
-		}
+		r.gen, r.genCtx, r.genEnd = gen, gctx, end
 		r.mu.Unlock()
-		r.lagGauge.Set(float64(sum))
+		r.liveGen.Store(int64(gen.ID))
+		gen.Start(func(kctx context.Context) {
+			<-kctx.Done()
+			r.revoke(gen)
+		})
+		for _, a := range assigned {
+			gen.Start(func(kctx context.Context) { r.readPartition(kctx, int64(gen.ID), a) })
+		}
 	}
-	return fromKafka(m), nil
 }
 
-// retriable reports whether err is a Kafka error that a later attempt may
-// not meet.
-func retriable(err error) bool {
-	var kerr kafka.Error
-	return errors.As(err, &kerr) && kerr.Temporary()
+// revoke ends gen on this member's side: no new Hold, then wait for the
+// open ones. kafka-go rejoins only after it returns, so the partitions'
+// next owner cannot start before the handling held here is done.
+func (r *Reader) revoke(gen *kafka.Generation) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gen != gen {
+		return
+	}
+	r.liveGen.Store(0)
+	r.genEnd()
+	for r.holds > 0 {
+		r.drained.Wait()
+	}
+	r.gen = nil
+	r.logger.Info("partitions revoked", logKeyGeneration, gen.ID)
 }
 
-// Commit commits msgs: for each partition, the group's offset moves past the
-// highest offset given. Call it only after the messages were handled. It
-// returns once the coordinator has accepted the commit.
+// readPartition feeds r.msgs from one assigned partition, from its
+// committed offset, until the generation ends.
+func (r *Reader) readPartition(ctx context.Context, genID int64, a kafka.PartitionAssignment) {
+	pr := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:         r.cfg.Brokers,
+		Topic:           r.cfg.Topic,
+		Partition:       a.ID,
+		Dialer:          r.sec.dialer(),
+		MaxWait:         r.cfg.MaxWait,
+		MinBytes:        r.cfg.MinBytes,
+		MaxBytes:        r.cfg.MaxBytes,
+		QueueCapacity:   r.cfg.QueueCapacity,
+		ReadLagInterval: -1, // lag is computed per fetch from the high-water mark
+		Logger:          kafkaLogger(r.logger, slog.LevelDebug, "kafka reader"),
+		ErrorLogger:     kafkaLogger(r.logger, slog.LevelWarn, "kafka reader error"),
+	})
+	defer pr.Close()
+	if err := pr.SetOffset(a.Offset); err != nil {
+		r.fetchErrors.Inc()
+		r.logger.Warn("set partition offset", logKeyPartition, a.ID, logKeyOffset, a.Offset, logKeyErr, err)
+		return
+	}
+	for {
+		m, err := pr.FetchMessage(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			r.fetchErrors.Inc()
+			r.logger.Warn("fetch: retrying", logKeyPartition, a.ID, logKeyErr, err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(r.cfg.JoinGroupBackoff):
+			}
+			continue
+		}
+		if m.HighWaterMark > 0 {
+			r.mu.Lock()
+			r.lags[m.Partition] = max(0, m.HighWaterMark-m.Offset-1)
+			var sum int64
+			for _, l := range r.lags {
+				sum += l
+			}
+			r.mu.Unlock()
+			r.lagGauge.Set(float64(sum))
+		}
+		msg := fromKafka(m)
+		msg.Generation = genID
+		select {
+		case r.msgs <- msg:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// Fetch returns the next message, blocking until one arrives, ctx ends or
+// the Reader is closed (ErrClosed). It does not commit. Messages of a
+// generation that has ended are skipped (counted in stale_total).
+//
+// Group trouble (the coordinator moving or still loading its offsets, as
+// on a cluster that is starting or has lost a broker) is counted and
+// logged, and Fetch goes on waiting while the Reader rejoins.
+func (r *Reader) Fetch(ctx context.Context) (Message, error) {
+	for {
+		var m Message
+		select {
+		case <-ctx.Done():
+			return Message{}, fmt.Errorf("fetch from %s: %w", r.cfg.Topic, ctx.Err())
+		case <-r.closed:
+			return Message{}, ErrClosed
+		case m = <-r.msgs:
+		}
+		if m.Generation != r.liveGen.Load() {
+			r.stale.Inc()
+			continue
+		}
+		r.fetched.Inc()
+		return m, nil
+	}
+}
+
+// Hold keeps the generation of msgs from ending on this member's side
+// until release is called: the partitions stay this member's, and no other
+// member starts reading them, while the messages are handled (written and
+// committed). The returned context ends when the group wants the
+// partitions back (a member joined or left) or ctx ends: stop retrying
+// then, finish what is under way, and release. Hold returns ErrRevoked when
+// the generation of any of msgs has already ended; drop them uncommitted.
+//
+// A Hold should last well under RebalanceTimeout: past it the coordinator
+// drops this member from the group and gives its partitions away anyway.
+func (r *Reader) Hold(ctx context.Context, msgs []Message) (context.Context, func(), error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	live := r.liveGen.Load()
+	for _, m := range msgs {
+		if live == 0 || m.Generation != live {
+			return nil, nil, fmt.Errorf("hold %d messages of generation %d: %w", len(msgs), m.Generation, ErrRevoked)
+		}
+	}
+	r.holds++
+	hctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(r.genCtx, cancel)
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			stop()
+			cancel()
+			r.mu.Lock()
+			r.holds--
+			r.mu.Unlock()
+			r.drained.Broadcast()
+		})
+	}
+	return hctx, release, nil
+}
+
+// Commit commits msgs through their generation: for each partition, the
+// group's offset moves past the highest offset given. Call it only after
+// the messages were handled. It returns once the coordinator has accepted
+// the commit, or ErrRevoked when their generation is over (the commit
+// would be refused; the messages will be read again).
 func (r *Reader) Commit(ctx context.Context, msgs ...Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	refs := make([]kafka.Message, len(msgs))
-	for i, m := range msgs {
-		refs[i] = commitRef(m)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("commit %d messages to group %s: %w", len(msgs), r.cfg.GroupID, err)
 	}
-	if err := r.r.CommitMessages(ctx, refs...); err != nil {
-		if errors.Is(err, io.ErrClosedPipe) {
-			return ErrClosed
+	offsets := map[string]map[int]int64{}
+	r.mu.Lock()
+	gen := r.gen
+	r.mu.Unlock()
+	for _, m := range msgs {
+		if gen == nil || m.Generation != int64(gen.ID) {
+			return fmt.Errorf("commit %d messages of generation %d to group %s: %w", len(msgs), m.Generation, r.cfg.GroupID, ErrRevoked)
 		}
+		p := offsets[m.Topic]
+		if p == nil {
+			p = map[int]int64{}
+			offsets[m.Topic] = p
+		}
+		p[m.Partition] = max(p[m.Partition], m.Offset+1)
+	}
+	if err := gen.CommitOffsets(offsets); err != nil {
 		r.commitErrors.Inc()
+		if errors.Is(err, kafka.IllegalGeneration) || errors.Is(err, kafka.UnknownMemberId) ||
+			errors.Is(err, kafka.RebalanceInProgress) || errors.Is(err, kafka.FencedInstanceID) {
+			err = fmt.Errorf("%w: %w", ErrRevoked, err)
+		}
 		return fmt.Errorf("commit %d messages to group %s: %w", len(msgs), r.cfg.GroupID, err)
 	}
 	r.committed.Add(float64(len(msgs)))
@@ -355,17 +542,21 @@ func (r *Reader) transport() *kafka.Transport {
 	return r.tr
 }
 
-// Close leaves the group (so its partitions move to other members at once)
-// and stops the background fetching. Uncommitted messages will be delivered
-// again to whoever reads the partition next.
+// Close leaves the group (so its partitions move to other members at once;
+// open Holds are waited for first) and stops the background fetching.
+// Uncommitted messages will be delivered again to whoever reads the
+// partition next.
 func (r *Reader) Close() error {
-	r.mu.Lock()
-	if r.tr != nil {
-		r.tr.CloseIdleConnections()
-	}
-	r.mu.Unlock()
-	if err := r.r.Close(); err != nil {
-		return fmt.Errorf("close reader: %w", err)
-	}
+	r.once.Do(func() {
+		r.stop()
+		r.cg.Close() // ends the generation (the guard waits for Holds) and leaves the group
+		<-r.done
+		r.mu.Lock()
+		if r.tr != nil {
+			r.tr.CloseIdleConnections()
+		}
+		r.mu.Unlock()
+		close(r.closed)
+	})
 	return nil
 }
