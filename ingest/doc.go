@@ -21,6 +21,16 @@
 // event.DecodeOutcome for anything it does not accept, so what is accepted
 // and rejected is exactly encoding/json's (json.go).
 //
+// With several ingest processes in one consumer group, partitions move
+// when a process joins, leaves or dies. Each batch is written and
+// committed inside a Hold of its messages' group generation (Holder,
+// eventlog.Reader.Hold): the group does not give the partitions to another
+// process until the write under way has returned and been committed, and a
+// batch fetched in a generation that has ended is dropped uncommitted, for
+// the new owner to read again. Batches never mix generations. So one id is
+// only ever written by one process at a time, which is what the Sink's
+// check-then-insert needs to stay exact.
+//
 // Messages that cannot be decoded — not JSON, an unsupported schema version,
 // too large, invalid fields — are copied to the dead-letter topic with the
 // error in their headers, counted, and committed with the batch: one bad
@@ -54,4 +64,6 @@
 //	                                            partition ends, asked of the brokers every LagInterval
 //	                                            (so it grows while the warehouse is down)
 //	loopgate_ingest_last_commit_timestamp_seconds
+//	loopgate_ingest_revoked_messages_total      messages dropped uncommitted because their partitions
+//	                                            moved to another ingest process first (re-read there)
 package ingest

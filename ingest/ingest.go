@@ -39,6 +39,19 @@ type GroupLagger interface {
 	GroupLag(ctx context.Context) (int64, error)
 }
 
+// Holder is a Source whose partitions can move to another consumer while
+// their messages are in hand (eventlog.Reader, whose group generations
+// they are). Hold keeps this consumer the only one writing msgs' rows
+// until release: the returned context ends when the partitions are wanted
+// elsewhere, and Hold returns eventlog.ErrRevoked once they are gone. The
+// Ingester writes and commits each batch inside a Hold, and drops a
+// revoked batch uncommitted for the new owner to read again, so two
+// consumers never write the same rows at once (the Sink's "one writer per
+// id range" holds across rebalances).
+type Holder interface {
+	Hold(ctx context.Context, msgs []eventlog.Message) (context.Context, func(), error)
+}
+
 // DeadLetters receives messages that cannot be ingested. Write returns nil
 // only when the messages are acknowledged.
 type DeadLetters interface {
@@ -167,7 +180,20 @@ func New(cfg Config, src Source, sink Sink, dlq DeadLetters, d deps.Deps, opts .
 
 // flush writes, dead-letters and commits b, retrying each step until it
 // succeeds or ctx ends. Commit comes last: a crash before it re-delivers.
+// A batch whose partitions moved to another consumer before it was
+// committed is dropped (counted, logged) and flush returns nil.
 func (i *Ingester) flush(ctx context.Context, b *batch) error {
+	revoked, err := owned(ctx, i.src, b.msgs, func(ctx context.Context) error { return i.store(ctx, b) })
+	if revoked {
+		i.m.revoked.Add(float64(len(b.msgs)))
+		i.log.Info("batch dropped: its partitions moved to another consumer, which reads it again", "messages", len(b.msgs), "err", err)
+		return nil
+	}
+	return err
+}
+
+// store writes, dead-letters and commits b.
+func (i *Ingester) store(ctx context.Context, b *batch) error {
 	if len(b.outs) > 0 {
 		token := b.token
 		err := i.retry(ctx, "write batch", func(ctx context.Context) error {
@@ -200,6 +226,35 @@ func (i *Ingester) flush(ctx context.Context, b *batch) error {
 		i.m.lag.Set(float64(i.lagFn()))
 	}
 	return nil
+}
+
+// owned runs handle (which writes and commits msgs) inside a Hold of msgs
+// when src is a Holder, with the Hold's context, and reports revoked when
+// msgs' partitions moved to another consumer first: Hold refused them, a
+// commit was refused, or the Hold's context ended (the group wants the
+// partitions back) while ctx did not. Then the remaining steps were not
+// done; nothing is committed, and the new owner reads msgs again. A write
+// already sent when the Hold's context ends is waited for (it runs without
+// that cancellation), so the Hold is released only once nothing more of
+// msgs can land.
+func owned(ctx context.Context, src Source, msgs []eventlog.Message, handle func(context.Context) error) (revoked bool, err error) {
+	h, ok := src.(Holder)
+	if !ok {
+		return false, handle(ctx)
+	}
+	hctx, release, err := h.Hold(ctx, msgs)
+	if err != nil {
+		if errors.Is(err, eventlog.ErrRevoked) {
+			return true, err
+		}
+		return false, fmt.Errorf("hold %d messages: %w", len(msgs), err)
+	}
+	defer release()
+	err = handle(hctx)
+	if err != nil && ctx.Err() == nil && (hctx.Err() != nil || errors.Is(err, eventlog.ErrRevoked)) {
+		return true, err
+	}
+	return false, err
 }
 
 // watchLag sets the lag gauge from the group's lag every LagInterval until
@@ -240,6 +295,9 @@ func (i *Ingester) retry(ctx context.Context, what string, fn func(context.Conte
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", what, ctx.Err())
+		}
+		if errors.Is(err, eventlog.ErrRevoked) {
+			return fmt.Errorf("%s: %w", what, err) // no retry can succeed
 		}
 		i.log.Warn("retrying", "step", what, "attempt", attempt, "backoff", backoff, "err", err)
 		if err := i.sleep(ctx, backoff); err != nil {

@@ -124,6 +124,17 @@ func (a *LivepeerAdapter) Run(ctx context.Context) error {
 		}
 		switch {
 		case err == nil:
+			if len(b.msgs) > 0 && msg.Generation != b.msgs[0].Generation {
+				// A batch holds one consumer-group generation (see
+				// Holder): flush the old one before msg starts the next.
+				if err := a.flush(ctx, &b); err != nil {
+					if ctx.Err() != nil {
+						return a.drain(ctx, &b)
+					}
+					return err
+				}
+				b.reset()
+			}
 			if len(b.msgs) == 0 {
 				b.first = a.now()
 			}
@@ -189,8 +200,21 @@ func (a *LivepeerAdapter) add(b *lpBatch, msg eventlog.Message) {
 	}
 }
 
-// flush writes, dead-letters and commits b, each step retried; commit last.
+// flush writes, dead-letters and commits b, each step retried; commit
+// last. As for outcomes, it does so inside a Hold of b's generation, and a
+// batch whose partitions moved to another consumer first is dropped
+// uncommitted (flush returns nil).
 func (a *LivepeerAdapter) flush(ctx context.Context, b *lpBatch) error {
+	revoked, err := owned(ctx, a.src, b.msgs, func(ctx context.Context) error { return a.store(ctx, b) })
+	if revoked {
+		a.log.Info("batch dropped: its partitions moved to another consumer, which reads it again", "messages", len(b.msgs), "err", err)
+		return nil
+	}
+	return err
+}
+
+// store writes, dead-letters and commits b.
+func (a *LivepeerAdapter) store(ctx context.Context, b *lpBatch) error {
 	if b.rows.Len() > 0 {
 		token := "livepeer/" + Token(b.msgs)
 		err := a.core.retry(ctx, "write livepeer batch", func(ctx context.Context) error {

@@ -15,6 +15,7 @@ type metrics struct {
 	deadLetters  *prometheus.CounterVec
 	lag          prometheus.Gauge
 	lastCommit   prometheus.Gauge
+	revoked      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -45,6 +46,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		lastCommit: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "loopgate_ingest_last_commit_timestamp_seconds", Help: "Unix time of the last offset commit.",
 		}),
+		revoked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loopgate_ingest_revoked_messages_total", Help: "Messages dropped uncommitted because their partitions moved to another consumer before their batch was committed; the new owner reads them again.",
+		}),
 	}
 	// Every known label value exists from the start at 0, so the first
 	// dead letter is an increase that alerts and rate() can see.
@@ -57,7 +61,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.messages, m.rows, m.batchSize, m.writeSeconds, m.writeErrors, m.deadLetters, m.lag, m.lastCommit} {
+	for _, c := range []prometheus.Collector{m.messages, m.rows, m.batchSize, m.writeSeconds, m.writeErrors, m.deadLetters, m.lag, m.lastCommit, m.revoked} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register ingest metrics: %w", err)
 		}

@@ -22,7 +22,8 @@ import (
 // written, whatever the stages overlap. There is one writer, so two
 // batches are never written at once, and a message re-delivered after a
 // rebalance is written after, never beside, its first copy (the Sink's
-// "one writer per id range").
+// "one writer per id range"). Across processes, the Holder's generations
+// keep it so (see flush).
 
 // batch is what one flush writes and commits.
 type batch struct {
@@ -82,14 +83,17 @@ func (i *Ingester) Run(ctx context.Context) error {
 
 // fetch cuts the Source's messages into batches of BatchRows, or fewer when
 // BatchWait has passed since a batch's first message, and sends them to
-// out. On cancel it sends the partial batch (for the drain) and returns
-// nil; on a Source failure it returns the error.
+// out. A batch holds messages of one consumer-group generation: the first
+// message of a new generation starts the next batch. On cancel it sends the
+// partial batch (for the drain) and returns nil; on a Source failure it
+// returns the error.
 func (i *Ingester) fetch(ctx context.Context, out chan<- *batch) error {
+	f := &feed{src: i.src}
 	for {
 		b := &batch{msgs: make([]eventlog.Message, 0, min(i.cfg.BatchRows, 1<<16))}
-		err := i.collect(ctx, b)
+		err := i.collect(ctx, f, b)
 		if err == nil {
-			err = i.handOff(ctx, out, b)
+			err = i.handOff(ctx, f, out, b)
 		} else if len(b.msgs) > 0 && ctx.Err() != nil {
 			out <- b
 		}
@@ -103,28 +107,58 @@ func (i *Ingester) fetch(ctx context.Context, out chan<- *batch) error {
 	}
 }
 
+// feed is the fetch stage's Source with one message of look-ahead: the
+// message that ended a batch by starting a new generation is the next
+// batch's first.
+type feed struct {
+	src   Source
+	carry *eventlog.Message
+}
+
+// next returns the carried message, if any, else the Source's next.
+func (f *feed) next(ctx context.Context) (eventlog.Message, error) {
+	if m := f.carry; m != nil {
+		f.carry = nil
+		return *m, nil
+	}
+	return f.src.Fetch(ctx)
+}
+
+// add appends msg to b, or carries it to the next batch and reports false
+// when it belongs to another generation than b's.
+func (f *feed) add(b *batch, msg eventlog.Message) bool {
+	if len(b.msgs) > 0 && msg.Generation != b.msgs[0].Generation {
+		f.carry = &msg
+		return false
+	}
+	b.msgs = append(b.msgs, msg)
+	return true
+}
+
 // collect fills b: it blocks for the first message, then fetches until the
-// batch is full or BatchWait after that first message. It returns nil when
-// the batch is due.
-func (i *Ingester) collect(ctx context.Context, b *batch) error {
-	msg, err := i.src.Fetch(ctx)
+// batch is full, BatchWait after that first message, or a message of a new
+// generation. It returns nil when the batch is due.
+func (i *Ingester) collect(ctx context.Context, f *feed, b *batch) error {
+	msg, err := f.next(ctx)
 	if err != nil {
 		return err
 	}
 	b.first = i.now()
-	b.msgs = append(b.msgs, msg)
+	f.add(b, msg)
 	// One deadline for the whole batch, not a timer per message.
 	fctx, cancel := context.WithTimeout(ctx, i.cfg.BatchWait)
 	defer cancel()
 	for len(b.msgs) < i.cfg.BatchRows {
-		msg, err := i.src.Fetch(fctx)
+		msg, err := f.next(fctx)
 		if err != nil {
 			if ctx.Err() == nil && fctx.Err() != nil {
 				return nil // the batch is due
 			}
 			return err
 		}
-		b.msgs = append(b.msgs, msg)
+		if !f.add(b, msg) {
+			return nil // a new generation: the batch is due
+		}
 	}
 	return nil
 }
@@ -135,11 +169,12 @@ const topUpWait = 20 * time.Millisecond
 
 // handOff sends the due batch b to out. While out is full — the writer is
 // still busy with earlier batches — it keeps fetching into b, up to
-// BatchRows: waiting costs no latency then, and fuller batches make fewer,
-// larger warehouse writes. On cancel it sends b (for the drain) and
-// returns nil; on a Source failure it returns the error.
-func (i *Ingester) handOff(ctx context.Context, out chan<- *batch, b *batch) error {
-	for len(b.msgs) < i.cfg.BatchRows {
+// BatchRows or a message of a new generation: waiting costs no latency
+// then, and fuller batches make fewer, larger warehouse writes. On cancel
+// it sends b (for the drain) and returns nil; on a Source failure it
+// returns the error.
+func (i *Ingester) handOff(ctx context.Context, f *feed, out chan<- *batch, b *batch) error {
+	for len(b.msgs) < i.cfg.BatchRows && f.carry == nil {
 		select {
 		case out <- b:
 			return nil
@@ -148,10 +183,12 @@ func (i *Ingester) handOff(ctx context.Context, out chan<- *batch, b *batch) err
 		fctx, cancel := context.WithTimeout(ctx, topUpWait)
 	topUp:
 		for len(b.msgs) < i.cfg.BatchRows {
-			msg, err := i.src.Fetch(fctx)
+			msg, err := f.next(fctx)
 			switch {
 			case err == nil:
-				b.msgs = append(b.msgs, msg)
+				if !f.add(b, msg) {
+					break topUp // a new generation: send b as it is
+				}
 			case ctx.Err() != nil:
 				cancel()
 				out <- b

@@ -45,7 +45,9 @@ import (
 //
 // Limits: the check and the insert are not atomic, so two writers storing
 // the same ids at the same moment can both insert them; run one writer per
-// id range (one consumer per Kafka partition does that). A copy of an
+// id range (one consumer per Kafka partition does that; ingest keeps it
+// so while partitions move between processes, by writing each batch inside
+// a hold of its consumer-group generation: ingest.Holder). A copy of an
 // outcome whose start time differs from the stored one is not recognised
 // as a duplicate.
 func (s *Store) WriteOutcomes(ctx context.Context, token string, outs []event.Outcome) error {
