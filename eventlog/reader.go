@@ -424,14 +424,32 @@ func (r *Reader) Commit(ctx context.Context, msgs ...Message) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("commit %d messages to group %s: %w", len(msgs), r.cfg.GroupID, err)
 	}
-	offsets := map[string]map[int]int64{}
+	// A commit is valid while its generation is live, or has ended but is
+	// still waiting for open Holds (this commit may be one's last step):
+	// until then this member has not rejoined, so the coordinator accepts
+	// the generation. The commit counts as a Hold meanwhile, so the
+	// generation cannot finish ending under it.
 	r.mu.Lock()
 	gen := r.gen
-	r.mu.Unlock()
+	ok := gen != nil && (r.liveGen.Load() == int64(gen.ID) || r.holds > 0)
 	for _, m := range msgs {
-		if gen == nil || m.Generation != int64(gen.ID) {
-			return fmt.Errorf("commit %d messages of generation %d to group %s: %w", len(msgs), m.Generation, r.cfg.GroupID, ErrRevoked)
-		}
+		ok = ok && m.Generation == int64(gen.ID)
+	}
+	if ok {
+		r.holds++
+	}
+	r.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("commit %d messages of generation %d to group %s: %w", len(msgs), msgs[0].Generation, r.cfg.GroupID, ErrRevoked)
+	}
+	defer func() {
+		r.mu.Lock()
+		r.holds--
+		r.mu.Unlock()
+		r.drained.Broadcast()
+	}()
+	offsets := map[string]map[int]int64{}
+	for _, m := range msgs {
 		p := offsets[m.Topic]
 		if p == nil {
 			p = map[int]int64{}
