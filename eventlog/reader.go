@@ -48,7 +48,8 @@ type ReaderConfig struct {
 	// MaxBytes per fetch response. Default 10 MiB.
 	MaxBytes int
 	// QueueCapacity is how many fetched messages are buffered ahead of
-	// Fetch. Default 1000.
+	// Fetch: that many for each assigned partition, and that many more
+	// between the partitions and Fetch. Default 1000.
 	QueueCapacity int
 	// OffsetRetention is how long the broker keeps the group's committed
 	// offsets once the group is empty. Default 7 days (Kafka's own default;

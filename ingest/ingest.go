@@ -47,10 +47,15 @@ type GroupLagger interface {
 // Ingester writes and commits each batch inside a Hold, and drops a
 // revoked batch uncommitted for the new owner to read again, so two
 // consumers never write the same rows at once (the Sink's "one writer per
-// id range" holds across rebalances).
+// id range" holds across rebalances). That needs each write to finish
+// within the Source's rebalance timeout (eventlog.ReaderConfig's
+// RebalanceTimeout, 30 s by default): a member that holds longer is
+// dropped from the group and its partitions are given away anyway.
 type Holder interface {
 	Hold(ctx context.Context, msgs []eventlog.Message) (context.Context, func(), error)
 }
+
+var _ Holder = (*eventlog.Reader)(nil)
 
 // DeadLetters receives messages that cannot be ingested. Write returns nil
 // only when the messages are acknowledged.
