@@ -122,6 +122,10 @@ func newIngestPipeline(cfg Config, brokers []string, sink ingest.Sink, p process
 	}
 	icfg := ingest.DefaultConfig()
 	icfg.BatchRows, icfg.BatchWait, icfg.DLQTopic = cfg.Ingest.BatchRows, cfg.Ingest.BatchWait, cfg.Kafka.DLQTopic
+	// A batch's partitions stay this member's only while one write lasts
+	// less than the group's rebalance timeout (eventlog.Reader.Hold): a
+	// write attempt that takes longer is abandoned and retried, same token.
+	icfg.WriteTimeout = min(icfg.WriteTimeout, rcfg.RebalanceTimeout*2/3)
 	ing, err := ingest.New(icfg, reader, sink, dlq, p.deps("ingest"), ingest.WithLag(reader.Lag))
 	if err != nil {
 		reader.Close()
