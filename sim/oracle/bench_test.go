@@ -2,6 +2,7 @@ package oracle
 
 import (
 	"fmt"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -52,10 +53,11 @@ func BenchmarkSolve(b *testing.B) {
 // short faults; 60 orchestrators whose faults are hangs and slowdowns) the
 // way the oracle policy does, and logs the slowest solve in CPU seconds,
 // the target being ≤ 5 s per state. It fails only if a state does
-// not solve: time on a shared machine is reported, not asserted.
+// not solve: time on a shared machine is reported, not asserted. It takes
+// about 20 CPU seconds, so it runs only with LOOPGATE_SCALE_TESTS=1.
 func TestTimelineStatesScale(t *testing.T) {
-	if testing.Short() {
-		t.Skip("solves a few hundred large LPs")
+	if os.Getenv("LOOPGATE_SCALE_TESTS") == "" {
+		t.Skip("solves 123 large LPs; set LOOPGATE_SCALE_TESTS=1 to run")
 	}
 	for _, name := range []string{"fleet-200-faults", "hang-slow"} {
 		t.Run(name, func(t *testing.T) {
