@@ -21,6 +21,9 @@ const maxGap = 1e-7
 // polished, exactly feasible allocation must cost at most maxGap more
 // (relative) than the simplex vertex.
 func TestIPMMatchesSimplex(t *testing.T) {
+	// The public scenarios up to this size are compared (the generated
+	// fleets above reach 20 with the full 8 × 5 structure).
+	const maxSimplexOrchestrators = 24
 	type instance struct {
 		name string
 		sc   *scenario.Scenario
@@ -64,6 +67,12 @@ func TestIPMMatchesSimplex(t *testing.T) {
 		sc, err := scenario.Parse(b)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(sc.Orchestrators) > maxSimplexOrchestrators {
+			// The dense simplex cannot solve network-scale fleets in a
+			// test's time (TestTimelineStatesScale covers their IPM solves).
+			t.Logf("%s: %d orchestrators, beyond the dense simplex; skipped", sc.Name, len(sc.Orchestrators))
+			continue
 		}
 		st := sc.Initial()
 		all = append(all, instance{sc.Name + "@0s", sc, st.Clone()})
