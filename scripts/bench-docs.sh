@@ -64,15 +64,21 @@ rel=$(realpath --relative-to="$(dirname "$DOC")" "$OUT")
 	echo "$end"
 } >"$tmp/section.md"
 
-if ! grep -qF "$begin" "$DOC" || ! grep -qF "$end" "$DOC"; then
-	printf '\n## Simulator: routing policies compared\n\n%s\n%s\n' "$begin" "$end" >>"$DOC"
-fi
-awk -v begin="$begin" -v end="$end" -v section="$tmp/section.md" '
-	$0 == begin { while ((getline l < section) > 0) print l; skip = 1; next }
-	$0 == end { skip = 0; next }
-	!skip { print }
-' "$DOC" >"$tmp/doc.md"
-cat "$tmp/doc.md" >"$DOC"
+# replace_section HEADING BEGIN END FILE puts FILE between the BEGIN and END
+# markers of $DOC, appending them under "## HEADING" when missing.
+replace_section() {
+	if ! grep -qF "$2" "$DOC" || ! grep -qF "$3" "$DOC"; then
+		printf '\n## %s\n\n%s\n%s\n' "$1" "$2" "$3" >>"$DOC"
+	fi
+	awk -v begin="$2" -v end="$3" -v section="$4" '
+		$0 == begin { while ((getline l < section) > 0) print l; skip = 1; next }
+		$0 == end { skip = 0; next }
+		!skip { print }
+	' "$DOC" >"$tmp/doc.md"
+	cat "$tmp/doc.md" >"$DOC"
+}
+
+replace_section "Simulator: routing policies compared" "$begin" "$end" "$tmp/section.md"
 echo "wrote $OUT and the bench section of $DOC"
 
 # Many routers, one policy: the loopgate policy as N routers (N fast loops
@@ -125,13 +131,5 @@ rstart=$(date +%s)
 	echo
 	echo "$rend"
 } >"$tmp/routers.md"
-if ! grep -qF "$rbegin" "$DOC" || ! grep -qF "$rend" "$DOC"; then
-	printf '\n## Many routers, one policy\n\n%s\n%s\n' "$rbegin" "$rend" >>"$DOC"
-fi
-awk -v begin="$rbegin" -v end="$rend" -v section="$tmp/routers.md" '
-	$0 == begin { while ((getline l < section) > 0) print l; skip = 1; next }
-	$0 == end { skip = 0; next }
-	!skip { print }
-' "$DOC" >"$tmp/doc.md"
-cat "$tmp/doc.md" >"$DOC"
+replace_section "Many routers, one policy" "$rbegin" "$rend" "$tmp/routers.md"
 echo "wrote the routers section of $DOC"
