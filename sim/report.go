@@ -92,7 +92,7 @@ func Summarize(sc *scenario.Scenario, name string, res *Result) PolicyReport {
 	pr := PolicyReport{Name: name, RecoveryS: map[string]float64{}}
 	var lat []float64
 	var billed, missed float64
-	attempts, ok, met := 0, 0, 0
+	attempts, tried, ok, met := 0, 0, 0, 0
 	for i := range res.Requests {
 		r := &res.Requests[i]
 		if r.Arrival < sc.Warmup {
@@ -100,6 +100,9 @@ func Summarize(sc *scenario.Scenario, name string, res *Result) PolicyReport {
 		}
 		pr.Requests++
 		attempts += r.Attempts
+		if r.Attempts > 0 {
+			tried++
+		}
 		billed += r.Cost
 		if r.Success {
 			ok++
@@ -119,7 +122,9 @@ func Summarize(sc *scenario.Scenario, name string, res *Result) PolicyReport {
 	pr.SLOAttainment = float64(met) / n
 	pr.CostPerRequest = billed / n
 	pr.LossPerRequest = (billed + missed) / n
-	pr.ExtraAttempts = float64(attempts-pr.Requests) / n
+	// Attempts beyond each request's first, per request: a request shed or
+	// refused before any attempt has no first to count beyond.
+	pr.ExtraAttempts = float64(attempts-tried) / n
 	sort.Float64s(lat)
 	pr.LatencyMs = Percentiles{
 		P50: quantile(lat, 0.50), P95: quantile(lat, 0.95), P99: quantile(lat, 0.99), P999: quantile(lat, 0.999),

@@ -37,6 +37,23 @@ func TestSummarize(t *testing.T) {
 	}
 }
 
+// TestExtraAttemptsIgnoreUnattempted: a request shed or refused before
+// any attempt has no first attempt to count beyond, so it adds nothing
+// (it used to count −1 and could make the column negative).
+func TestExtraAttemptsIgnoreUnattempted(t *testing.T) {
+	sc := mini(t, 1, 300, 300, "", "", "")
+	ms := time.Millisecond
+	res := &Result{Requests: []RequestRecord{
+		{Arrival: 1 * time.Second, Success: true, Latency: 400 * ms, Attempts: 2, Cost: 1},
+		{Arrival: 2 * time.Second, Success: false, Attempts: 0},
+		{Arrival: 3 * time.Second, Success: false, Attempts: 0},
+		{Arrival: 4 * time.Second, Success: true, Latency: 400 * ms, Attempts: 1, Cost: 1},
+	}}
+	if got := Summarize(sc, "x", res).ExtraAttempts; got != 1.0/4 {
+		t.Errorf("got extra attempts %v, want 1/4 (one retry over four requests)", got)
+	}
+}
+
 func TestGapClosed(t *testing.T) {
 	tests := []struct {
 		policy, livepeer, oracle, want float64
