@@ -220,15 +220,10 @@ func (r *Router) handOff(o *orchEntry) bool {
 	if l := st.effLimit(o.limit); l > 0 && st.inFlight.Load() > int64(l) {
 		return false
 	}
-	r.edge.mu.Lock()
-	e, ok := r.edge.q.Take(func(w *waiter) bool { _, in := w.table.pos[st]; return in })
-	r.edge.n.Store(int64(r.edge.q.Len()))
-	r.edge.mu.Unlock()
+	wt, ok := r.takeWaiter(st)
 	if !ok {
 		return false
 	}
-	r.m.queueLength.Set(float64(r.edge.n.Load()))
-	wt := e.Item
 	i := wt.table.pos[st]
 	m := wt.table.members[i]
 	share := 1 / float64(len(wt.table.members))
@@ -244,19 +239,28 @@ func (r *Router) handOff(o *orchEntry) bool {
 	return true
 }
 
-// handTo gives pick p, drawn by a newcomer, to the first waiter of a class
-// its orchestrator serves; false when there is none (p stays the newcomer's).
-func (r *Router) handTo(p pick) bool {
-	st := p.m.o.state
+// takeWaiter takes the first waiter of a class orchestrator st serves out
+// of the edge queue, and updates the queue's length.
+func (r *Router) takeWaiter(st *orchState) (*waiter, bool) {
 	r.edge.mu.Lock()
 	e, ok := r.edge.q.Take(func(w *waiter) bool { _, in := w.table.pos[st]; return in })
 	r.edge.n.Store(int64(r.edge.q.Len()))
 	r.edge.mu.Unlock()
 	if !ok {
-		return false
+		return nil, false
 	}
 	r.m.queueLength.Set(float64(r.edge.n.Load()))
-	wt := e.Item
+	return e.Item, true
+}
+
+// handTo gives pick p, drawn by a newcomer, to the first waiter of a class
+// its orchestrator serves; false when there is none (p stays the newcomer's).
+func (r *Router) handTo(p pick) bool {
+	st := p.m.o.state
+	wt, ok := r.takeWaiter(st)
+	if !ok {
+		return false
+	}
 	i := wt.table.pos[st]
 	ch := p.choice
 	ch.Index, ch.Propensity = i, 1 // drawn for another request: for this one, a hand-off
