@@ -110,6 +110,20 @@ EOF
 	} >"$dir/cluster.xml"
 }
 
+# ch_wait_zookeeper I waits until replica I holds a ZooKeeper session (system.zookeeper reads
+# through it), so the first ON CLUSTER query finds the DDL queue reachable.
+ch_wait_zookeeper() {
+	local i
+	for i in $(seq 1 600); do
+		if clickhouse-client --host 127.0.0.1 --port "$(ch_port "$1")" \
+			-q "SELECT count() FROM system.zookeeper WHERE path = '/'" >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	die "ClickHouse replica $1 has no ZooKeeper session after 60 s; see $CLUSTER_DIR/clickhouse-$1/clickhouse/log/"
+}
+
 # kafka_cluster_id gives every broker the same KRaft cluster id (kafka.sh formats with the one in
 # its cluster.id file).
 kafka_cluster_id() {
@@ -157,6 +171,7 @@ do_up() {
 		ch_cluster_config "$i"
 		clickhouse "$i" start >/dev/null
 	done
+	for i in "${REPLICAS[@]}"; do ch_wait_zookeeper "$i"; done
 	if [[ "$CLUSTER_KAFKA" != 0 ]]; then
 		kafka 1 install
 		start_brokers "${BROKERS[@]}"
@@ -197,8 +212,13 @@ member() {
 	case "$name" in
 	zookeeper) zookeeper "$verb" >/dev/null ;;
 	clickhouse-[12])
-		[[ "$verb" == start ]] && ch_cluster_config "${name#clickhouse-}"
-		clickhouse "${name#clickhouse-}" "$verb" >/dev/null
+		if [[ "$verb" == start ]]; then
+			ch_cluster_config "${name#clickhouse-}"
+			clickhouse "${name#clickhouse-}" start >/dev/null
+			ch_wait_zookeeper "${name#clickhouse-}"
+		else
+			clickhouse "${name#clickhouse-}" stop >/dev/null
+		fi
 		;;
 	kafka-[123])
 		if [[ "$verb" == start ]]; then

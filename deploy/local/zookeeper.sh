@@ -6,7 +6,8 @@
 #
 #   zookeeper.sh install   apt-get install zookeeper if missing (root)
 #   zookeeper.sh start     install if needed, write config, start in the background and wait
-#                          until it answers `ruok`; prints the client address on stdout
+#                          until it serves sessions (`srvr` reports a mode); prints the client
+#                          address on stdout
 #   zookeeper.sh stop      SIGTERM, then SIGKILL after 20 s
 #   zookeeper.sh status    prints the client address and exits 0 when running, exits 3 otherwise
 #
@@ -45,16 +46,21 @@ clientPort=$ZOOKEEPER_PORT
 clientPortAddress=127.0.0.1
 maxClientCnxns=0
 admin.enableServer=false
-4lw.commands.whitelist=ruok,stat,mntr
+4lw.commands.whitelist=ruok,srvr,stat,mntr
 autopurge.snapRetainCount=3
 autopurge.purgeInterval=1
 EOC
 }
 
+# ready: the server serves client sessions. Not `ruok`, whose imok means only that the process
+# is up and bound: a ZooKeeper that answers imok can still refuse sessions for a moment, and
+# clickhouse-server 18.16 started then can crash on its first ON CLUSTER query (its DDL worker
+# keeps the failed session). `srvr` prints "Mode: standalone" only once the server serves, and
+# "This ZooKeeper instance is not currently serving requests" before.
 ready() {
 	local answer
-	answer="$( (exec 3<>"/dev/tcp/127.0.0.1/$ZOOKEEPER_PORT" && echo ruok >&3 && timeout 2 cat <&3) 2>/dev/null)" || return 1
-	[[ "$answer" == imok ]]
+	answer="$( (exec 3<>"/dev/tcp/127.0.0.1/$ZOOKEEPER_PORT" && echo srvr >&3 && timeout 2 cat <&3) 2>/dev/null)" || return 1
+	[[ "$answer" == *"Mode: "* ]]
 }
 
 do_start() {
