@@ -260,14 +260,42 @@ func (g *Generator) schedule(ctx context.Context, origin time.Time, fire func(ar
 
 // nextArrival draws the scenario time of client i's next arrival after t.
 func (g *Generator) nextArrival(c scenario.Client, i int, t time.Duration) time.Duration {
-	if !g.active[i] || !(c.Rate > 0) {
+	if !g.active[i] {
 		return never
 	}
-	gap := g.rng.ExpFloat64() / c.Rate * float64(time.Second)
-	if gap >= float64(never-t) {
+	return nextArrival(g.rng, c, t)
+}
+
+// nextArrival draws the time of c's next Poisson arrival after t at c's
+// rate, which for an on/off client changes at each switch: a gap that
+// crosses the next switch is dropped and drawn again from the switch at the
+// new rate, which is exact for a Poisson process (it is memoryless).
+func nextArrival(rng *rand.Rand, c scenario.Client, t time.Duration) time.Duration {
+	if !(c.Rate > 0) && !(c.Bursty() && c.OffRate > 0) {
 		return never
 	}
-	return t + time.Duration(gap)
+	for {
+		sw := never
+		if c.Bursty() {
+			period := c.On + c.Off
+			start := t - t%period
+			if t%period < c.On {
+				sw = start + c.On
+			} else {
+				sw = start + period
+			}
+		}
+		if rate := c.RateAt(t); rate > 0 {
+			gap := rng.ExpFloat64() / rate * float64(time.Second)
+			if gap < float64(sw-t) {
+				return t + time.Duration(gap)
+			}
+		}
+		if sw == never {
+			return never
+		}
+		t = sw
+	}
 }
 
 // sleepUntil waits for wall time at; false if ctx ends first.

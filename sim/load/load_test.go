@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -402,6 +403,44 @@ clients:
 			tt.mutate(&cfg)
 			if _, err := New(sc, cfg, deps.Deps{}); err == nil {
 				t.Error("got nil, want an error")
+			}
+		})
+	}
+}
+
+// TestNextArrivalOnOff draws an on/off client's arrivals for 1000 s: none
+// falls in an off phase whose rate is 0, the on phases get Rate×On per
+// period, and an off rate is honoured too.
+func TestNextArrivalOnOff(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		c               scenario.Client
+		wantOn, wantOff float64 // expected arrivals over the 1000 s
+	}{
+		{"off silent", scenario.Client{Rate: 50, On: 2 * time.Second, Off: 3 * time.Second}, 50 * 400, 0},
+		{"off rate", scenario.Client{Rate: 50, On: 2 * time.Second, Off: 3 * time.Second, OffRate: 10}, 50 * 400, 10 * 600},
+		{"only off", scenario.Client{Rate: 0, On: time.Second, Off: time.Second, OffRate: 20}, 0, 20 * 500},
+		{"steady", scenario.Client{Rate: 30}, 30 * 1000, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(3, 4))
+			var on, off int64
+			for at := nextArrival(rng, tc.c, 0); at < 1000*time.Second; at = nextArrival(rng, tc.c, at) {
+				if !tc.c.Bursty() || at%(tc.c.On+tc.c.Off) < tc.c.On {
+					on++
+				} else {
+					off++
+				}
+			}
+			// Poisson counts: 5 standard deviations, and exactly 0 where the rate is 0.
+			for _, x := range []struct {
+				phase string
+				got   int64
+				want  float64
+			}{{"on", on, tc.wantOn}, {"off", off, tc.wantOff}} {
+				if d := math.Abs(float64(x.got) - x.want); d > 5*math.Sqrt(x.want) {
+					t.Errorf("%s phases: got %d arrivals, want %.0f", x.phase, x.got, x.want)
+				}
 			}
 		})
 	}
