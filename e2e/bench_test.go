@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -30,6 +31,15 @@ func BenchmarkEventPath(b *testing.B) {
 		for _, be := range backends {
 			b.Run(br.name+"/"+be.name, func(b *testing.B) {
 				var pathSecs, rawSecs, writeSecs float64
+				ext := map[string]string{}
+				if br.name == "kafka" {
+					ext["kafka"] = os.Getenv("LOOPGATE_TEST_KAFKA_PIDFILE")
+				}
+				if be.name == "server" {
+					ext["clickhouse"] = os.Getenv("LOOPGATE_TEST_CLICKHOUSE_PIDFILE")
+				}
+				cpu := newCPUMeter(ext)
+				var pathFrom, pathTo, rawFrom, rawTo map[string]time.Duration
 				for i := 0; i < b.N; i++ {
 					bs := br.brokers(b)
 					st := openStore(b, be.config(b))
@@ -37,9 +47,11 @@ func BenchmarkEventPath(b *testing.B) {
 					reg := prometheus.NewRegistry()
 					p := startPipeline(b, bs, tc, st, pipelineOpts{group: "bench-" + suffix(), drain: true, registry: reg})
 					start := time.Now()
+					pathFrom = cpu.sample()
 					publish(b, bs, tc.Outcomes, 0, n)
 					waitRows(b, st, n, 5*time.Minute)
 					pathSecs += time.Since(start).Seconds()
+					pathTo = cpu.sample()
 					p.stop(b)
 					writeSecs += metrictest.Value(b, reg, "loopgate_ingest_batch_write_seconds")
 
@@ -47,6 +59,7 @@ func BenchmarkEventPath(b *testing.B) {
 					// with other ids: seed 2 instead of the publisher's 1.
 					outs := make([]event.Outcome, 0, 10000)
 					start = time.Now()
+					rawFrom = cpu.sample()
 					for j := 0; j < n; j++ {
 						outs = append(outs, eventtest.Outcome(2, j))
 						if len(outs) == cap(outs) {
@@ -57,7 +70,11 @@ func BenchmarkEventPath(b *testing.B) {
 						}
 					}
 					rawSecs += time.Since(start).Seconds()
+					rawTo = cpu.sample()
 				}
+				// The last run's CPU (b.N is 1 in make bench).
+				cpu.report(b, "path_", pathFrom, pathTo, n)
+				cpu.report(b, "raw_", rawFrom, rawTo, n)
 				b.ReportMetric(float64(n*b.N)/pathSecs, "path_events/s")
 				b.ReportMetric(float64(n*b.N)/rawSecs, "raw_insert_events/s")
 				b.ReportMetric(rawSecs/pathSecs, "path/raw")

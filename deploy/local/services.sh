@@ -26,6 +26,9 @@ do_env() {
 	printf 'export LOOPGATE_TEST_CLICKHOUSE_HTTP=%q\n' "127.0.0.1:$CLICKHOUSE_HTTP_PORT"
 	printf 'export LOOPGATE_CHDB_LIB=%q\n' "$lib"
 	printf 'export CHDB_LIB_PATH=%q\n' "$lib"
+	# Where the services' pids are (benchmarks read them to count each process's CPU).
+	printf 'export LOOPGATE_TEST_KAFKA_PIDFILE=%q\n' "$LOOPGATE_VAR/kafka/kafka.pid"
+	printf 'export LOOPGATE_TEST_CLICKHOUSE_PIDFILE=%q\n' "$LOOPGATE_VAR/clickhouse/clickhouse.pid"
 }
 
 do_up() {

@@ -9,6 +9,9 @@
 //	LOOPGATE_TEST_CLICKHOUSE   ClickHouse server native address, e.g. 127.0.0.1:19000
 //	LOOPGATE_CHDB_LIB          path of libchdb.so for the embedded engine
 //
+// and, for benchmarks that count each process's CPU, by the pid files
+// LOOPGATE_TEST_KAFKA_PIDFILE and LOOPGATE_TEST_CLICKHOUSE_PIDFILE.
+//
 // StartCluster is the exception: a test that needs loopgate's distributed
 // form (ZooKeeper, two ClickHouse replicas, three Kafka brokers) starts its
 // own with deploy/local/cluster.sh on free ports, and stops it after.
