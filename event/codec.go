@@ -6,7 +6,8 @@ import (
 	"fmt"
 )
 
-// ErrTooLarge is returned for an encoded event over MaxEncodedSize.
+// ErrTooLarge is returned for an encoded event over MaxEncodedSize, or a
+// policy over MaxPolicyEncodedSize.
 var ErrTooLarge = errors.New("event too large")
 
 // ErrSchemaVersion is returned for an event whose schema version this
@@ -48,7 +49,7 @@ func DecodeOutcome(b []byte) (Outcome, error) {
 // check and validation are this package's, unchanged.
 func DecodeOutcomeWith(b []byte, unmarshal func([]byte, any) error) (Outcome, error) {
 	var o Outcome
-	if err := decode(b, &o, &o.Schema, unmarshal); err != nil {
+	if err := decode(b, MaxEncodedSize, &o, &o.Schema, unmarshal); err != nil {
 		return Outcome{}, err
 	}
 	if err := o.Validate(); err != nil {
@@ -69,17 +70,18 @@ func EncodePolicy(p Policy) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode policy %d: %w", p.Version, err)
 	}
-	if len(b) > MaxEncodedSize {
+	if len(b) > MaxPolicyEncodedSize {
 		// What a decoder would refuse must not be published.
-		return nil, fmt.Errorf("encode policy %d: %w: %d bytes, limit %d", p.Version, ErrTooLarge, len(b), MaxEncodedSize)
+		return nil, fmt.Errorf("encode policy %d: %w: %d bytes, limit %d", p.Version, ErrTooLarge, len(b), MaxPolicyEncodedSize)
 	}
 	return b, nil
 }
 
-// DecodePolicy parses and validates one encoded policy.
+// DecodePolicy parses and validates one encoded policy, of at most
+// MaxPolicyEncodedSize bytes.
 func DecodePolicy(b []byte) (Policy, error) {
 	var p Policy
-	if err := decode(b, &p, &p.Schema, json.Unmarshal); err != nil {
+	if err := decode(b, MaxPolicyEncodedSize, &p, &p.Schema, json.Unmarshal); err != nil {
 		return Policy{}, err
 	}
 	if err := p.Validate(); err != nil {
@@ -88,9 +90,9 @@ func DecodePolicy(b []byte) (Policy, error) {
 	return p, nil
 }
 
-func decode(b []byte, v any, schema *int, unmarshal func([]byte, any) error) error {
-	if len(b) > MaxEncodedSize {
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), MaxEncodedSize)
+func decode(b []byte, limit int, v any, schema *int, unmarshal func([]byte, any) error) error {
+	if len(b) > limit {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), limit)
 	}
 	if err := unmarshal(b, v); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -306,11 +307,43 @@ func TestShapingFieldsBackwardCompatible(t *testing.T) {
 
 func TestEncodeRejectsOversized(t *testing.T) {
 	p := event.Policy{Version: 1, Lambda: 0.5}
-	for i := 0; i < 5000; i++ {
+	for i := 0; i < 50000; i++ {
 		p.Classes = append(p.Classes, event.ClassPolicy{Capability: "llm", Shares: []event.Share{{Orchestrator: strings.Repeat("o", 50), Share: 1, Reason: strings.Repeat("r", 20)}}})
 	}
 	if _, err := event.EncodePolicy(p); !errors.Is(err, event.ErrTooLarge) {
-		t.Fatalf("got %v, want ErrTooLarge for a policy over %d bytes", err, event.MaxEncodedSize)
+		t.Fatalf("got %v, want ErrTooLarge for a policy over %d bytes", err, event.MaxPolicyEncodedSize)
+	}
+}
+
+// A policy has its own bound: one above the outcomes' MaxEncodedSize
+// round-trips, one above MaxPolicyEncodedSize is refused by the decoder,
+// and an outcome above MaxEncodedSize still is.
+func TestPolicyBoundIsItsOwn(t *testing.T) {
+	big := event.Policy{Schema: event.SchemaVersion, Version: 7, Lambda: 0.5}
+	for i := 0; len(big.Classes) < 8000; i++ {
+		big.Classes = append(big.Classes, event.ClassPolicy{Capability: "llm", Model: fmt.Sprintf("m%d", i), Shares: []event.Share{{Orchestrator: fmt.Sprintf("orchestrator-%05d", i), Share: 1, Reason: "main"}}})
+	}
+	b, err := event.EncodePolicy(big)
+	if err != nil {
+		t.Fatalf("encode a %d-class policy: %v", len(big.Classes), err)
+	}
+	if len(b) <= event.MaxEncodedSize {
+		t.Fatalf("got %d bytes, want a policy above MaxEncodedSize (%d) for this test", len(b), event.MaxEncodedSize)
+	}
+	got, err := event.DecodePolicy(b)
+	if err != nil {
+		t.Fatalf("decode a %d-byte policy: %v", len(b), err)
+	}
+	if !reflect.DeepEqual(got, big) {
+		t.Fatal("got a different policy back, want the one encoded")
+	}
+	huge := append(append([]byte(`{"schema":1,"version":1,"producer":"`), bytes.Repeat([]byte("x"), event.MaxPolicyEncodedSize)...), `","classes":[]}`...)
+	if _, err := event.DecodePolicy(huge); !errors.Is(err, event.ErrTooLarge) {
+		t.Fatalf("got %v, want ErrTooLarge for a policy over %d bytes", err, event.MaxPolicyEncodedSize)
+	}
+	out := append(append([]byte(`{"id":"`), bytes.Repeat([]byte("x"), event.MaxEncodedSize)...), `"}`...)
+	if _, err := event.DecodeOutcome(out); !errors.Is(err, event.ErrTooLarge) {
+		t.Fatalf("got %v, want an outcome over %d bytes refused", err, event.MaxEncodedSize)
 	}
 }
 

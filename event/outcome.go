@@ -11,6 +11,15 @@ const MinSchemaVersion = 1
 // bug or an attack and goes to the dead-letter topic instead.
 const MaxEncodedSize = 256 << 10
 
+// MaxPolicyEncodedSize is the largest encoded policy accepted by
+// EncodePolicy and DecodePolicy. A policy names every serving orchestrator
+// in every (class, client region), so it grows with the fleet: at 5,000
+// orchestrators × 100 classes × 8 regions it is about 1.3 MB even without
+// its exploration-floor shares. It is a bound of its own so that the
+// outcome decoders keep MaxEncodedSize; the policy topic is created to
+// accept it (eventlog.PolicyMaxMessageBytes) and the router decodes with it.
+const MaxPolicyEncodedSize = 4 << 20
+
 // MaxAttempts bounds the attempts one outcome may carry.
 const MaxAttempts = 64
 

@@ -21,7 +21,7 @@ type Policy struct {
 	// policy was computed from, for a sweep of λ (ascending, the policy's
 	// own λ among them): the cost/latency trade-off the operator could
 	// have chosen instead. Informational: routers ignore it. Optional; a
-	// producer short of MaxEncodedSize may drop it.
+	// producer short of MaxPolicyEncodedSize may drop it.
 	Frontier []FrontierPoint `json:"frontier,omitempty"`
 }
 

@@ -77,6 +77,7 @@ func NewPolicyLog(cfg PolicyLogConfig, d deps.Deps) (*PolicyLog, error) {
 	}
 	wcfg := DefaultWriterConfig()
 	wcfg.Brokers, wcfg.Topic, wcfg.WriteTimeout, wcfg.Security = cfg.Brokers, cfg.Topic, cfg.WriteTimeout, cfg.Security
+	wcfg.MaxMessageBytes = PolicyMaxMessageBytes // a fleet's policy outgrows the default
 	w, err := NewWriter(wcfg, d)
 	if err != nil {
 		return nil, fmt.Errorf("policy log: %w", err)
@@ -150,6 +151,7 @@ func (l *PolicyLog) follow(ctx context.Context, from int64, apply func([]byte)) 
 		Dialer:      l.sec.dialer(),
 		StartOffset: kafka.FirstOffset, // if from was compacted away
 		MaxWait:     DefaultReaderConfig().MaxWait,
+		MaxBytes:    PolicyMaxMessageBytes, // one whole policy per fetch
 		Logger:      kafkaLogger(l.log, slog.LevelDebug, "kafka policy log"),
 		ErrorLogger: kafkaLogger(l.log, slog.LevelWarn, "kafka policy log error"),
 	})
@@ -213,6 +215,7 @@ func (l *PolicyLog) Newest(ctx context.Context) ([]byte, error) {
 		Partition:   0,
 		Dialer:      l.sec.dialer(),
 		MaxWait:     DefaultReaderConfig().MaxWait,
+		MaxBytes:    PolicyMaxMessageBytes, // one whole policy per fetch
 		Logger:      kafkaLogger(l.log, slog.LevelDebug, "kafka policy log"),
 		ErrorLogger: kafkaLogger(l.log, slog.LevelWarn, "kafka policy log error"),
 	})

@@ -1,12 +1,15 @@
 package eventlog_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/loopgate/loopgate/deps"
+	"github.com/loopgate/loopgate/event"
 	"github.com/loopgate/loopgate/eventlog"
 )
 
@@ -118,5 +121,58 @@ func receive(t *testing.T, ctx context.Context, c <-chan string) string {
 	case <-ctx.Done():
 		t.Fatal("timed out waiting for a policy")
 		return ""
+	}
+}
+
+// TestPolicyLogCarriesAFleetPolicy publishes a policy-sized record above
+// the broker's default max.message.bytes (1 MB): the policy topic accepts
+// it because EnsureTopics creates it with PolicyMaxMessageBytes, and a
+// follower fetches it whole. A record above that bound is refused before
+// it is sent.
+func TestPolicyLogCarriesAFleetPolicy(t *testing.T) {
+	for _, b := range brokers() {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testCtx(t, 60*time.Second)
+			topics := uniqueTopics(t)
+			bs := b.start(t, topics)
+			cfg := eventlog.DefaultPolicyLogConfig()
+			cfg.Brokers, cfg.Topic = bs, topics.Policy
+			log, err := eventlog.NewPolicyLog(cfg, deps.Deps{Logger: testLogger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer log.Close()
+			big := bytes.Repeat([]byte("0123456789abcdef"), event.MaxPolicyEncodedSize/16)
+			if err := log.Publish(ctx, big); err != nil {
+				t.Fatalf("publish a %d-byte policy: %v", len(big), err)
+			}
+			got := make(chan []byte, 1)
+			fctx, stop := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() {
+				done <- log.Follow(fctx, func(b []byte) {
+					select {
+					case got <- bytes.Clone(b):
+					default:
+					}
+				})
+			}()
+			select {
+			case b := <-got:
+				if !bytes.Equal(b, big) {
+					t.Fatalf("got %d bytes back, want the %d published", len(b), len(big))
+				}
+			case <-ctx.Done():
+				t.Fatal("no policy followed")
+			}
+			stop()
+			if err := <-done; err != nil {
+				t.Fatalf("Follow returned %v on cancel, want nil", err)
+			}
+			if err := log.Publish(ctx, make([]byte, eventlog.PolicyMaxMessageBytes+1)); !errors.Is(err, eventlog.ErrTooLarge) {
+				t.Fatalf("got %v, want ErrTooLarge above PolicyMaxMessageBytes", err)
+			}
+		})
 	}
 }

@@ -4,10 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/loopgate/loopgate/event"
 )
+
+// PolicyMaxMessageBytes is the policy topic's max.message.bytes, set when
+// EnsureTopics creates it, and the policy log's own bound on what it writes
+// and fetches: event.MaxPolicyEncodedSize plus room for the record's key
+// and framing. The broker's default (1 MB) is below what a policy of a
+// few thousand orchestrators encodes to; the outcome topics keep it. A
+// policy topic created before this setting needs it added by hand:
+//
+//	kafka-configs.sh --alter --entity-type topics --entity-name loopgate.policy \
+//	  --add-config max.message.bytes=4259840
+const PolicyMaxMessageBytes = event.MaxPolicyEncodedSize + 64<<10
 
 // Topic names of the event log.
 const (
@@ -87,7 +101,10 @@ func (c TopicsConfig) specs() []kafka.TopicConfig {
 	return []kafka.TopicConfig{
 		{Topic: c.Outcomes, NumPartitions: c.OutcomesPartitions, ReplicationFactor: c.ReplicationFactor},
 		{Topic: c.Policy, NumPartitions: c.PolicyPartitions, ReplicationFactor: c.ReplicationFactor,
-			ConfigEntries: []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}}},
+			ConfigEntries: []kafka.ConfigEntry{
+				{ConfigName: "cleanup.policy", ConfigValue: "compact"},
+				{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(PolicyMaxMessageBytes)},
+			}},
 		{Topic: c.DLQ, NumPartitions: c.DLQPartitions, ReplicationFactor: c.ReplicationFactor},
 	}
 }

@@ -134,8 +134,10 @@
 // without their own): the demand-weighted blend of its regions, or, with no
 // demand at all, the floors and the rest to the lowest marginal cost.
 //
-// A policy names every serving orchestrator in every entry. When a large
-// fleet's policy would exceed event.MaxEncodedSize it is trimmed, in this
+// A policy names every serving orchestrator in every entry, so it grows with
+// the fleet; it has its own bound, event.MaxPolicyEncodedSize (4 MiB, above
+// the outcomes' 256 KiB), which the policy topic is created to accept
+// (eventlog.PolicyMaxMessageBytes). When a fleet's policy would exceed it it is trimmed, in this
 // order, until it fits: the ejected (zero) shares, the reasons of the
 // exploration floors, the frontier (informational, about 1 KB, and still
 // served by /frontier: it goes before anything that changes routing), the

@@ -60,7 +60,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "loopgate_optimizer_lease_epoch", Help: "Epoch of the standby lease this optimizer holds or last held (0: never).",
 		}),
 		policyBytes: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "loopgate_optimizer_policy_bytes", Help: "Encoded size of the last policy (trimmed to fit event.MaxEncodedSize when needed).",
+			Name: "loopgate_optimizer_policy_bytes", Help: "Encoded size of the last policy (trimmed to fit event.MaxPolicyEncodedSize when needed).",
 		}),
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "loopgate_optimizer_publish_errors_total", Help: "Policies that could not be published (retried next period with a newer one).",

@@ -8,7 +8,7 @@ import (
 	"github.com/loopgate/loopgate/event"
 )
 
-// fitPolicy makes p encode within event.MaxEncodedSize, which consumers
+// fitPolicy makes p encode within event.MaxPolicyEncodedSize, which consumers
 // enforce when they decode. A policy names every serving orchestrator in
 // every (class, client region), so a large fleet outgrows the limit; the
 // steps below give up explanation before allocation, and allocation
@@ -54,7 +54,7 @@ func fitPolicy(p *event.Policy) (encoded []byte, steps int, err error) {
 			return nil, steps, err
 		}
 		if steps == len(trim) {
-			return nil, steps, fmt.Errorf("policy exceeds the %d-byte limit even trimmed: %w", event.MaxEncodedSize, err)
+			return nil, steps, fmt.Errorf("policy exceeds the %d-byte limit even trimmed: %w", event.MaxPolicyEncodedSize, err)
 		}
 		trim[steps]()
 	}

@@ -11,6 +11,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/loopgate/loopgate/event"
+	"github.com/loopgate/loopgate/eventlog"
 )
 
 // bigPolicy has classes × regions entries naming n orchestrators with long
@@ -48,8 +49,8 @@ func TestFitPolicy(t *testing.T) {
 		wantSteps int
 	}{
 		{"small: untouched", bigPolicy(2, 2, 5), 0},
-		{"large fleet: floors lose their reasons", bigPolicy(10, 5, 60), 2},
-		{"huge fleet: frontier and floors dropped", bigPolicy(10, 5, 200), 4},
+		{"large fleet: floors lose their reasons", bigPolicy(40, 10, 110), 2},
+		{"huge fleet: frontier and floors dropped", bigPolicy(40, 10, 200), 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,8 +64,8 @@ func TestFitPolicy(t *testing.T) {
 				t.Errorf("got %d steps, want %d", steps, tt.wantSteps)
 			}
 			b, err := event.EncodePolicy(tt.p)
-			if err != nil || !bytes.Equal(b, encoded) || len(b) > event.MaxEncodedSize {
-				t.Fatalf("got %d bytes (returned %d, equal %v), err %v; want the policy's encoding, ≤ %d", len(b), len(encoded), bytes.Equal(b, encoded), err, event.MaxEncodedSize)
+			if err != nil || !bytes.Equal(b, encoded) || len(b) > event.MaxPolicyEncodedSize {
+				t.Fatalf("got %d bytes (returned %d, equal %v), err %v; want the policy's encoding, ≤ %d", len(b), len(encoded), bytes.Equal(b, encoded), err, event.MaxPolicyEncodedSize)
 			}
 			if _, err := event.DecodePolicy(b); err != nil {
 				t.Fatalf("decode: %v", err)
@@ -88,6 +89,54 @@ func TestFitPolicy(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFleetPolicyFitsThePolicyTopic encodes, with the real encoder, a
+// policy shaped like the 5,000-orchestrator round of BenchmarkStepScale
+// (100 classes × 8 regions and a region-less entry each, 500 orchestrators
+// serving each class, 40 allocated shares per entry with reasons, the rest
+// exploration floors, a limit per orchestrator): it fits the policy
+// topic's max.message.bytes, and only exploration floors are given up.
+func TestFleetPolicyFitsThePolicyTopic(t *testing.T) {
+	const nOrch, nClass, perClass, main = 5000, 100, 500, 40
+	p := event.Policy{Schema: event.SchemaVersion, Version: 1, Lambda: 0.5, Producer: "t"}
+	for c := range nClass {
+		for _, reg := range []string{"FRA", "LAX", "MDW", "SIN", "NYC", "LON", "SAO", "PRG", ""} {
+			cp := event.ClassPolicy{Capability: "cap", Model: fmt.Sprintf("m%d", c), ClientRegion: reg, Value: 0.02, SLOMs: 3000}
+			floor := 0.001
+			for k := range perClass {
+				id := fmt.Sprintf("o%04d", (c*perClass/10+k)%nOrch)
+				if k < main {
+					cp.Shares = append(cp.Shares, event.Share{Orchestrator: id, Share: (1 - floor*(perClass-main)) / main, Reason: "success 0.962, on time 0.951 at load 0.70, $0.00236/req"})
+				} else {
+					cp.Shares = append(cp.Shares, event.Share{Orchestrator: id, Share: floor, Reason: reasonExploration})
+				}
+			}
+			p.Classes = append(p.Classes, cp)
+		}
+	}
+	for o := range nOrch {
+		p.Limits = append(p.Limits, event.Limit{Orchestrator: fmt.Sprintf("o%04d", o), MaxInFlight: 12, Reason: "capacity 12 × utilisation 0.90, Little's law at 1.4 s"})
+	}
+	encoded, steps, err := fitPolicy(&p)
+	if err != nil {
+		t.Fatalf("fit the policy of %d orchestrators: %v", nOrch, err)
+	}
+	if n := len(encoded) + len(eventlog.PolicyKey); n > eventlog.PolicyMaxMessageBytes {
+		t.Fatalf("got a %d-byte record, want it within the policy topic's %d", n, eventlog.PolicyMaxMessageBytes)
+	}
+	got, err := event.DecodePolicy(encoded)
+	if err != nil {
+		t.Fatalf("decode the %d-byte policy: %v", len(encoded), err)
+	}
+	for _, c := range got.Classes {
+		if len(c.Shares) < main {
+			t.Fatalf("%s/%s: got %d shares after %d steps, want the %d allocated ones kept", c.Model, c.ClientRegion, len(c.Shares), steps, main)
+		}
+	}
+	if len(got.Limits) != nOrch {
+		t.Fatalf("got %d limits, want %d", len(got.Limits), nOrch)
 	}
 }
 
