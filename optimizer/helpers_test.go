@@ -64,16 +64,18 @@ func (f *fakeStats) set(s ...Stat) {
 type fakePub struct {
 	mu       sync.Mutex
 	policies []event.Policy
+	sizes    []int // the encodings' lengths, in order
 	err      error
 }
 
-func (f *fakePub) PublishPolicy(_ context.Context, p event.Policy, _ []byte) error {
+func (f *fakePub) PublishPolicy(_ context.Context, p event.Policy, encoded []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
 		return f.err
 	}
 	f.policies = append(f.policies, p)
+	f.sizes = append(f.sizes, len(encoded))
 	return nil
 }
 

@@ -19,9 +19,13 @@ const exactLPArcs = 2000
 // subproblem, how often a feasible point is built from the prices, and the
 // relative gap between it and the dual bound that ends the iterations.
 const (
-	lagrangeIters  = 200
-	lagrangeRepair = 5
-	lagrangeTol    = 1e-3
+	lagrangeIters = 200
+	// lagrangeItersScale is the iterations above exactLPArcs, where one
+	// costs a pass over every arc and the warm prices of the previous
+	// subproblem are already close.
+	lagrangeItersScale = 50
+	lagrangeRepair     = 5
+	lagrangeTol        = 1e-3
 )
 
 // lagrange solves the linear subproblem of lmo — minimise Σ g·y + Σ
@@ -52,7 +56,11 @@ func (p *problem) lagrange(g, sy, su []float64) (gap float64) {
 	best, bound := math.Inf(1), math.Inf(-1)
 	bestPi := slices.Clone(pi)
 	sub := make([]float64, no)
-	for it := 0; it < lagrangeIters; it++ {
+	iters := lagrangeIters
+	if len(p.arcs) > exactLPArcs {
+		iters = lagrangeItersScale
+	}
+	for it := 0; it < iters; it++ {
 		// The dual at π: each row's cheapest priced arc, or overflow.
 		clear(load)
 		d := 0.0
@@ -208,12 +216,8 @@ func (cs curves) get(s lognormal, slots, t float64, queueing bool) curve {
 	return c
 }
 
-// lineSearchIters is the golden-section iterations of a Frank–Wolfe step:
-// 40 (an interval of 1e-8 of the step) up to exactLPArcs, 24 (6e-6) above,
-// where each iteration evaluates the objective over every arc.
-func (p *problem) lineSearchIters() int {
-	if len(p.arcs) > exactLPArcs {
-		return 24
-	}
-	return 40
-}
+// lineSearchIters is the golden-section iterations of a Frank–Wolfe step
+// (an interval of 1e-8 of the step). Only problems up to exactLPArcs use
+// golden section; larger ones find the step from the derivative
+// (lineSearch).
+func (p *problem) lineSearchIters() int { return 40 }

@@ -92,7 +92,7 @@ func (pr *planner) build() {
 	for i := range r.orchs {
 		p.orchs = append(p.orchs, porch{slots: r.orchs[i].slots, capacity: r.orchs[i].slots * cfg.Capacity.Utilisation})
 	}
-	flat := make(curve, gridPoints) // the on-time curve of an arc that is never loaded
+	var flat curve // the on-time curve of an arc that is never loaded: 0
 	memo := curves{}
 	addRow := func(ci int, reg string, demand float64, pseudo bool) {
 		c := &r.classes[ci]

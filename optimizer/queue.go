@@ -1,6 +1,9 @@
 package optimizer
 
-import "math"
+import (
+	"math"
+	"sync/atomic"
+)
 
 // z-scores of the latency quantiles a Stat carries.
 const (
@@ -116,21 +119,46 @@ const (
 )
 
 // curve is a sampled on-time probability as a function of utilisation.
-type curve []float64
+// Its grid points are computed when first read (each costs quadPoints
+// lognormal CDFs, and an orchestrator's utilisation visits a few of them
+// in a round), then kept: a round at scale has a curve per (orchestrator,
+// class, region) latency estimate, and computing all gridPoints of each
+// up front was a quarter of the round. The value of a point does not
+// depend on when it is computed, so the curve is the same function as the
+// eager one. The zero curve is 0 everywhere (an arc that is never loaded).
+// Curves are read by concurrent previews: points are filled atomically.
+type curve struct{ d *curveData }
+
+type curveData struct {
+	lat      lognormal
+	slots, t float64
+	// pts holds ^math.Float64bits of each computed point; 0 is "not yet"
+	// (^bits is 0 only for an all-ones NaN, which onTime never returns).
+	pts [gridPoints]atomic.Uint64
+}
 
 func newCurve(s lognormal, slots, t float64, queueing bool) curve {
-	c := make(curve, gridPoints)
+	d := &curveData{lat: s, slots: slots, t: t}
 	if !queueing {
-		v := s.cdf(t)
-		for i := range c {
-			c[i] = v
+		v := ^math.Float64bits(s.cdf(t))
+		for i := range d.pts {
+			d.pts[i].Store(v)
 		}
-		return c
 	}
-	for i := range c {
-		c[i] = onTime(s, slots, float64(i)*gridMax/(gridPoints-1), t)
+	return curve{d}
+}
+
+// point is the curve at grid point i.
+func (c curve) point(i int) float64 {
+	if c.d == nil {
+		return 0
 	}
-	return c
+	if b := c.d.pts[i].Load(); b != 0 {
+		return math.Float64frombits(^b)
+	}
+	v := onTime(c.d.lat, c.d.slots, float64(i)*gridMax/(gridPoints-1), c.d.t)
+	c.d.pts[i].Store(^math.Float64bits(v))
+	return v
 }
 
 // at returns the value and slope of the curve at utilisation rho (clamped
@@ -150,21 +178,20 @@ func (c curve) at(rho float64) (v, slope float64) {
 		i = gridPoints - 2
 	}
 	t := (rho - float64(i)*h) / h
-	m0, m1 := c.tangent(i), c.tangent(i+1)
-	t2, t3 := t*t, t*t*t
-	v = (2*t3-3*t2+1)*c[i] + (t3-2*t2+t)*h*m0 + (-2*t3+3*t2)*c[i+1] + (t3-t2)*h*m1
-	slope = ((6*t2-6*t)*c[i] + (3*t2-4*t+1)*h*m0 + (-6*t2+6*t)*c[i+1] + (3*t2-2*t)*h*m1) / h
-	return math.Min(1, math.Max(0, v)), slope
-}
-
-// tangent is the curve's slope at grid point i by finite differences.
-func (c curve) tangent(i int) float64 {
-	const h = gridMax / (gridPoints - 1)
-	switch i {
-	case 0:
-		return (c[1] - c[0]) / h
-	case gridPoints - 1:
-		return (c[i] - c[i-1]) / h
+	c0, c1 := c.point(i), c.point(i+1)
+	var m0, m1 float64 // central-difference tangents (one-sided at the ends)
+	if i == 0 {
+		m0 = (c1 - c0) / h
+	} else {
+		m0 = (c1 - c.point(i-1)) / (2 * h)
 	}
-	return (c[i+1] - c[i-1]) / (2 * h)
+	if i+1 == gridPoints-1 {
+		m1 = (c1 - c0) / h
+	} else {
+		m1 = (c.point(i+2) - c0) / (2 * h)
+	}
+	t2, t3 := t*t, t*t*t
+	v = (2*t3-3*t2+1)*c0 + (t3-2*t2+t)*h*m0 + (-2*t3+3*t2)*c1 + (t3-t2)*h*m1
+	slope = ((6*t2-6*t)*c0 + (3*t2-4*t+1)*h*m0 + (-6*t2+6*t)*c1 + (3*t2-2*t)*h*m1) / h
+	return math.Min(1, math.Max(0, v)), slope
 }

@@ -68,6 +68,7 @@ type solution struct {
 	lpSolves   int
 	lpFailures int
 	priced     int      // linear subproblems solved by Lagrangian pricing
+	lsEvals    int      // directional-derivative evaluations of the line search (above exactLPArcs)
 	active     []vertex // the convex combination x is made of, for warm starts
 }
 
@@ -202,13 +203,33 @@ func (p *problem) solveFrom(start []vertex) solution {
 			s.x[a] = p.arcs[a].floor + y[a]
 		}
 	}
+	tv := make([]float64, na) // per arc, its on-time probability in grad
 	grad := func() {
-		p.state(s.x, s.rho, s.q)
+		// p.state and then p.marginal per arc, with each arc's curve read
+		// once: the same numbers in the same order.
+		for i := range p.orchs {
+			o := &p.orchs[i]
+			load := 0.0
+			for _, a := range o.arcs {
+				load += s.x[a] * p.arcs[a].w
+			}
+			s.rho[i] = load / o.slots
+			ext := 0.0
+			for _, a := range o.arcs {
+				t, slope := p.arcs[a].t.at(s.rho[i])
+				tv[a] = t
+				ext += s.x[a] * p.arcs[a].bvp * -slope
+			}
+			s.q[i] = ext
+		}
 		for a := range p.arcs {
 			arc := &p.arcs[a]
-			t, _ := arc.t.at(s.rho[arc.orch])
-			g[a] = p.marginal(arc.orch, arc.base, arc.bvp, arc.w, t, s.rho, s.q)
+			g[a] = p.marginal(arc.orch, arc.base, arc.bvp, arc.w, tv[a], s.rho, s.q)
 		}
+	}
+	var ls *lineSearch
+	if len(p.arcs) > exactLPArcs {
+		ls = newLineSearch(p)
 	}
 
 	// lower bounds what is served: every request at the best zero-load
@@ -294,7 +315,12 @@ func (p *problem) solveFrom(start []vertex) solution {
 			}
 			return p.objective(xt, ut, rt)
 		}
-		gamma := goldenSection(phi, 0, from.weight, p.lineSearchIters())
+		var gamma float64
+		if ls != nil {
+			gamma = ls.step(s.x, s.rho, v, from)
+		} else {
+			gamma = goldenSection(phi, 0, from.weight, p.lineSearchIters())
+		}
 		if gamma <= 0 {
 			break
 		}
@@ -314,6 +340,9 @@ func (p *problem) solveFrom(start []vertex) solution {
 			active = append(active[:away], active[away+1:]...)
 		}
 		setX()
+	}
+	if ls != nil {
+		s.lsEvals = ls.evals
 	}
 	s.objective = p.objective(s.x, s.u, s.rho)
 	p.state(s.x, s.rho, s.q)
