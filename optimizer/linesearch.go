@@ -28,8 +28,9 @@ type lineSearch struct {
 	// points, so the queueing externality q(γ) is the slope of aggX + γ·aggD,
 	// read in O(1) per orchestrator instead of once per arc.
 	aggX, aggD [][gridPoints]float64
-	aggHave    []uint32 // per orchestrator, the grid points of aggX, aggD computed this step
-	evals      int      // φ' evaluations so far, for the benchmark
+	x, rho0    []float64 // the allocation the step starts from and its utilisation
+	aggHave    []uint32  // per orchestrator, the grid points of aggX, aggD computed this step
+	evals      int       // φ' evaluations so far, for the benchmark
 }
 
 // Line search tolerances: the derivative's root is accepted within
@@ -87,44 +88,8 @@ func (ls *lineSearch) step(x, rho []float64, v, from *vertex) float64 {
 	for _, i := range ls.touched {
 		ls.aggHave[i] = 0
 	}
-	// agg makes sure grid points lo..hi of orchestrator i's sums are in.
-	agg := func(i, lo, hi int) {
-		ax, ad := &ls.aggX[i], &ls.aggD[i]
-		for j := lo; j <= hi; j++ {
-			if ls.aggHave[i]&(1<<j) != 0 {
-				continue
-			}
-			ls.aggHave[i] |= 1 << j
-			sx, sd := 0.0, 0.0
-			for _, a := range p.orchs[i].arcs {
-				arc := &p.arcs[a]
-				v := arc.t.point(j)
-				sx += x[a] * arc.bvp * v
-				sd += ls.dir[a] * arc.bvp * v
-			}
-			ax[j], ad[j] = sx, sd
-		}
-	}
-	deriv := func(gamma float64) float64 {
-		ls.evals++
-		for _, i := range ls.touched {
-			r := rho[i] + gamma*ls.dload[i]/p.orchs[i].slots
-			ls.rho[i] = r
-			k := gridIndex(r)
-			agg(i, max(0, k-1), min(gridPoints-1, k+2))
-			ls.q[i] = -(splineSlope(&ls.aggX[i], r) + gamma*splineSlope(&ls.aggD[i], r))
-		}
-		d := 0.0
-		for _, a := range ls.sup {
-			arc := &p.arcs[a]
-			t, _ := arc.t.at(ls.rho[arc.orch])
-			d += ls.dir[a] * p.marginal(arc.orch, arc.base, arc.bvp, arc.w, t, ls.rho, ls.q)
-		}
-		for _, k := range ls.rows {
-			d += ls.du[k] * p.rows[k].overflow
-		}
-		return d
-	}
+	ls.x, ls.rho0 = x, rho
+	deriv := ls.deriv
 	// Newton's step from the curvature at 0 (a secant over a small δ) is
 	// the first trial: late steps are short, and trials near the current
 	// allocation read curve points already computed, where γmax would
@@ -228,4 +193,47 @@ func splineSlope(c *[gridPoints]float64, rho float64) float64 {
 	}
 	t2 := t * t
 	return ((6*t2-6*t)*c0 + (3*t2-4*t+1)*h*m0 + (-6*t2+6*t)*c1 + (3*t2-2*t)*h*m1) / h
+}
+
+// agg makes sure grid points lo..hi of orchestrator i's sums are in.
+func (ls *lineSearch) agg(i, lo, hi int) {
+	p := ls.p
+	ax, ad := &ls.aggX[i], &ls.aggD[i]
+	for j := lo; j <= hi; j++ {
+		if ls.aggHave[i]&(1<<j) != 0 {
+			continue
+		}
+		ls.aggHave[i] |= 1 << j
+		sx, sd := 0.0, 0.0
+		for _, a := range p.orchs[i].arcs {
+			arc := &p.arcs[a]
+			v := arc.t.point(j)
+			sx += ls.x[a] * arc.bvp * v
+			sd += ls.dir[a] * arc.bvp * v
+		}
+		ax[j], ad[j] = sx, sd
+	}
+}
+
+// deriv is φ'(γ) for the step step set up.
+func (ls *lineSearch) deriv(gamma float64) float64 {
+	p := ls.p
+	ls.evals++
+	for _, i := range ls.touched {
+		r := ls.rho0[i] + gamma*ls.dload[i]/p.orchs[i].slots
+		ls.rho[i] = r
+		k := gridIndex(r)
+		ls.agg(i, max(0, k-1), min(gridPoints-1, k+2))
+		ls.q[i] = -(splineSlope(&ls.aggX[i], r) + gamma*splineSlope(&ls.aggD[i], r))
+	}
+	d := 0.0
+	for _, a := range ls.sup {
+		arc := &p.arcs[a]
+		t, _ := arc.t.at(ls.rho[arc.orch])
+		d += ls.dir[a] * p.marginal(arc.orch, arc.base, arc.bvp, arc.w, t, ls.rho, ls.q)
+	}
+	for _, k := range ls.rows {
+		d += ls.du[k] * p.rows[k].overflow
+	}
+	return d
 }
