@@ -10,7 +10,7 @@
 // # Topics
 //
 //	loopgate.outcomes      one event.Outcome per request, keyed by request id (6 partitions)
-//	loopgate.policy        every event.Policy, compacted (1 partition)
+//	loopgate.policy        every event.Policy, compacted (1 partition), max.message.bytes PolicyMaxMessageBytes
 //	loopgate.outcomes.dlq  outcomes ingest could not store (1 partition)
 //
 // EnsureTopics creates the missing ones and leaves existing ones alone.

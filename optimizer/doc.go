@@ -115,7 +115,15 @@
 // compares it with the exact simplex on 60 random small rounds: on average
 // 0.6 % of the objective's changeable part above, 57 % at worst (an
 // overloaded fleet of four orchestrators, where the greedy strands
-// capacity). BenchmarkStepScale gives its growth to 5,000 orchestrators.
+// capacity). Above exactLPArcs pricing also stops after 50 subgradient
+// steps (warm prices), and the Frank–Wolfe step is the root of the
+// directional derivative (linesearch.go: a Newton trial, then Illinois
+// regula falsi), where each orchestrator's on-time curves are read as one
+// weighted sum, so a trial costs O(orchestrators) rather than a pass over
+// every arc; curve points are computed when first read. At or below it the
+// solver is unchanged (golden section, 200 pricing steps), so small rounds
+// allocate exactly as before. BenchmarkStepScale gives its growth to 5,000
+// orchestrators.
 //
 // # Exploration, ejection, shares
 //
