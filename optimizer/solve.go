@@ -318,6 +318,12 @@ func (p *problem) solveFrom(start []vertex) solution {
 		var gamma float64
 		if ls != nil {
 			gamma = ls.step(s.x, s.rho, v, from)
+			if gamma <= 0 {
+				// The derivative says no descent, but F along the step
+				// need not be convex (queueing): golden section on F
+				// itself decides before the loop gives up.
+				gamma = goldenSection(phi, 0, from.weight, 24)
+			}
 		} else {
 			gamma = goldenSection(phi, 0, from.weight, p.lineSearchIters())
 		}
