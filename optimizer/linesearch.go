@@ -35,8 +35,8 @@ type lineSearch struct {
 
 // Line search tolerances: the derivative's root is accepted within
 // lsDerivTol of |φ'(0)|, or when the bracket is lsWidthTol of γmax (golden
-// section's 24 iterations left 1e-5 of it); lsIters bounds the evaluations
-// after the two at the ends.
+// section's 24 iterations left 1e-5 of it); lsIters bounds the regula falsi
+// evaluations once the root is bracketed.
 const (
 	lsDerivTol = 1e-3
 	lsWidthTol = 1e-6
@@ -123,10 +123,14 @@ func (ls *lineSearch) step(x, rho []float64, v, from *vertex) float64 {
 		if gamma >= gmax {
 			return gmax // still descending at the end: the away vertex drops out
 		}
-		// The secant through the two last points, at least doubling.
-		next := gamma - fg*(gamma-lo)/(fg-flo)
+		// The secant through the two last points, at least doubling (so
+		// the loop reaches γmax in a few trials whatever φ' does).
+		next := 2 * gamma
+		if n := gamma - fg*(gamma-lo)/(fg-flo); n > next { // false for NaN
+			next = n
+		}
 		lo, flo = gamma, fg
-		gamma = math.Min(gmax, math.Max(next, 2*gamma))
+		gamma = math.Min(gmax, next)
 	}
 	side := 0
 	for range lsIters {
