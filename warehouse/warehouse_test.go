@@ -294,6 +294,34 @@ func TestPolicyRoundTrip(t *testing.T) {
 		if err := s.WritePolicy(ctx, event.Policy{Version: 3}, nil); err == nil {
 			t.Error("got nil error for a policy without its encoding")
 		}
+
+		// A fleet-sized policy, over the outcomes' MaxEncodedSize (policies
+		// have their own bound), is stored and read back whole.
+		big := policy(4)
+		for c := range 40 {
+			cp := event.ClassPolicy{Capability: "llm", Model: fmt.Sprintf("model-%d", c), ClientRegion: "FRA"}
+			for o := range 1000 {
+				cp.Shares = append(cp.Shares, event.Share{Orchestrator: fmt.Sprintf("orch-%04d", o), Share: 0.001, Reason: "within SLO at λ 0.40"})
+			}
+			big.Classes = append(big.Classes, cp)
+		}
+		enc, err := event.EncodePolicy(big)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(enc) <= event.MaxEncodedSize {
+			t.Fatalf("the big policy encodes to %d bytes, want more than %d", len(enc), event.MaxEncodedSize)
+		}
+		if err := s.WritePolicy(ctx, big, enc); err != nil {
+			t.Fatalf("write a %d-byte policy: %v", len(enc), err)
+		}
+		got, err := s.Policy(ctx, 4)
+		if err != nil {
+			t.Fatalf("read the %d-byte policy back: %v", len(enc), err)
+		}
+		if !reflect.DeepEqual(got, big) {
+			t.Errorf("the %d-byte policy read back differs", len(enc))
+		}
 	})
 }
 
