@@ -68,7 +68,10 @@
 // or ask to wait at the edge), and Observes every attempt's end. Hedging:
 // after HedgeAfter without an answer a second attempt starts; the first 200
 // wins, the other is cancelled. Only the oracle implements ChangeObserver
-// and sees the true state at each timeline change. Registry maps names to
+// and sees the true state at each timeline change (a wrapper such as
+// closedloop.Gated passes it on, adding nothing). A RequestObserver is told
+// when each request ends, with its record: the bench's gateway settles
+// admissions there. Registry maps names to
 // Constructors; the caller owns it (no package-level registry).
 //
 // # Reports

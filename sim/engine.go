@@ -51,6 +51,7 @@ type engine struct {
 	// Advance needs it from deep inside event handling.
 	ctx     context.Context
 	clocked Clocked
+	reqObs  RequestObserver // nil unless the policy is one
 	sc      *scenario.Scenario
 	opts    Options
 	pol     Policy
@@ -102,6 +103,7 @@ func (e *engine) fail(format string, args ...any) {
 func (e *engine) run(ctx context.Context, arr []arrival) error {
 	e.ctx = ctx
 	e.clocked, _ = e.pol.(Clocked)
+	e.reqObs, _ = e.pol.(RequestObserver)
 	e.reqs = make([]request, len(arr))
 	e.all = make([]*attempt, 0, len(arr)+len(arr)/8)
 	for i, ch := range e.sc.Timeline {
@@ -401,6 +403,23 @@ func (e *engine) finish(r *request, success bool) {
 				e.abandon(a, TimedOut)
 			}
 		}
+	}
+	if e.reqObs != nil {
+		rec := r.record()
+		e.reqObs.Finished(e.now, &rec)
+	}
+}
+
+// record is r as the report counts it.
+func (r *request) record() RequestRecord {
+	out := r.last
+	if r.success {
+		out = OK
+	}
+	return RequestRecord{
+		ID: r.ID, Client: r.Client, Class: r.Class, Arrival: r.Arrival, End: r.end,
+		Success: r.success, Latency: r.end - r.Arrival, Attempts: r.Attempts, Cost: r.cost,
+		Outcome: out,
 	}
 }
 

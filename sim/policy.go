@@ -32,6 +32,15 @@ type ChangeObserver interface {
 	OnChange(now time.Duration, st *scenario.State)
 }
 
+// RequestObserver is implemented by policies that are told when each
+// request ends (success, failure, refusal or the client's timeout), with
+// the record the report will count. A gateway in front of a policy
+// settles its admissions here (closedloop.Gated); routing needs no more
+// than Observe.
+type RequestObserver interface {
+	Finished(now time.Duration, r *RequestRecord)
+}
+
 // Limits bounds what the simulator does for one request.
 type Limits struct {
 	// MaxAttempts caps attempts per request, retries and hedges included

@@ -77,16 +77,7 @@ func runArrivals(ctx context.Context, sc *scenario.Scenario, p Policy, opts Opti
 		Attempts: make([]Attempt, len(e.all)),
 	}
 	for i := range e.reqs {
-		r := &e.reqs[i]
-		out := r.last
-		if r.success {
-			out = OK
-		}
-		res.Requests[i] = RequestRecord{
-			ID: r.ID, Client: r.Client, Class: r.Class, Arrival: r.Arrival, End: r.end,
-			Success: r.success, Latency: r.end - r.Arrival, Attempts: r.Attempts, Cost: r.cost,
-			Outcome: out,
-		}
+		res.Requests[i] = e.reqs[i].record()
 	}
 	for i, a := range e.all {
 		res.Attempts[i] = a.Attempt

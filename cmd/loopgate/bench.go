@@ -44,13 +44,18 @@ func (l *listFlag) Set(v string) error {
 }
 
 // benchRegistry is every policy bench can run: the baselines and the
-// product's policy (package closedloop).
+// product's policy (package closedloop), each behind the scenario's
+// gateway section when it has one (closedloop.Gated): the same gateway in
+// front of every policy.
 // routers > 1 runs the product as that many routers sharing one slow loop.
 func benchRegistry(routers int) sim.Registry {
 	reg := sim.Baselines()
 	cfg := closedloop.DefaultConfig()
 	cfg.Routers = routers
 	reg[closedloop.Name] = closedloop.Constructor(cfg)
+	for name, ctor := range reg {
+		reg[name] = closedloop.Gated(ctor)
+	}
 	return reg
 }
 

@@ -1,7 +1,9 @@
 package closedloop
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -134,4 +136,113 @@ func (p *Policy) Gateway() GatewayStats {
 		return GatewayStats{}
 	}
 	return GatewayStats{Charge: p.gate.spend, Refused: p.gate.refused}
+}
+
+// Gated puts the scenario's gateway section in front of the policy ctor
+// builds, with the same code the loopgate policy uses (gate): every
+// request is admitted before its first attempt — a refusal is answered at
+// once (429/402) and counts as a failed request, as it does for loopgate —
+// and settled when it ends, which prices it and counts its spend against
+// the budgets. The gateway (keys, limits, budgets) is not routing: the
+// bench puts it in front of every policy, so a classic balancer is
+// compared behind the same gateway as loopgate and loopgate's refusals are
+// not counted against it alone. A scenario without a gateway section, and
+// the loopgate policy (which applies it itself and writes the charges to
+// its warehouse), get ctor's policy unchanged.
+func Gated(ctor sim.Constructor) sim.Constructor {
+	return func(ctx context.Context, env sim.Env) (sim.Policy, error) {
+		p, err := ctor(ctx, env)
+		if err != nil || env.Scenario.Gateway == nil {
+			return p, err
+		}
+		switch p.(type) {
+		case *Policy, *Routers:
+			return p, nil
+		}
+		g, err := newGate(env.Scenario)
+		if err != nil {
+			if c, ok := p.(io.Closer); ok {
+				c.Close()
+			}
+			return nil, err
+		}
+		return &gated{inner: p, gate: g, sc: env.Scenario}, nil
+	}
+}
+
+// gated is a policy behind the scenario's gateway (Gated). It passes on
+// the optional interfaces the simulator looks for when the policy it wraps
+// has them.
+type gated struct {
+	inner sim.Policy
+	gate  *gate
+	sc    *scenario.Scenario
+}
+
+func (g *gated) Limits(now time.Duration, req *sim.Request) sim.Limits {
+	return g.inner.Limits(now, req)
+}
+
+// Pick asks the gateway before a request's first attempt (once: a request
+// parked at the edge keeps its admission), then the policy.
+func (g *gated) Pick(now time.Duration, req *sim.Request, fleet *sim.Fleet) sim.Choice {
+	if req.Attempts == 0 && !g.gate.admit(now, g.sc, req) {
+		return sim.GiveUp()
+	}
+	return g.inner.Pick(now, req, fleet)
+}
+
+func (g *gated) Observe(now time.Duration, a *sim.Attempt) { g.inner.Observe(now, a) }
+
+// Finished settles the request's admission with its outcome: status,
+// cost and latency, which is what the gateway prices and counts.
+func (g *gated) Finished(now time.Duration, r *sim.RequestRecord) {
+	if s := g.gate.take(r.ID); s != nil {
+		cl := &g.sc.Classes[r.Class]
+		kind, _ := event.UnitKindOf(cl.Capability)
+		st := event.StatusError
+		switch {
+		case r.Success:
+			st = event.StatusOK
+		case r.Outcome == sim.TimedOut:
+			st = event.StatusTimeout
+		}
+		s(&event.Outcome{Status: st, Capability: cl.Capability, Model: cl.Model, Units: int64(cl.Units), UnitKind: kind,
+			StartMs: Epoch().Add(r.Arrival).UnixMilli(), LatencyMs: r.Latency.Milliseconds(), Cost: r.Cost})
+	}
+	if o, ok := g.inner.(sim.RequestObserver); ok {
+		o.Finished(now, r)
+	}
+}
+
+func (g *gated) OnChange(now time.Duration, st *scenario.State) {
+	if o, ok := g.inner.(sim.ChangeObserver); ok {
+		o.OnChange(now, st)
+	}
+}
+
+func (g *gated) Advance(ctx context.Context, now time.Duration) error {
+	if c, ok := g.inner.(sim.Clocked); ok {
+		return c.Advance(ctx, now)
+	}
+	return nil
+}
+
+func (g *gated) Close() error {
+	if c, ok := g.inner.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// GatewayOf reports what the gateway in front of p did: p is a policy
+// Gated built, or the loopgate policy; zero for any other.
+func GatewayOf(p sim.Policy) GatewayStats {
+	switch p := p.(type) {
+	case *gated:
+		return GatewayStats{Charge: p.gate.spend, Refused: p.gate.refused}
+	case *Policy:
+		return p.Gateway()
+	}
+	return GatewayStats{}
 }

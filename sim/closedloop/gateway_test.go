@@ -142,3 +142,57 @@ func cookbookMargins(t *testing.T, p *Policy) map[string][2]float64 {
 	}
 	return out
 }
+
+// TestGatedBaseline: Gated puts the scenario's gateway in front of a
+// classic balancer as the loopgate policy applies it: the runaway's excess
+// is refused before any attempt and its charge stays within its budget,
+// the other clients are never refused, and without the section the same
+// balancer serves the runaway as it comes.
+func TestGatedBaseline(t *testing.T) {
+	sc, err := scenarios.Load("runaway-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare := *sc
+	bare.Gateway = nil
+	budget := sc.Gateway.Customers[0].Budgets[0].USD
+	for _, name := range []string{"least-inflight", "p2c-ewma"} {
+		t.Run(name, func(t *testing.T) {
+			run := func(sc *scenario.Scenario) (*sim.Result, GatewayStats) {
+				p, err := Gated(sim.Baselines()[name])(context.Background(), sim.NewEnv(sc, name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := sim.Run(context.Background(), sc, p, sim.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return res, GatewayOf(p)
+			}
+			refusedOf := func(res *sim.Result, client string) (refused int) {
+				for _, r := range res.Requests {
+					if sc.Clients[r.Client].ID == client && r.Attempts == 0 {
+						refused++
+					}
+				}
+				return refused
+			}
+			res, gs := run(sc)
+			bareRes, bareGS := run(&bare)
+			t.Logf("runaway: %d refused by the gateway (%d requests without attempts), charged %.4f of %.2f USD; without the section %d without attempts",
+				gs.Refused["runaway"], refusedOf(res, "runaway"), gs.Charge["runaway"], budget, refusedOf(bareRes, "runaway"))
+			if gs.Refused["runaway"] == 0 || refusedOf(res, "runaway") < gs.Refused["runaway"] {
+				t.Errorf("got %d refusals and %d runaway requests without attempts, want refusals, each without an attempt", gs.Refused["runaway"], refusedOf(res, "runaway"))
+			}
+			if c := gs.Charge["runaway"]; c > budget*(1+1e-9) || c < 0.9*budget {
+				t.Errorf("runaway charged %.4f USD, want within its %.2f USD budget and the budget binding", c, budget)
+			}
+			if n := gs.Refused["acme"] + gs.Refused["globex"]; n != 0 || gs.Charge["acme"] <= 0 {
+				t.Errorf("other clients refused %d times, charged %v: want none refused, charged by the default tier", n, gs.Charge["acme"])
+			}
+			if bareGS.Refused != nil || refusedOf(bareRes, "runaway") >= refusedOf(res, "runaway")/10 {
+				t.Errorf("without the section: stats %+v and %d runaway requests without attempts, want no gateway", bareGS, refusedOf(bareRes, "runaway"))
+			}
+		})
+	}
+}

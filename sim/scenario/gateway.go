@@ -10,9 +10,10 @@ import (
 
 // Gateway is a scenario's business rules: customers with their tier,
 // limits and budgets, price books, and one API key per client with its
-// own. The loopgate policy (sim/closedloop) applies them through package
-// gateway, as the router does; the baselines ignore them. Nil: no
-// gateway (every request is admitted, nothing is charged).
+// own. The bench applies them through package gateway, as the router
+// does, in front of every policy alike (sim/closedloop: the loopgate
+// policy itself, and Gated for the others). Nil: no gateway (every
+// request is admitted, nothing is charged).
 type Gateway struct {
 	// Routers is how many routers share the limits (1/Routers each). Default 1.
 	Routers int `yaml:"routers"`
