@@ -213,7 +213,7 @@ func (e *engine) pick(r *request, hedge bool) {
 	case c.Orch >= len(e.orchs):
 		e.fail("policy picked orchestrator %d of %d", c.Orch, len(e.orchs))
 	case c.Orch >= 0:
-		e.start(r, c.Orch, hedge)
+		e.start(r, c.Orch, hedge, c.Timeout)
 	case hedge:
 		// No hedge; the attempt in flight goes on.
 	case c.Wait > 0:
@@ -232,7 +232,7 @@ func (e *engine) next(r *request) {
 	e.pick(r, false)
 }
 
-func (e *engine) start(r *request, o int, hedge bool) {
+func (e *engine) start(r *request, o int, hedge bool, timeout time.Duration) {
 	orch := &e.orchs[o]
 	rtt := e.rtt[e.regions[r.Region]][orch.region]
 	a := &attempt{req: r}
@@ -252,8 +252,11 @@ func (e *engine) start(r *request, o int, hedge bool) {
 	orch.inflight++
 	e.all = append(e.all, a)
 	e.agenda.push(event{at: e.now + rtt/2, kind: evReach, att: a})
-	if r.limits.AttemptTimeout > 0 {
-		e.agenda.push(event{at: e.now + r.limits.AttemptTimeout, kind: evAttemptTimeout, att: a})
+	if timeout <= 0 {
+		timeout = r.limits.AttemptTimeout
+	}
+	if timeout > 0 {
+		e.agenda.push(event{at: e.now + timeout, kind: evAttemptTimeout, att: a})
 	}
 	if r.limits.HedgeAfter > 0 && r.outstanding == 1 && r.Attempts < r.limits.MaxAttempts {
 		e.agenda.push(event{at: e.now + r.limits.HedgeAfter, kind: evHedge, att: a})

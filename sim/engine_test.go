@@ -13,15 +13,21 @@ import (
 )
 
 // scripted sends attempt k of every request to order[k] (the last one
-// repeats) with fixed limits.
+// repeats) with fixed limits, and timeouts[k] as its own per-attempt
+// timeout (Choice.Timeout) when given.
 type scripted struct {
-	order  []int
-	limits Limits
+	order    []int
+	limits   Limits
+	timeouts []time.Duration
 }
 
 func (p scripted) Limits(time.Duration, *Request) Limits { return p.limits }
 func (p scripted) Pick(_ time.Duration, req *Request, _ *Fleet) Choice {
-	return Use(p.order[min(req.Attempts, len(p.order)-1)])
+	c := Use(p.order[min(req.Attempts, len(p.order)-1)])
+	if req.Attempts < len(p.timeouts) {
+		c.Timeout = p.timeouts[req.Attempts]
+	}
+	return c
 }
 func (p scripted) Observe(time.Duration, *Attempt) {}
 
@@ -73,25 +79,28 @@ func TestAttemptSemantics(t *testing.T) {
 		want   want
 	}{
 		{"down refuses after one round trip, unbilled", "down: true,", 300,
-			scripted{[]int{0, 1}, Limits{MaxAttempts: 2}},
+			scripted{[]int{0, 1}, Limits{MaxAttempts: 2}, nil},
 			want{[]Outcome{Refused, OK}, []float64{0, 2.5}, []time.Duration{4 * ms, 400 * ms}, true, 404 * ms, OK}},
 		{"fast failure after one round trip, unbilled", "fail: 1, fail_mode: fast,", 300,
-			scripted{[]int{0}, Limits{MaxAttempts: 1}},
+			scripted{[]int{0}, Limits{MaxAttempts: 1}, nil},
 			want{[]Outcome{Failed}, []float64{0}, []time.Duration{4 * ms}, false, 4 * ms, Failed}},
 		{"slow failure after service, billed", "fail: 1, fail_mode: slow,", 300,
-			scripted{[]int{0, 1}, Limits{MaxAttempts: 2}},
+			scripted{[]int{0, 1}, Limits{MaxAttempts: 2}, nil},
 			want{[]Outcome{Failed, OK}, []float64{5, 2.5}, []time.Duration{304 * ms, 400 * ms}, true, 704 * ms, OK}},
 		{"hang: only the client's timeout reveals it", "hang: true,", 300,
-			scripted{[]int{0}, Limits{MaxAttempts: 3}},
+			scripted{[]int{0}, Limits{MaxAttempts: 3}, nil},
 			want{[]Outcome{TimedOut}, []float64{0}, []time.Duration{5000 * ms}, false, 5000 * ms, TimedOut}},
 		{"hang escaped by a per-attempt timeout", "hang: true,", 300,
-			scripted{[]int{0, 1}, Limits{MaxAttempts: 2, AttemptTimeout: time.Second}},
+			scripted{[]int{0, 1}, Limits{MaxAttempts: 2, AttemptTimeout: time.Second}, nil},
 			want{[]Outcome{AttemptTimeout, OK}, []float64{0, 2.5}, []time.Duration{time.Second, 400 * ms}, true, 1400 * ms, OK}},
+		{"hang escaped by the attempt's own timeout, which overrides the request's", "hang: true,", 300,
+			scripted{[]int{0, 1}, Limits{MaxAttempts: 2, AttemptTimeout: time.Second}, []time.Duration{700 * ms}},
+			want{[]Outcome{AttemptTimeout, OK}, []float64{0, 2.5}, []time.Duration{700 * ms, 400 * ms}, true, 1100 * ms, OK}},
 		{"hedge: the loser is cancelled and billed", "", 3000,
-			scripted{[]int{0, 1}, Limits{MaxAttempts: 2, HedgeAfter: 200 * ms}},
+			scripted{[]int{0, 1}, Limits{MaxAttempts: 2, HedgeAfter: 200 * ms}, nil},
 			want{[]Outcome{Cancelled, OK}, []float64{5, 2.5}, []time.Duration{600 * ms, 400 * ms}, true, 600 * ms, OK}},
 		{"shed at the edge", "", 300,
-			scripted{[]int{-1}, Limits{MaxAttempts: 1}},
+			scripted{[]int{-1}, Limits{MaxAttempts: 1}, nil},
 			want{nil, nil, nil, false, 0, Shed}},
 	}
 	for _, tt := range tests {
@@ -134,7 +143,7 @@ func TestAttemptSemantics(t *testing.T) {
 // attempts it holds (billed if they had started service) and refuses new ones.
 func TestDownEvictsInService(t *testing.T) {
 	sc := mini(t, 10, 600, 300, "", "", "{at: 1s, orchestrator: a, set: {down: true}}")
-	res, err := Run(context.Background(), sc, scripted{[]int{0}, Limits{MaxAttempts: 1}}, Options{})
+	res, err := Run(context.Background(), sc, scripted{[]int{0}, Limits{MaxAttempts: 1}, nil}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +264,7 @@ func TestArrivals(t *testing.T) {
 // that reach it later, end only by the client's timeout.
 func TestHangSwallows(t *testing.T) {
 	sc := mini(t, 10, 600, 300, "", "", "{at: 1s, orchestrator: a, set: {hang: true}}")
-	res, err := Run(context.Background(), sc, scripted{[]int{0}, Limits{MaxAttempts: 1}}, Options{})
+	res, err := Run(context.Background(), sc, scripted{[]int{0}, Limits{MaxAttempts: 1}, nil}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

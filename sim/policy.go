@@ -63,6 +63,10 @@ type Limits struct {
 type Choice struct {
 	Orch int
 	Wait time.Duration
+	// Timeout, when positive, is this attempt's own per-attempt timeout,
+	// in place of Limits.AttemptTimeout: a policy that estimates each
+	// orchestrator's latency sets it per attempt.
+	Timeout time.Duration
 }
 
 // GiveUp is the Choice that picks no orchestrator.
