@@ -116,10 +116,10 @@ func (r *Router) queueTerms(x *exchange, now time.Time) (prio float64, startBy t
 	return QueueTerms(x.start, entry, x.ci.cfg.RequestTimeout, x.s.cfg.Shaping.tierPriority(x.key), limits, lats)
 }
 
-// wait parks a first attempt in the edge queue until a slot is handed to
-// it. It answers the request and reports false when it is shed or the
+// wait parks a first attempt or a retry in the edge queue until a slot is
+// handed to it (a slot free at once is taken outside tried). It answers the request and reports false when it is shed or the
 // request ends meanwhile.
-func (r *Router) wait(ctx context.Context, x *exchange, w http.ResponseWriter) (pick, bool) {
+func (r *Router) wait(ctx context.Context, x *exchange, w http.ResponseWriter, tried []*orchEntry) (pick, bool) {
 	now := r.now()
 	prio, startBy, drain := r.queueTerms(x, now)
 	wt := &waiter{key: x.table.key, table: x.table, region: x.region, got: make(chan handoff, 1)}
@@ -137,7 +137,7 @@ func (r *Router) wait(ctx context.Context, x *exchange, w http.ResponseWriter) (
 		return pick{}, false
 	}
 	// A slot may have freed between the failed decision and the push.
-	if p, _, ok := r.choose(x.s, x.table, x.region, nil); ok {
+	if p, _, ok := r.choose(x.s, x.table, x.region, tried); ok {
 		if r.leave(e) {
 			r.m.queueWait.Observe(0)
 			return p, true

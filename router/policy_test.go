@@ -108,6 +108,18 @@ func TestPolicyEjectionsAndLimits(t *testing.T) {
 	if _, reason, ok := tr.choose(snap, table, "LON", []*orchEntry{snap.byID["b"], snap.byID["c"]}); ok || reason != reasonNoCapacity {
 		t.Fatalf("got ok=%v reason %q, want no capacity (the rest tried or ejected)", ok, reason)
 	}
+	// b locally ejected, c healthy at its limit: wait for c's slot rather
+	// than panic-route to b; with c tried, b is all there is (panic).
+	snap.byID["b"].state.ejectedUntilMs.Store(clockNow.UnixMilli() + 60000)
+	snap.byID["c"].state.inFlight.Store(2)
+	if _, reason, ok := tr.choose(snap, table, "LON", nil); ok || reason != reasonAtLimit {
+		t.Fatalf("got ok=%v reason %q, want at limit (not a panic pick of the ejected b)", ok, reason)
+	}
+	snap.byID["c"].state.inFlight.Store(0)
+	pk, _, ok := tr.choose(snap, table, "LON", []*orchEntry{snap.byID["c"]})
+	if !ok || pk.m.o.cfg.ID != "b" || !pk.choice.Panic {
+		t.Fatalf("got ok=%v, want a panic pick of b (c tried, nothing healthy left)", ok)
+	}
 }
 
 func TestSetPolicyOnlyNewer(t *testing.T) {

@@ -44,7 +44,8 @@ type failure struct {
 //
 // Shaping comes first: the class's admission rate (admit), then, when
 // every eligible orchestrator is at its in-flight limit, the edge queue
-// (wait) for the first attempt; retries are never queued.
+// (wait) for the first attempt and for a retry (which spends the retry
+// budget before it waits).
 func (r *Router) proxy(ctx context.Context, x *exchange, w http.ResponseWriter) {
 	if x.table != nil && !r.admit(x, w) {
 		return
@@ -57,29 +58,41 @@ func (r *Router) proxy(ctx context.Context, x *exchange, w http.ResponseWriter) 
 		}
 		var p pick
 		var reason string
-		ok := false
+		ok, budgeted := false, false
 		p, reason, ok = r.choose(x.s, x.table, x.region, tried)
 		if n == 0 && ok && r.queued(x) && r.handTo(p) {
 			// Waiters of the class go first: the slot went to one of them.
 			ok, reason = false, reasonAtLimit
 		}
 		if !ok {
-			if n > 0 {
+			queue := reason == reasonAtLimit && !x.s.cfg.Shaping.QueueDisabled
+			if n > 0 && !queue {
 				break // nobody left to retry on: answer with the last failure
 			}
 			if reason != reasonAtLimit {
 				r.reject(x, w, reason)
 				return
 			}
-			if x.s.cfg.Shaping.QueueDisabled {
+			if !queue {
 				r.reject(x, w, reasonNoCapacity)
 				return
 			}
-			if p, ok = r.wait(ctx, x, w); !ok {
+			if n > 0 {
+				// A retry waits at the edge, as a first attempt does, when
+				// every orchestrator left is at its limit: failing a
+				// request that still has time is a certain loss. It
+				// spends the retry budget before it waits.
+				if !r.budget.tryRetry(r.now()) {
+					r.m.budgetExhausted.Inc()
+					break
+				}
+				budgeted = true
+			}
+			if p, ok = r.wait(ctx, x, w, tried); !ok {
 				return
 			}
 		}
-		if n > 0 {
+		if n > 0 && !budgeted {
 			if !r.budget.tryRetry(r.now()) {
 				r.releaseSlot(p.m.o)
 				r.m.budgetExhausted.Inc()

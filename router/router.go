@@ -339,6 +339,14 @@ func (r *Router) choose(s *snapshot, t *classTable, region string, skip []*orchE
 				}
 				return pick{}, reasonNoCapacity, false
 			}
+			if ch.Panic && (sc.atLimit || len(lost) > 0) {
+				// Panic routing is for when nothing healthy is left, not
+				// when the healthy ones are at their limit: one frees a
+				// slot soon, an ejected one has just failed. (With an
+				// outage the healthy ones fill up, and every newcomer
+				// went to the dead orchestrator.)
+				return pick{}, reasonAtLimit, false
+			}
 		}
 		m := t.members[sc.idx[ch.Index]]
 		if m.st.tryAcquire(m.st.effLimit(m.limit)) {

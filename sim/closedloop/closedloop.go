@@ -63,6 +63,13 @@ type Config struct {
 	// Routers is how many routers share the slow loop (routers.go): each
 	// has its own fast loop and sees only its own requests. Default 1.
 	Routers int
+	// AttemptTimeout derives each attempt's timeout from the latency its
+	// orchestrator has shown for the class (router.LatencyDist; a cold
+	// orchestrator borrows the class's estimate over every orchestrator),
+	// so a hung or failing orchestrator is abandoned, counted as failing
+	// and retried elsewhere well before the client's timeout. Default
+	// router.DefaultTimeoutConfig().
+	AttemptTimeout router.TimeoutConfig
 }
 
 // StepTime is a deterministic model of one optimizer step's duration
@@ -103,6 +110,7 @@ func DefaultConfig() Config {
 	return Config{
 		Router: router.DefaultConfig(), Optimizer: optimizer.DefaultConfig(), FlushEvery: time.Second,
 		Discovery: time.Minute, StepTime: DefaultStepTime(), Routers: 1,
+		AttemptTimeout: router.DefaultTimeoutConfig(),
 	}
 }
 
@@ -123,6 +131,9 @@ func (c Config) Validate() error {
 	}
 	if c.Router.MaxAttempts < 1 {
 		errs = append(errs, fmt.Errorf("closedloop: router max_attempts %d must be at least 1", c.Router.MaxAttempts))
+	}
+	if err := c.AttemptTimeout.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("closedloop: %w", err))
 	}
 	if err := c.Optimizer.Validate(); err != nil {
 		errs = append(errs, err)
@@ -157,6 +168,10 @@ type Policy struct {
 
 	orchIDs []string
 	fast    []router.Tracker // by orchestrator index: the router's own fast-loop state
+	// Latency per orchestrator × class (index o·classes + class) and per
+	// class over all orchestrators, for the derived attempt timeout.
+	lat      []router.LatencyDist
+	classLat []router.LatencyDist
 
 	// The applied policy, resolved per (class, client region) through the
 	// router's PolicyIndex: shares by orchestrator index, nil = equal.
@@ -252,6 +267,8 @@ func newFast(cfg Config, env sim.Env) (*Policy, error) {
 		orchIDs:     make([]string, len(sc.Orchestrators)),
 		fast:        make([]router.Tracker, len(sc.Orchestrators)),
 		ejectUntil:  make([]int64, len(sc.Orchestrators)),
+		lat:         make([]router.LatencyDist, len(sc.Orchestrators)*len(sc.Classes)),
+		classLat:    make([]router.LatencyDist, len(sc.Classes)),
 		pending:     map[int]*request{},
 		nextFlush:   cfg.FlushEvery,
 		budget:      router.NewRetryBudget(cfg.Router.RetryBudget),
@@ -405,7 +422,28 @@ func (p *Policy) Limits(time.Duration, *sim.Request) sim.Limits {
 // draw: a slot handed over from the edge queue, else (a first attempt)
 // admission and the queue's precedence, else the router's draw, parking
 // the request at the edge when every eligible orchestrator is at its limit.
+// The attempt gets the timeout derived from its orchestrator's latency
+// (Config.AttemptTimeout).
 func (p *Policy) Pick(now time.Duration, req *sim.Request, fleet *sim.Fleet) sim.Choice {
+	c := p.pick(now, req, fleet)
+	if c.Orch >= 0 {
+		c.Timeout = p.attemptTimeout(now, req, c.Orch)
+	}
+	return c
+}
+
+// attemptTimeout is the derived timeout of req's attempt on orchestrator
+// o: from o's own latency for the class, else (o is cold) the class's.
+func (p *Policy) attemptTimeout(now time.Duration, req *sim.Request, o int) time.Duration {
+	cfg := p.cfg.AttemptTimeout
+	d := &p.lat[o*len(p.sc.Classes)+req.Class]
+	if d.Samples() < cfg.MinSamples {
+		d = &p.classLat[req.Class]
+	}
+	return cfg.Timeout(d, req.Deadline-now)
+}
+
+func (p *Policy) pick(now time.Duration, req *sim.Request, fleet *sim.Fleet) sim.Choice {
 	p.fleet = fleet
 	nowT := p.clock(now)
 	if c, done := p.shaping.resume(p, now, req); done {
@@ -422,7 +460,10 @@ func (p *Policy) Pick(now time.Duration, req *sim.Request, fleet *sim.Fleet) sim
 	for tries := 0; ; tries++ {
 		o, ok, atLimit := p.draw(nowT, req, fleet)
 		if !ok {
-			if req.Attempts == 0 && atLimit && !p.cfg.Router.Shaping.QueueDisabled {
+			if atLimit && !p.cfg.Router.Shaping.QueueDisabled && p.retryMayWait(nowT, req) {
+				// Every orchestrator left is at its limit: a retry waits at
+				// the edge for a slot, as a first attempt does, instead of
+				// failing a request that still has time.
 				return p.park(now, req)
 			}
 			r := p.pending[req.ID]
@@ -474,12 +515,19 @@ func (p *Policy) draw(nowT time.Time, req *sim.Request, fleet *sim.Fleet) (int, 
 		p.idx = append(p.idx, o)
 	}
 	ch, ok := router.Choose(p.params, p.cands, p.rng.Float64())
+	if ok && ch.Panic && atLimit {
+		// Only locally ejected orchestrators are under their limit: a
+		// healthy one at its limit frees a slot soon, so wait for it
+		// (as the router's choose does) rather than send to one that has failed.
+		return 0, false, true
+	}
 	if ok && req.Attempts > 0 {
 		// A retry, which the router makes only while its budget allows.
 		if ok = p.budget.TryRetry(nowT); ok {
 			p.retries++
 		} else {
 			p.refused++
+			atLimit = false // refused by the budget, not for want of a slot
 		}
 	}
 	if !ok {
@@ -487,6 +535,24 @@ func (p *Policy) draw(nowT time.Time, req *sim.Request, fleet *sim.Fleet) (int, 
 	}
 	p.last = ch
 	return ch.Index, true, atLimit
+}
+
+// retryMayWait reports whether req may wait at the edge: a first attempt
+// always; a retry when it is pending (not already ended) and the retry
+// budget allows it, which it spends.
+func (p *Policy) retryMayWait(nowT time.Time, req *sim.Request) bool {
+	if req.Attempts == 0 {
+		return true
+	}
+	if r := p.pending[req.ID]; r == nil || r.inflight > 0 {
+		return false
+	}
+	if !p.budget.TryRetry(nowT) {
+		p.refused++
+		return false
+	}
+	p.retries++
+	return true
 }
 
 // request is req's pending record, made at its first attempt or shedding.
@@ -514,6 +580,8 @@ func (p *Policy) Observe(now time.Duration, a *sim.Attempt) {
 	case sim.OK:
 		st.ObserveLatency(nowT, ms, p.sel.LatencyTau)
 		st.Succeeded()
+		p.lat[a.Orch*len(p.sc.Classes)+a.Class].Observe(ms, p.cfg.AttemptTimeout)
+		p.classLat[a.Class].Observe(ms, p.cfg.AttemptTimeout)
 	case sim.TimedOut, sim.AttemptTimeout:
 		st.ObserveLatency(nowT, ms, p.sel.LatencyTau)
 		st.Failed(nowT, p.sel)
