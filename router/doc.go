@@ -172,7 +172,11 @@
 // (5 min); a success resets both. The failure streak outlives the ejection,
 // so the first request after it is a probe: one more failure ejects again.
 // If every remaining candidate is locally ejected they are used anyway
-// ("panic" routing) rather than answering 503; policy ejections always hold.
+// ("panic" routing) rather than answering 503 — but not while a healthy
+// orchestrator is only at its in-flight limit: then the request waits at
+// the edge for its slot (with an outage the healthy ones fill up, and
+// panic routing sent every newcomer to the dead one). Policy ejections
+// always hold.
 //
 // Each attempt records its propensity (the probability of the draw that
 // chose it) and its Score (share, latency, in flight, penalty, weight), and
@@ -202,8 +206,8 @@
 // Shaping.TierPriority above 1 is exempt: a paid tier is protected from a
 // free one on the same model.
 //
-// Edge queue. A first attempt that finds every eligible orchestrator at
-// its limit waits at the edge (EdgeQueue, at most Shaping.QueueSize), so
+// Edge queue. A first attempt or a retry that finds every eligible
+// orchestrator (not yet tried) at its limit waits at the edge (EdgeQueue, at most Shaping.QueueSize), so
 // requests wait at the gateway rather than in orchestrators' queues. The
 // rule:
 //
@@ -239,7 +243,16 @@
 // RequestTimeout (90 s; 5 min for image-to-video), and only while the retry
 // budget allows: retries in the last Window (10 s), this one included, may
 // not exceed Ratio (0.2) × requests in that window + MinPerSecond (1) ×
-// Window seconds. A 4xx is never retried; nothing is retried once the
+// Window seconds. A retry that finds every orchestrator left at its limit
+// waits at the edge queue like a first attempt (spending the budget before
+// it waits) rather than failing a request that still has time.
+//
+// TimeoutConfig and LatencyDist derive a per-attempt timeout from the
+// latency an orchestrator has shown for a class (Margin 1.5 × its p99.9,
+// at least 250 ms): the simulator's closed loop applies it to every
+// attempt, so a hung orchestrator is abandoned and the request retried
+// before the client's timeout; the proxy still uses the fixed
+// AttemptTimeout. A 4xx is never retried; nothing is retried once the
 // response has started. Hedging (a second attempt racing a slow first) is
 // not implemented.
 //

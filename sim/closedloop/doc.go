@@ -5,7 +5,12 @@
 //   - the fast loop is the router's own code: candidates from
 //     router.Tracker.CandidateOf (peak-EWMA latency with freshness,
 //     consecutive-failure ejection, in-flight limits, policy ejections),
-//     the draw router.Choose, and the policy resolved through
+//     the draw router.Choose (never a panic pick of an ejected
+//     orchestrator while a healthy one is only at its limit), a per-attempt
+//     timeout from each orchestrator's latency for the class
+//     (router.TimeoutConfig, Config.AttemptTimeout), retries that wait at
+//     the edge when every orchestrator left is at its limit, as the
+//     router's proxy does, and the policy resolved through
 //     router.NewPolicyIndex and router.Shares, exactly as the router's
 //     tables resolve it; workload shaping through the router's types
 //     (shaping.go): a router.Limiter per orchestrator under the policy's
