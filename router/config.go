@@ -105,7 +105,11 @@ type SelectionConfig struct {
 	// EjectBase is the first ejection's length; each further ejection without
 	// a success in between doubles it. Default 10s.
 	EjectBase time.Duration `yaml:"eject_base"`
-	// EjectMax caps an ejection. Default 5m.
+	// EjectMax caps an ejection. The end of each ejection is a probe, so
+	// this is also how long an orchestrator that recovered can stay
+	// unused, and a dead one costs one failed attempt per EjectMax.
+	// Default 30s (5m left an orchestrator that was down from the start
+	// unused for minutes after it came up).
 	EjectMax time.Duration `yaml:"eject_max"`
 	// LatencyTau is the peak-EWMA time constant. Default 10s.
 	LatencyTau time.Duration `yaml:"latency_tau"`
@@ -173,7 +177,7 @@ func DefaultConfig() Config {
 		RetryBudget:         RetryBudgetConfig{Ratio: 0.2, MinPerSecond: 1, Window: 10 * time.Second},
 		Selection: SelectionConfig{
 			Exploration: 0.05, LatencyExponent: 1, InFlightScale: 8, FailurePenalty: 0.5,
-			EjectAfter: 3, EjectBase: 10 * time.Second, EjectMax: 5 * time.Minute,
+			EjectAfter: 3, EjectBase: 10 * time.Second, EjectMax: 30 * time.Second,
 			LatencyTau: 10 * time.Second, LatencyStale: time.Minute,
 		},
 		Shaping:      DefaultShapingConfig(),

@@ -169,7 +169,7 @@
 // EjectAfter (3) consecutive failures (5xx, 503, refused, timeout; a 4xx is
 // the client's fault and does not count) eject an orchestrator locally for
 // EjectBase (10 s), doubling with each further ejection up to EjectMax
-// (5 min); a success resets both. The failure streak outlives the ejection,
+// (30 s); a success resets both. The failure streak outlives the ejection,
 // so the first request after it is a probe: one more failure ejects again.
 // If every remaining candidate is locally ejected they are used anyway
 // ("panic" routing) rather than answering 503 — but not while a healthy
