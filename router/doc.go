@@ -226,7 +226,10 @@
 //	admission       its class is over its admission rate
 //	queue_deadline  it cannot start in time: start_by has passed, or the expected
 //	                wait, (waiters of its class ahead + 1) / drain rate, ends after it,
-//	                where the drain rate is Σ limit/latency over the class's members
+//	                where the drain rate is measured: the rate its class's waiters
+//	                were handed slots while they waited, over the last
+//	                Shaping.QueueDrainWindow (5 s) of waiting, and until there is
+//	                enough of that Σ limit/latency over the class's members
 //	                (Little's law); or it is still waiting at start_by
 //	queue_full      the queue is full of requests that outrank it (a newcomer
 //	                that outranks the last waiter evicts that one instead)

@@ -123,9 +123,9 @@ func (r *Router) wait(ctx context.Context, x *exchange, w http.ResponseWriter, t
 	now := r.now()
 	prio, startBy, drain := r.queueTerms(x, now)
 	wt := &waiter{key: x.table.key, table: x.table, region: x.region, got: make(chan handoff, 1)}
-	e := &QueueEntry[*waiter]{Priority: prio, StartBy: startBy, Item: wt}
+	e := &QueueEntry[*waiter]{Priority: prio, StartBy: startBy, Key: wt.key.String(), Item: wt}
 	r.edge.mu.Lock()
-	evicted, why, ok := r.edge.q.Push(e, now, drain, func(o *waiter) bool { return o.key == wt.key })
+	evicted, why, ok := r.edge.q.Push(e, now, drain)
 	r.edge.n.Store(int64(r.edge.q.Len()))
 	r.edge.mu.Unlock()
 	r.m.queueLength.Set(float64(r.edge.n.Load()))
@@ -178,7 +178,7 @@ func (r *Router) wait(ctx context.Context, x *exchange, w http.ResponseWriter, t
 func (r *Router) leave(e *QueueEntry[*waiter]) bool {
 	r.edge.mu.Lock()
 	defer r.edge.mu.Unlock()
-	ok := r.edge.q.Remove(e)
+	ok := r.edge.q.Remove(e, r.now())
 	r.edge.n.Store(int64(r.edge.q.Len()))
 	r.m.queueLength.Set(float64(r.edge.q.Len()))
 	return ok
@@ -243,7 +243,7 @@ func (r *Router) handOff(o *orchEntry) bool {
 // of the edge queue, and updates the queue's length.
 func (r *Router) takeWaiter(st *orchState) (*waiter, bool) {
 	r.edge.mu.Lock()
-	e, ok := r.edge.q.Take(func(w *waiter) bool { _, in := w.table.pos[st]; return in })
+	e, ok := r.edge.q.Take(func(w *waiter) bool { _, in := w.table.pos[st]; return in }, r.now())
 	r.edge.n.Store(int64(r.edge.q.Len()))
 	r.edge.mu.Unlock()
 	if !ok {

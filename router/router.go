@@ -146,8 +146,9 @@ func New(cfg Config, pub Publisher, d deps.Deps, opts ...Option) (*Router, error
 			DisableCompression: true,
 		},
 	}
-	r.admission = NewAdmission(cfg.Shaping.normalized().AdmissionBurst)
-	r.edge.q = NewEdgeQueue[*waiter](cfg.Shaping.normalized().QueueSize)
+	shaping := cfg.Shaping.normalized()
+	r.admission = NewAdmission(shaping.AdmissionBurst)
+	r.edge.q = NewEdgeQueue[*waiter](shaping.QueueSize, shaping.QueueDrainWindow)
 	r.scratch.New = func() any { return &decisionScratch{} }
 	r.buffers.New = func() any { b := make([]byte, relayBufSize); return &b }
 	for _, o := range opts {

@@ -17,6 +17,11 @@ type ShapingConfig struct {
 	// QueueSize bounds the edge queue: requests waiting for a slot when
 	// every eligible orchestrator is at its limit. Default 1024.
 	QueueSize int `yaml:"queue_size"`
+	// QueueDrainWindow is the busy time over which the edge queue
+	// measures each class's drain rate, the rate its waiters are handed
+	// slots, to predict when a newcomer can start (see EdgeQueue).
+	// Default 5s.
+	QueueDrainWindow time.Duration `yaml:"queue_drain_window"`
 	// QueueDisabled answers such requests 503 at once instead. Default false.
 	QueueDisabled bool `yaml:"queue_disabled"`
 	// AdmissionBurst is how much of its admission rate a class may spend
@@ -32,7 +37,7 @@ type ShapingConfig struct {
 
 // DefaultShapingConfig returns the defaults written on ShapingConfig.
 func DefaultShapingConfig() ShapingConfig {
-	return ShapingConfig{Limit: DefaultLimitConfig(), QueueSize: 1024, AdmissionBurst: time.Second}
+	return ShapingConfig{Limit: DefaultLimitConfig(), QueueSize: 1024, QueueDrainWindow: DefaultDrainWindow, AdmissionBurst: time.Second}
 }
 
 func (c ShapingConfig) normalized() ShapingConfig {
@@ -45,6 +50,9 @@ func (c ShapingConfig) normalized() ShapingConfig {
 	}
 	if c.AdmissionBurst == 0 {
 		c.AdmissionBurst = d.AdmissionBurst
+	}
+	if c.QueueDrainWindow == 0 {
+		c.QueueDrainWindow = d.QueueDrainWindow
 	}
 	return c
 }
@@ -60,6 +68,9 @@ func (c ShapingConfig) Validate() error {
 	}
 	if c.QueueSize < 0 || c.QueueSize > 1<<20 {
 		errs = append(errs, fmt.Errorf("shaping.queue_size %d not in 0..%d", c.QueueSize, 1<<20))
+	}
+	if c.QueueDrainWindow < 0 {
+		errs = append(errs, fmt.Errorf("shaping.queue_drain_window %v is negative", c.QueueDrainWindow))
 	}
 	if c.AdmissionBurst < 0 {
 		errs = append(errs, fmt.Errorf("shaping.admission_burst %v is negative", c.AdmissionBurst))

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -63,12 +64,11 @@ func TestEdgeQueueOrder(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			q := NewEdgeQueue[push](tc.size)
+			q := NewEdgeQueue[push](tc.size, 0)
 			refused := map[string]string{}
 			var evicted []string
 			for _, p := range tc.pushes {
-				ev, why, ok := q.Push(&QueueEntry[push]{Priority: p.prio, StartBy: at(p.startBy), Item: p}, t0, p.drain,
-					func(w push) bool { return w.class == p.class })
+				ev, why, ok := q.Push(&QueueEntry[push]{Priority: p.prio, StartBy: at(p.startBy), Key: p.class, Item: p}, t0, p.drain)
 				if !ok {
 					refused[p.name] = why
 				}
@@ -89,11 +89,82 @@ func TestEdgeQueueOrder(t *testing.T) {
 			}
 			var got []string
 			for q.Len() > 0 {
-				e, _ := q.Take(func(push) bool { return true })
+				e, _ := q.Take(func(push) bool { return true }, t0)
 				got = append(got, e.Item.name)
 			}
 			if join(got) != join(tc.wantTake) {
 				t.Fatalf("got order %v, want %v", got, tc.wantTake)
+			}
+		})
+	}
+}
+
+// TestEdgeQueueMeasuresDrainRate: once a class's waiters have been handed
+// slots for a while, the queue predicts a newcomer's start from the rate
+// they really were, not from the caller's static guess, in both
+// directions; another class's hand-offs do not count.
+func TestEdgeQueueMeasuresDrainRate(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tests := []struct {
+		name        string
+		takeEvery   time.Duration // hand-offs of class c while it waits
+		otherEvery  time.Duration // hand-offs of class d meanwhile (0: none)
+		static      float64       // the caller's guess, per s
+		startByMs   int           // the newcomer's, between hand-offs, behind 4 waiters
+		wantRefused bool
+	}{
+		// 4 ahead + 1 at 10/s: 0.5 s; the static 2/s would say 2.5 s.
+		{name: "faster than the static guess: kept", takeEvery: 100 * time.Millisecond, static: 2, startByMs: 800},
+		{name: "static guess alone would refuse", takeEvery: 0, static: 2, startByMs: 800, wantRefused: true},
+		// 5 at 1/s: 5 s; the static 10/s would say 0.5 s.
+		{name: "slower than the static guess: refused", takeEvery: time.Second, static: 10, startByMs: 800, wantRefused: true},
+		{name: "another class's hand-offs do not count", takeEvery: 0, otherEvery: 100 * time.Millisecond, static: 2, startByMs: 800, wantRefused: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q := NewEdgeQueue[int](64, 5*time.Second)
+			now := t0
+			far := t0.Add(time.Hour)
+			push := func(key string) {
+				t.Helper()
+				item := 0
+				if key == "d" {
+					item = 1
+				}
+				if _, why, ok := q.Push(&QueueEntry[int]{Priority: 1, StartBy: far, Key: key, Item: item}, now, tc.static); !ok {
+					t.Fatalf("filling push refused: %s", why)
+				}
+			}
+			for range 4 {
+				push("c")
+			}
+			every := tc.takeEvery
+			key := "c"
+			if every == 0 && tc.otherEvery > 0 {
+				every, key = tc.otherEvery, "d"
+				push("d")
+			}
+			// 30 hand-offs, each replaced by a new waiter: the class never stops waiting.
+			for i := 0; every > 0 && i < 30; i++ {
+				now = now.Add(every)
+				if _, ok := q.Take(func(i int) bool { return (i == 1) == (key == "d") }, now); !ok {
+					t.Fatal("take: queue empty")
+				}
+				push(key)
+			}
+			now = now.Add(every / 2) // a newcomer comes between hand-offs
+			if every > 0 && key == "c" {
+				if got := q.DrainRate("c", now); math.Abs(got-float64(time.Second)/float64(every)) > 0.05*float64(time.Second)/float64(every) {
+					t.Errorf("measured drain %.3f/s, want %.3f/s", got, float64(time.Second)/float64(every))
+				}
+			}
+			// Lower priority: it queues behind the 4 waiters of its class.
+			_, why, ok := q.Push(&QueueEntry[int]{Priority: 0.5, StartBy: now.Add(time.Duration(tc.startByMs) * time.Millisecond), Key: "c"}, now, tc.static)
+			if ok == tc.wantRefused {
+				t.Fatalf("got ok %v (%s), want refused %v", ok, why, tc.wantRefused)
+			}
+			if !ok && why != ShedDeadline {
+				t.Fatalf("got reason %q, want %q", why, ShedDeadline)
 			}
 		})
 	}
@@ -109,22 +180,22 @@ func join(s []string) string {
 
 func TestEdgeQueueTakeEligible(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	q := NewEdgeQueue[string](4)
+	q := NewEdgeQueue[string](4, 0)
 	for _, it := range []struct {
 		name string
 		prio float64
 	}{{"gold-llm", 50}, {"cheap-t2i", 1}, {"gold-t2i", 50}} {
-		q.Push(&QueueEntry[string]{Priority: it.prio, StartBy: t0.Add(time.Second), Item: it.name}, t0, 0, nil)
+		q.Push(&QueueEntry[string]{Priority: it.prio, StartBy: t0.Add(time.Second), Item: it.name}, t0, 0)
 	}
 	// A slot freed on an orchestrator serving only t2i goes to the best t2i waiter.
-	e, ok := q.Take(func(s string) bool { return s != "gold-llm" })
+	e, ok := q.Take(func(s string) bool { return s != "gold-llm" }, t0)
 	if !ok || e.Item != "gold-t2i" {
 		t.Fatalf("got %v %v, want gold-t2i", e, ok)
 	}
 	if f, ok := q.Find(func(s string) bool { return s == "cheap-t2i" }); !ok || f.Item != "cheap-t2i" || q.Len() != 2 {
 		t.Fatalf("Find: got %v %v (len %d), want cheap-t2i left queued", f, ok, q.Len())
 	}
-	if q.Remove(e) {
+	if q.Remove(e, t0) {
 		t.Fatal("Remove of a taken entry: got true, want false")
 	}
 }

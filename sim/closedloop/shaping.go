@@ -1,6 +1,7 @@
 package closedloop
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/loopgate/loopgate/event"
@@ -40,10 +41,13 @@ func newShaping(cfg router.ShapingConfig, orchs int) shaping {
 	if cfg.AdmissionBurst == 0 {
 		cfg.AdmissionBurst = d.AdmissionBurst
 	}
+	if cfg.QueueDrainWindow == 0 {
+		cfg.QueueDrainWindow = d.QueueDrainWindow
+	}
 	s := shaping{
 		lim:       make([]*router.Limiter, orchs),
 		admission: router.NewAdmission(cfg.AdmissionBurst),
-		queue:     router.NewEdgeQueue[int](cfg.QueueSize),
+		queue:     router.NewEdgeQueue[int](cfg.QueueSize, cfg.QueueDrainWindow),
 		waiting:   map[int]*router.QueueEntry[int]{},
 		classOf:   map[int]int{},
 		handed:    map[int]int{},
@@ -93,7 +97,7 @@ func (s *shaping) resume(p *Policy, now time.Duration, req *sim.Request) (sim.Ch
 	}
 	nowT := p.clock(now)
 	if !nowT.Before(e.StartBy) {
-		s.queue.Remove(e)
+		s.queue.Remove(e, nowT)
 		s.leave(req.ID)
 		p.shed(now, req, router.ShedDeadline)
 		return sim.GiveUp(), true
@@ -149,8 +153,8 @@ func (p *Policy) park(now time.Duration, req *sim.Request) sim.Choice {
 	}
 	cl := &p.sc.Classes[req.Class]
 	prio, startBy, drain := router.QueueTerms(p.clock(req.Arrival), p.entry(req), cl.Timeout, 1, limits, lats)
-	e := &router.QueueEntry[int]{Priority: prio, StartBy: startBy, Item: req.ID}
-	ev, why, ok := s.queue.Push(e, nowT, drain, func(id int) bool { return s.classOf[id] == req.Class })
+	e := &router.QueueEntry[int]{Priority: prio, StartBy: startBy, Key: strconv.Itoa(req.Class), Item: req.ID}
+	ev, why, ok := s.queue.Push(e, nowT, drain)
 	if ev != nil {
 		s.leave(ev.Item)
 		s.evicted[ev.Item] = true
@@ -177,7 +181,7 @@ func (p *Policy) handOff(now time.Duration, o int) {
 	if !ok || c.Ejected {
 		return
 	}
-	e, ok := s.queue.Take(func(id int) bool { return p.fleet.Serves(o, s.classOf[id]) })
+	e, ok := s.queue.Take(func(id int) bool { return p.fleet.Serves(o, s.classOf[id]) }, p.clock(now))
 	if !ok {
 		return
 	}
@@ -192,7 +196,7 @@ func (p *Policy) handOff(now time.Duration, o int) {
 // as the router's handTo does; false when there is none.
 func (p *Policy) handTo(now time.Duration, o int) bool {
 	s := &p.shaping
-	e, ok := s.queue.Take(func(id int) bool { return p.fleet.Serves(o, s.classOf[id]) })
+	e, ok := s.queue.Take(func(id int) bool { return p.fleet.Serves(o, s.classOf[id]) }, p.clock(now))
 	if !ok {
 		return false
 	}
