@@ -34,12 +34,9 @@ func TestBenchPublic(t *testing.T) {
 					t.Errorf("%s: loss %v < cost %v", p.Name, p.LossPerRequest, p.CostPerRequest)
 				}
 			}
-			// overload is the exception, on purpose: its surge exceeds the
-			// fleet, and the oracle's fluid allocation routes the overflow
-			// like any demand, both classes alike (sim/oracle), while
-			// livepeer's quick retries on busy answers win slots back. The
-			// reference point there is the per-class table, not the gap.
-			if lp, or := rep.Policy(PolicyLivepeer), rep.Policy(PolicyOracle); name != "overload" && or.LossPerRequest >= lp.LossPerRequest {
+			// On every scenario, overload included (the oracle sheds the
+			// cheap class's overflow, sim/oracle), the oracle is below livepeer.
+			if lp, or := rep.Policy(PolicyLivepeer), rep.Policy(PolicyOracle); or.LossPerRequest >= lp.LossPerRequest {
 				t.Errorf("oracle loss %.5f ≥ livepeer loss %.5f: the reference point is broken", or.LossPerRequest, lp.LossPerRequest)
 			}
 			var md bytes.Buffer

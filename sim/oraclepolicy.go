@@ -35,6 +35,23 @@ func (c OracleConfig) Validate() error {
 // shares of the orchestrators not yet tried, or, when those are all zero,
 // uniformly among the untried eligible orchestrators that are up. It never
 // sends to an orchestrator it knows is down or hung.
+//
+// With Allocation.Shed (the default) it may refuse a request at arrival,
+// as loopgate's edge may, and a refusal counts as every policy's shed
+// does (a missed SLO, nothing billed). Two rules, both at the first pick:
+//
+//   - saving capacity (fluid): a (class, region) whose demand the
+//     allocation does not route — beyond the fleet's capacity at the
+//     utilisation cap, the cheapest classes first, or where serving
+//     costs more than a miss — is refused with probability
+//     oracle.Allocation.ShedFraction;
+//   - cannot finish in time (per request): when the drawn orchestrator's
+//     odds of answering within the SLO at its true queue
+//     (oracle.OnTimeOdds) are not worth its price (value × odds ≤ price),
+//     the request goes to the untried orchestrator, up, with the best
+//     odds that is worth it, and is refused when there is none.
+//
+// Retries are never refused.
 type Oracle struct {
 	cfg     OracleConfig
 	sc      *scenario.Scenario
@@ -102,6 +119,51 @@ func (p *Oracle) Limits(time.Duration, *Request) Limits {
 
 // Pick implements Policy.
 func (p *Oracle) Pick(_ time.Duration, req *Request, fleet *Fleet) Choice {
+	first := req.Attempts == 0
+	if first && p.cfg.Allocation.Shed {
+		if f := p.alloc.ShedFraction(req.Class, p.regions[req.Region]); f > 0 && p.rng.Float64() < f {
+			return GiveUp()
+		}
+	}
+	c := p.draw(req, fleet)
+	if first && p.cfg.Allocation.Shed && c.Orch >= 0 {
+		c = p.inTime(req, fleet, c.Orch)
+	}
+	return c
+}
+
+// worth is value × the odds that o answers req within its SLO now, less
+// o's price: positive when sending is better than shedding.
+func (p *Oracle) worth(req *Request, fleet *Fleet, o int) (worth, odds float64) {
+	cl := &p.sc.Classes[req.Class]
+	orch := fleet.Orchestrator(o)
+	odds = oracle.OnTimeOdds(orch, orch.Classes[cl.ID], fleet.InFlight(o), fleet.RTT(req.Region, o), cl.SLO)
+	return cl.Value*odds - fleet.Price(o, req.Class), odds
+}
+
+// inTime keeps the drawn orchestrator o when it is worth it, else takes
+// the usable untried one with the best odds that is, else sheds.
+func (p *Oracle) inTime(req *Request, fleet *Fleet, o int) Choice {
+	if w, _ := p.worth(req, fleet, o); w > 0 {
+		return Use(o)
+	}
+	best, bestOdds := -1, 0.0
+	for _, c := range candidates(p.buf, req, fleet) {
+		if !p.usable[c] {
+			continue
+		}
+		if w, odds := p.worth(req, fleet, c); w > 0 && odds > bestOdds {
+			best, bestOdds = c, odds
+		}
+	}
+	if best < 0 {
+		return GiveUp()
+	}
+	return Use(best)
+}
+
+// draw picks by the allocation's shares among the untried candidates.
+func (p *Oracle) draw(req *Request, fleet *Fleet) Choice {
 	shares := p.shares[req.Class][p.regions[req.Region]]
 	p.buf = candidates(p.buf, req, fleet)
 	sum := 0.0

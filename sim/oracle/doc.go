@@ -46,16 +46,37 @@
 // failure are outside the model; with Config.Queueing false, W = 0 and a
 // single band [0, Utilisation] is used (the plain formulation).
 //
+// # Shedding
+//
+// The overflow u[c,r] is demand the allocation does not route. With
+// Config.Shed (the default) the oracle refuses it at arrival, as
+// loopgate's edge may, and it costs what a shed costs every policy under
+// the benchmark's loss rules: K[c] = value_c (a missed SLO, nothing
+// billed). The LP then sheds where serving costs more — beyond the
+// capacity at the utilisation cap, and in bands or from regions whose
+// price plus expected miss exceeds value_c — and, because every class
+// competes for the same capacity rows, it sheds the cheapest classes
+// first: capacity is saved for the valuable ones. The policy refuses each
+// arrival of (c, r) with probability ShedFraction = u[c,r] / d[c,r] and
+// shares the routed rest (Shares). The demand of an on/off client is its
+// long-run rate for this (the fluid model sees rates; a burst is for
+// queues to absorb): the shares come from a second solve at the clients'
+// peak rates without shedding, which spreads a burst over the fleet.
+// Per request, the oracle policy also refuses an arrival that no
+// orchestrator can answer within its SLO at its true queue for more than
+// its price (OnTimeOdds; see sim.Oracle).
+//
 // # Infeasibility
 //
-// When demand exceeds what the available eligible orchestrators can take at
-// the utilisation cap, the overflow u[c,r] absorbs the rest at a cost
-// K[c] = value_c + the dearest band cost of c, which is higher than any band,
-// so the LP always has a solution and uses every bit of capacity first.
-// Shares route the overflow anyway, spread over the eligible available
-// orchestrators in proportion to their capacity (it is better to queue than
-// to fail at the edge); only a (class, region) with no eligible available
-// orchestrator at all gets no shares.
+// Without shedding, when demand exceeds what the available eligible
+// orchestrators can take at the utilisation cap, the overflow u[c,r]
+// absorbs the rest at a cost K[c] = value_c + the dearest band cost of c,
+// which is higher than any band, so the LP always has a solution and uses
+// every bit of capacity first. Shares route the overflow anyway, spread
+// over the eligible available orchestrators in proportion to their
+// capacity (it is better to queue than to fail at the edge); only a
+// (class, region) with no eligible available orchestrator at all gets no
+// shares.
 //
 // # What the oracle knows and assumes
 //
@@ -67,7 +88,10 @@
 // no finite queue, and it re-solves at each change with no warning ahead
 // of it. It is a strong reference, not a bound: a per-request adaptive
 // policy can beat it on tails and on the transients the fluid model does
-// not see.
+// not see, and under overload on what it sheds: it refuses all demand
+// beyond the utilisation cap, where a full fleet with short queues and an
+// edge that sheds per request serves some of it in time (on overload
+// loopgate's loss is below the oracle's).
 //
 // # Solving at scale
 //

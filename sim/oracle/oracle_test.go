@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/loopgate/loopgate/sim/scenario"
 )
@@ -26,10 +27,14 @@ import (
 // Demand FRA 5/s, SIN 1/s: SIN→D 1 (D has room for 1.8); FRA fills the
 // cheapest first: A 3.6, then B 1.4. Objective 3.6·1 + 1.4·3 + 1·2 = 9.8.
 //
-// Demand FRA 30/s: A 3.6, B 18, C 4.5, then D's remaining 0.8 (at 12, dearer
-// than C), and 3.1 overflow. The overflow cost is the dearest band of the
-// class (SIN→B, 13) + value 10 = 23. Objective 3.6 + 54 + 47.25 + 9.6 + 2 +
-// 3.1·23 = 187.75.
+// Demand FRA 30/s without shedding: A 3.6, B 18, C 4.5, then D's
+// remaining 0.8 (at 12, dearer than C), and 3.1 overflow. The overflow
+// cost is the dearest band of the class (SIN→B, 13) + value 10 = 23.
+// Objective 3.6 + 54 + 47.25 + 9.6 + 2 + 3.1·23 = 187.75.
+//
+// With shedding a refused request costs its value, 10: C (10.5) and D
+// (12) cost more than that, so FRA takes only A 3.6 and B 18 and sheds
+// 8.4 (28 %). Objective 3.6 + 54 + 2 + 8.4·10 = 143.6.
 const hand = `
 name: hand
 seed: 1
@@ -53,13 +58,16 @@ func TestHandSolved(t *testing.T) {
 	tests := []struct {
 		name       string
 		fraRate    string
+		shed       bool
 		wantFRA    []float64 // A, B, C, D
 		wantSIN    []float64
 		wantOver   float64
 		wantObject float64
 	}{
-		{"fits", "rate: 5", []float64{3.6, 1.4, 0, 0}, []float64{0, 0, 0, 1}, 0, 9.8},
-		{"overflows", "rate: 30", []float64{3.6, 18, 4.5, 0.8}, []float64{0, 0, 0, 1}, 3.1, 187.75},
+		{"fits", "rate: 5", false, []float64{3.6, 1.4, 0, 0}, []float64{0, 0, 0, 1}, 0, 9.8},
+		{"fits, shedding", "rate: 5", true, []float64{3.6, 1.4, 0, 0}, []float64{0, 0, 0, 1}, 0, 9.8},
+		{"overflows", "rate: 30", false, []float64{3.6, 18, 4.5, 0.8}, []float64{0, 0, 0, 1}, 3.1, 187.75},
+		{"overflows, shedding", "rate: 30", true, []float64{3.6, 18, 0, 0}, []float64{0, 0, 0, 1}, 8.4, 143.6},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,7 +77,7 @@ func TestHandSolved(t *testing.T) {
 			}
 			st := sc.Initial()
 			cfg := DefaultConfig()
-			cfg.Queueing = false
+			cfg.Queueing, cfg.Shed = false, tt.shed
 			a, err := Solve(sc, &st, cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -87,6 +95,23 @@ func TestHandSolved(t *testing.T) {
 			}
 			if math.Abs(a.Objective-tt.wantObject) > 1e-6 {
 				t.Errorf("objective: got %.4f, want %.4f", a.Objective, tt.wantObject)
+			}
+			wantShed := 0.0
+			if tt.shed {
+				wantShed = tt.wantOver / 30
+				if tt.fraRate == "rate: 5" {
+					wantShed = 0
+				}
+			}
+			if got := a.ShedFraction(0, 0); math.Abs(got-wantShed) > 1e-6 {
+				t.Errorf("FRA shed fraction: got %.4f, want %.4f", got, wantShed)
+			}
+			if tt.shed && wantShed > 0 {
+				// The routed demand is shared: A 3.6 and B 18 of 21.6.
+				sh := a.Shares(0, 0)
+				if math.Abs(sh[0]-3.6/21.6) > 1e-6 || math.Abs(sh[1]-18/21.6) > 1e-6 {
+					t.Errorf("FRA shares with shedding: got %v, want A %.4f, B %.4f", sh, 3.6/21.6, 18/21.6)
+				}
 			}
 			for r := 0; r < 2; r++ {
 				sum := 0.0
@@ -162,6 +187,69 @@ func checkAllocation(t *testing.T, sc *scenario.Scenario, st *scenario.State, na
 				t.Errorf("%s: class %d region %d routed %v, want demand %v", name, c, r, sum, d)
 			}
 		}
+	}
+}
+
+// TestShedAtLongRunRate: an on/off client whose peak overflows the fleet
+// but whose long-run rate does not is routed for its peak and never
+// refused; one whose long-run rate overflows is refused what overflows.
+func TestShedAtLongRunRate(t *testing.T) {
+	tests := []struct {
+		name     string
+		client   string
+		wantShed float64
+	}{
+		// Peak 30/s, long-run (30·10 + 2·30)/40 = 9/s: A and B take 21.6.
+		{"bursts fit on average", "{id: f, region: FRA, rate: 30, on: 10s, off: 30s, off_rate: 2, mix: {a: 1}}", 0},
+		// Long-run (30·30 + 30·10)/40 = 30/s: as the steady 30/s, 8.4 shed.
+		{"overflows on average", "{id: f, region: FRA, rate: 30, on: 30s, off: 10s, off_rate: 30, mix: {a: 1}}", 8.4 / 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sc, err := scenario.Parse([]byte(strings.Replace(hand, "{id: f, region: FRA, rate: 5, mix: {a: 1}}", tt.client, 1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := sc.Initial()
+			cfg := DefaultConfig()
+			cfg.Queueing = false
+			a, err := Solve(sc, &st, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := a.ShedFraction(0, 0); math.Abs(got-tt.wantShed) > 1e-6 {
+				t.Errorf("shed fraction: got %.4f, want %.4f", got, tt.wantShed)
+			}
+			// Routed for the peak: the overflow spreads over every server.
+			if sh := a.Shares(0, 0); !(sh[2] > 0) {
+				t.Errorf("shares %v: want C used at the peak", sh)
+			}
+		})
+	}
+}
+
+// TestOnTimeOdds: the odds fall as the orchestrator's true queue grows
+// and with the round trip, and failures scale them.
+func TestOnTimeOdds(t *testing.T) {
+	orch := &scenario.Orchestrator{Capacity: 2, Fail: 0.1}
+	off := scenario.Offer{P50: 500 * time.Millisecond, P99: 500 * time.Millisecond} // deterministic 0.5 s
+	tests := []struct {
+		name     string
+		inFlight int
+		rtt      time.Duration
+		want     float64
+	}{
+		{"a free server", 1, 0, 0.9},
+		{"3 in flight: waits 2 × 0.5/2 s, 0.5 + 0.5 ≤ 2 s", 3, 0, 0.9},
+		{"9 in flight: waits 8 × 0.5/2 = 2 s, misses", 9, 0, 0},
+		{"free server, rtt too long", 0, 1600 * time.Millisecond, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := OnTimeOdds(orch, off, tt.inFlight, tt.rtt, 2*time.Second); math.Abs(got-tt.want) > 1e-9 {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
 

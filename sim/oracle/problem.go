@@ -117,9 +117,15 @@ func buildProblem(sc *scenario.Scenario, st *scenario.State, cfg Config, a *Allo
 			}
 		}
 	}
-	// Overflow is the last resort: dearer than any band of its class.
+	// A shed costs the class's value of a miss and is billed nothing;
+	// without shedding the overflow is the last resort, dearer than any
+	// band of its class.
 	for _, rc := range p.rows {
-		p.ucost = append(p.ucost, maxCost[rc[0]]+sc.Classes[rc[0]].Value+1e-9)
+		k := sc.Classes[rc[0]].Value
+		if !cfg.Shed {
+			k += maxCost[rc[0]] + 1e-9
+		}
+		p.ucost = append(p.ucost, k)
 	}
 	for _, ob := range p.bands {
 		lo := 0.0

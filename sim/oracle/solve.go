@@ -18,6 +18,12 @@ type Config struct {
 	Queueing bool
 	// Method is the LP solver. Default IPM.
 	Method Method
+	// Shed lets the oracle refuse requests at arrival, as loopgate's edge
+	// may: the LP's overflow costs what a shed costs under the loss rules
+	// (the class's value of a miss, nothing billed) and is refused, not
+	// routed (see the package doc, "Shedding"). false routes the overflow
+	// at a last-resort cost, the oracle without an edge. Default true.
+	Shed bool
 }
 
 // Method is an LP solver for the allocation.
@@ -35,7 +41,7 @@ const (
 
 // DefaultConfig returns the defaults written on each field.
 func DefaultConfig() Config {
-	return Config{Utilisation: 0.9, Bands: []float64{0.5, 0.7, 0.8}, Queueing: true}
+	return Config{Utilisation: 0.9, Bands: []float64{0.5, 0.7, 0.8}, Queueing: true, Shed: true}
 }
 
 // Validate reports a config Solve cannot use.
@@ -73,15 +79,33 @@ func (c Config) edges() []float64 {
 type Allocation struct {
 	Demand    [][]float64   // [class][region]
 	Rate      [][][]float64 // [class][region][orch], summed over bands
-	Overflow  [][]float64   // [class][region]: demand beyond the utilisation cap
-	Objective float64       // expected USD per second (overflow at its penalty)
+	Overflow  [][]float64   // [class][region]: demand not routed (shed with Config.Shed)
+	Objective float64       // expected USD per second (overflow at its cost)
+	shed      bool          // Config.Shed: the overflow is refused
+	shedFrac  [][]float64   // [class][region]: ShedFraction
 	capacity  []float64     // servers of each available orchestrator, 0 if unavailable
 	serves    [][]bool      // [class][orch], available and serving
 }
 
-// Shares returns the fraction of (class, region) demand to send to each
-// orchestrator: the LP's rates plus the overflow spread by capacity over the
-// eligible available orchestrators. All zero when nothing can serve it.
+// minShed is the smallest shed fraction ShedFraction reports: below it
+// the overflow is the solver's rounding.
+const minShed = 1e-6
+
+// ShedFraction is the fraction of (class, region) demand the oracle
+// refuses at arrival with Config.Shed (else 0): its overflow ÷ its demand,
+// where the demand of an on/off client is its long-run rate (meanRate).
+func (a *Allocation) ShedFraction(class, region int) float64 {
+	if !a.shed {
+		return 0
+	}
+	return a.shedFrac[class][region]
+}
+
+// Shares returns the fraction of the routed (class, region) demand to send
+// to each orchestrator: the LP's rates, plus, without Config.Shed, the
+// overflow spread by capacity over the eligible available orchestrators
+// (with it, the overflow is refused, ShedFraction). A (class, region)
+// routed nothing is spread by capacity. All zero when nothing can serve it.
 func (a *Allocation) Shares(class, region int) []float64 {
 	n := len(a.capacity)
 	out := make([]float64, n)
@@ -96,6 +120,9 @@ func (a *Allocation) Shares(class, region int) []float64 {
 		return out
 	}
 	over := a.Overflow[class][region]
+	if f := a.ShedFraction(class, region); f > 0 && f < 1-minShed && over < d {
+		over, d = 0, d-over // the overflow is refused: share what is routed
+	}
 	if d <= 0 {
 		// No demand expected: a stray request is spread by capacity.
 		over, d = 1, 1
@@ -115,6 +142,33 @@ func Solve(sc *scenario.Scenario, st *scenario.State, cfg Config) (*Allocation, 
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("oracle config: %w", err)
 	}
+	bursty := false
+	for i := range st.Clients {
+		bursty = bursty || st.Clients[i].Bursty()
+	}
+	if !cfg.Shed || !bursty {
+		return solve(sc, st, cfg, false)
+	}
+	// Route for the peak, without shedding: a burst is spread over the
+	// fleet as the oracle without an edge spreads it. Refuse only what
+	// the long-run rates overflow.
+	peak := cfg
+	peak.Shed = false
+	a, err := solve(sc, st, peak, false)
+	if err != nil {
+		return nil, err
+	}
+	mean, err := solve(sc, st, cfg, true)
+	if err != nil {
+		return nil, err
+	}
+	a.shed, a.shedFrac = true, mean.shedFrac
+	return a, nil
+}
+
+// solve is Solve for one demand: the clients' rates, or with mean their
+// long-run rates (meanRate).
+func solve(sc *scenario.Scenario, st *scenario.State, cfg Config, mean bool) (*Allocation, error) {
 	nc, nr, no := len(sc.Classes), len(sc.Regions), len(st.Orchestrators)
 	region := map[string]int{}
 	for i, r := range sc.Regions {
@@ -122,15 +176,19 @@ func Solve(sc *scenario.Scenario, st *scenario.State, cfg Config) (*Allocation, 
 	}
 	a := &Allocation{
 		Demand: grid2(nc, nr), Overflow: grid2(nc, nr), Rate: make([][][]float64, nc),
-		capacity: make([]float64, no), serves: make([][]bool, nc),
+		shed: cfg.Shed, shedFrac: grid2(nc, nr), capacity: make([]float64, no), serves: make([][]bool, nc),
 	}
 	for c := range a.Rate {
 		a.Rate[c] = grid2(nr, no)
 		a.serves[c] = make([]bool, no)
 	}
 	for _, cl := range st.Clients {
+		rate := cl.Rate
+		if mean {
+			rate = meanRate(&cl)
+		}
 		for c, class := range sc.Classes {
-			a.Demand[c][region[cl.Region]] += cl.Rate * cl.Mix[class.ID]
+			a.Demand[c][region[cl.Region]] += rate * cl.Mix[class.ID]
 		}
 	}
 	for o, orch := range st.Orchestrators {
@@ -156,9 +214,25 @@ func Solve(sc *scenario.Scenario, st *scenario.State, cfg Config) (*Allocation, 
 		a.Rate[col.c][col.r][col.o] += x[j]
 	}
 	for i, dr := range prob.rows {
-		a.Overflow[dr[0]][dr[1]] = u[i]
+		c, r := dr[0], dr[1]
+		a.Overflow[c][r] = u[i]
+		if f := u[i] / a.Demand[c][r]; cfg.Shed && f >= minShed {
+			a.shedFrac[c][r] = min(f, 1)
+		}
 	}
 	return a, nil
+}
+
+// meanRate is a client's long-run rate: an on/off client's averaged over
+// its cycle. The fluid model sees rates, not bursts; a burst is the
+// per-request rule's to handle (package doc, "Shedding"), and the on rate
+// would make the LP shed, at every moment, what a burst only needs queued.
+func meanRate(cl *scenario.Client) float64 {
+	if !cl.Bursty() {
+		return cl.Rate
+	}
+	on, off := cl.On.Seconds(), cl.Off.Seconds()
+	return (cl.Rate*on + cl.OffRate*off) / (on + off)
 }
 
 func grid2(n, m int) [][]float64 {
