@@ -53,10 +53,12 @@ func TestShapingLimitsByLittlesLaw(t *testing.T) {
 		p50, p99  float64 // ms
 		wantLimit int
 	}{
-		// μ = 6 / ~1 s; μ·SLO ≈ 17 > 6: the advertised concurrency binds.
-		{"fast orchestrators: what they take", 900, 2000, 6},
-		// mean ≈ 2.3 s (lognormal of p50 2 s, p99 3.5 s): μ·T = 6/2.3 × 3 ≈ 7.7: still 6.
-		{"slow: still what they take", 2000, 3500, 6},
+		// μ = 6 / ~1 s; μ·SLO ≈ 17 > 7: the advertised concurrency + 1 queued binds.
+		{"fast orchestrators: what they take and one queued", 900, 2000, 7},
+		// mean ≈ 2.3 s (lognormal of p50 2 s, p99 3.5 s): μ·T = 6/2.3 × 3 ≈ 7.7: still 7.
+		{"slow: still what they take and one queued", 2000, 3500, 7},
+		// mean ≈ 2.8 s (p50 2.7 s, p99 4.3 s): μ·T = 6/2.8 × 3 ≈ 6.5 → 6: no room for the queued one.
+		{"the SLO leaves no room to queue", 2700, 4300, 6},
 		// mean ≈ 5.6 s: μ·T = 6/5.6 × 3 ≈ 3.2 → 3.
 		{"slower than the SLO: Little's law binds", 5000, 9000, 3},
 	}
