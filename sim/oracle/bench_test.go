@@ -45,6 +45,36 @@ func BenchmarkSolve(b *testing.B) {
 				}
 			})
 		}
+		// The oracle without an edge (Config.Shed false), the baseline
+		// of the shedding's cost in the same run.
+		b.Run(fmt.Sprintf("orchestrators=%d/ipm-noshed", n), func(b *testing.B) {
+			ocfg := DefaultConfig()
+			ocfg.Shed = false
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Solve(sc, &st, ocfg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	// On/off clients: two solves per state with shedding (the peak for
+	// the shares, the long-run rates for the shed fractions), one without.
+	sc, err := scenarios.Load("bursty")
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := sc.Initial()
+	for _, shed := range []bool{true, false} {
+		b.Run(fmt.Sprintf("bursty/shed=%v", shed), func(b *testing.B) {
+			ocfg := DefaultConfig()
+			ocfg.Shed = shed
+			for b.Loop() {
+				if _, err := Solve(sc, &st, ocfg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
