@@ -61,9 +61,14 @@ type QueueEntry[T any] struct {
 // guess Push is given (Σ limit / latency estimate, Little's law) only
 // knows latency estimates that lean high (peak EWMAs): on the bursty
 // scenario it predicted waits about 1.7× too long and shed requests that
-// would have met their SLO. Until a key has minDrainTakes hand-offs in its
-// decayed count, the static guess stands in. The measurement decays with
-// busy time only, so what one burst learned still holds at the next.
+// would have met their SLO. The measurement is used only while the key
+// has entries waiting (its busy period), with at least minDrainTakes
+// hand-offs in its decayed count; otherwise the static guess stands in. It
+// decays with busy time only, so what one burst learned still holds at the
+// next once that one has begun — but never decides alone whether a
+// newcomer may begin one: a rate measured while the fleet was slow (a
+// fault) would refuse every newcomer, none would wait, and the
+// measurement could never learn that the fleet recovered.
 type EdgeQueue[T any] struct {
 	max    int
 	window float64 // seconds
@@ -193,7 +198,9 @@ func (q *EdgeQueue[T]) Push(e *QueueEntry[T], now time.Time, staticDrainPerS flo
 // start: now + (entries of its key ahead + 1) / rate (now when the rate is
 // unknown).
 func (q *EdgeQueue[T]) predict(e *QueueEntry[T], pos int, now time.Time, staticDrainPerS float64) (perS float64, start time.Time) {
-	perS = q.DrainRate(e.Key, now)
+	if m := q.drain[e.Key]; m != nil && m.waiting > 0 {
+		perS = q.DrainRate(e.Key, now)
+	}
 	if perS == 0 {
 		perS = staticDrainPerS
 	}

@@ -111,6 +111,7 @@ func TestEdgeQueueMeasuresDrainRate(t *testing.T) {
 		otherEvery  time.Duration // hand-offs of class d meanwhile (0: none)
 		static      float64       // the caller's guess, per s
 		startByMs   int           // the newcomer's, between hand-offs, behind 4 waiters
+		drainFirst  bool          // the class's waiters give up before the newcomer comes
 		wantRefused bool
 	}{
 		// 4 ahead + 1 at 10/s: 0.5 s; the static 2/s would say 2.5 s.
@@ -119,6 +120,9 @@ func TestEdgeQueueMeasuresDrainRate(t *testing.T) {
 		// 5 at 1/s: 5 s; the static 10/s would say 0.5 s.
 		{name: "slower than the static guess: refused", takeEvery: time.Second, static: 10, startByMs: 800, wantRefused: true},
 		{name: "another class's hand-offs do not count", takeEvery: 0, otherEvery: 100 * time.Millisecond, static: 2, startByMs: 800, wantRefused: true},
+		// The slow measurement does not outlive the busy period: with
+		// nobody of the class waiting, the static 10/s says 0.1 s.
+		{name: "idle class: the static guess, not a stale measurement", takeEvery: time.Second, static: 10, startByMs: 800, drainFirst: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -156,6 +160,12 @@ func TestEdgeQueueMeasuresDrainRate(t *testing.T) {
 			if every > 0 && key == "c" {
 				if got := q.DrainRate("c", now); math.Abs(got-float64(time.Second)/float64(every)) > 0.05*float64(time.Second)/float64(every) {
 					t.Errorf("measured drain %.3f/s, want %.3f/s", got, float64(time.Second)/float64(every))
+				}
+			}
+			if tc.drainFirst {
+				for q.Len() > 0 { // they give up: no hand-off to count
+					e, _ := q.Find(func(int) bool { return true })
+					q.Remove(e, now)
 				}
 			}
 			// Lower priority: it queues behind the 4 waiters of its class.
