@@ -159,10 +159,11 @@
 // each class entry's Value (USD per SLO miss) and SLOMs, which order and
 // bound the router's edge queue; a concurrency limit per orchestrator
 // that advertises its concurrency,
-// limit = max(1, min(slots + 1, ⌊μ·T⌋)) with μ = slots / mean latency and T
+// limit = max(1, min(slots + q, ⌊μ·T⌋)) with μ = slots / mean latency and T
 // the tightest SLO it serves (Little's law: N in flight wait about N/μ;
-// the one queued beyond its slots keeps a freed server busy while the
-// router hands its slot on);
+// q = 1 queued beyond its slots, when its wait 1/μ fits in every class's
+// SLO − p95 latency, keeps a freed server busy while the router hands its
+// slot on);
 // and, when the fleet's capacity (Utilisation × slots server-seconds per
 // second) cannot carry a class's predicted demand after the classes of
 // higher value took theirs, an admission rate for it per client region

@@ -55,8 +55,9 @@ func TestShapingLimitsByLittlesLaw(t *testing.T) {
 	}{
 		// μ = 6 / ~1 s; μ·SLO ≈ 17 > 7: the advertised concurrency + 1 queued binds.
 		{"fast orchestrators: what they take and one queued", 900, 2000, 7},
-		// mean ≈ 2.3 s (lognormal of p50 2 s, p99 3.5 s): μ·T = 6/2.3 × 3 ≈ 7.7: still 7.
-		{"slow: still what they take and one queued", 2000, 3500, 7},
+		// p95 ≈ 2.9 s (lognormal of p50 2 s, p99 3.5 s): SLO − p95 ≈ 0.1 s < 1/μ ≈ 0.4 s:
+		// the queued one would push the tail past the SLO; μ·T ≈ 7.7 allows 6.
+		{"slow tail: what they take, none queued", 2000, 3500, 6},
 		// mean ≈ 2.8 s (p50 2.7 s, p99 4.3 s): μ·T = 6/2.8 × 3 ≈ 6.5 → 6: no room for the queued one.
 		{"the SLO leaves no room to queue", 2700, 4300, 6},
 		// mean ≈ 5.6 s: μ·T = 6/5.6 × 3 ≈ 3.2 → 3.
