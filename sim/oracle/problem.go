@@ -120,10 +120,13 @@ func buildProblem(sc *scenario.Scenario, st *scenario.State, cfg Config, a *Allo
 	// A shed costs the class's value of a miss and is billed nothing;
 	// without shedding the overflow is the last resort, dearer than any
 	// band of its class.
+	// (A shed is made a hair dearer than its value, so a band that costs
+	// exactly the value — a sure miss at no price — is not an exact tie
+	// with it: gonum's simplex cycled on such ties.)
 	for _, rc := range p.rows {
-		k := sc.Classes[rc[0]].Value
+		k := sc.Classes[rc[0]].Value*(1+1e-9) + 1e-12
 		if !cfg.Shed {
-			k += maxCost[rc[0]] + 1e-9
+			k = maxCost[rc[0]] + sc.Classes[rc[0]].Value + 1e-9
 		}
 		p.ucost = append(p.ucost, k)
 	}
