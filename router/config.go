@@ -40,6 +40,13 @@ type Config struct {
 	// AttemptTimeout bounds one attempt until the orchestrator's response
 	// headers arrive; passing it is a retryable timeout. Default 30s.
 	AttemptTimeout time.Duration `yaml:"attempt_timeout"`
+	// DerivedTimeout shortens an attempt's timeout to what the
+	// orchestrator's own time to first byte for the class says (Margin ×
+	// its Quantile, see TimeoutConfig), so a hung orchestrator is abandoned
+	// and the request retried elsewhere long before attempt_timeout. The
+	// simulator's closed loop applies the same rule. Default on:
+	// DefaultTimeoutConfig.
+	DerivedTimeout TimeoutConfig `yaml:"derived_timeout"`
 	// RequestTimeout bounds a whole request, every attempt and the streamed
 	// response included. Default 90s.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
@@ -169,6 +176,7 @@ func DefaultConfig() Config {
 		BodyMemory:          512 << 20,
 		Server:              DefaultServerConfig(),
 		AttemptTimeout:      30 * time.Second,
+		DerivedTimeout:      DefaultTimeoutConfig(),
 		RequestTimeout:      90 * time.Second,
 		DialTimeout:         5 * time.Second,
 		MaxIdleConnsPerHost: 64,
@@ -273,6 +281,9 @@ func (c Config) Validate() error {
 	}
 	if c.AttemptTimeout <= 0 || c.RequestTimeout <= 0 || c.DialTimeout <= 0 {
 		bad("attempt_timeout %v, request_timeout %v and dial_timeout %v must be positive", c.AttemptTimeout, c.RequestTimeout, c.DialTimeout)
+	}
+	if err := c.DerivedTimeout.Validate(); err != nil {
+		bad("derived_timeout: %v", err)
 	}
 	if c.FastFailure < 0 {
 		bad("fast_failure %v is negative", c.FastFailure)

@@ -250,12 +250,13 @@
 // waits at the edge queue like a first attempt (spending the budget before
 // it waits) rather than failing a request that still has time.
 //
-// TimeoutConfig and LatencyDist derive a per-attempt timeout from the
-// latency an orchestrator has shown for a class (Margin 1.5 × its p99.9,
-// at least 250 ms): the simulator's closed loop applies it to every
-// attempt, so a hung orchestrator is abandoned and the request retried
-// before the client's timeout; the proxy still uses the fixed
-// AttemptTimeout. A 4xx is never retried; nothing is retried once the
+// Config.DerivedTimeout (TimeoutConfig, LatencyDist) shortens an attempt's
+// timeout to what the orchestrator's own time to first byte for the class
+// says (Margin 1.5 × its p99.9, at least 250 ms; the class's estimate for
+// an orchestrator not yet seen in it; AttemptTimeout stays the ceiling),
+// so a hung orchestrator is abandoned and the request retried long before
+// the client's timeout. The proxy and the simulator's closed loop apply
+// the same rule. A 4xx is never retried; nothing is retried once the
 // response has started. Hedging (a second attempt racing a slow first) is
 // not implemented.
 //

@@ -242,7 +242,10 @@ func (r *Router) attempt(ctx context.Context, x *exchange, p pick, retry bool, w
 
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	timer := time.AfterFunc(x.ci.cfg.AttemptTimeout, func() { cancel(errAttemptTimeout) })
+	// The request's deadline is RequestTimeout after it arrived (handler).
+	remaining := x.start.Add(x.ci.cfg.RequestTimeout).Sub(start)
+	attemptTimeout := r.timeouts.timeout(x.s.cfg.DerivedTimeout, o.cfg.ID, x.table.key, remaining, x.ci.cfg.AttemptTimeout)
+	timer := time.AfterFunc(attemptTimeout, func() { cancel(errAttemptTimeout) })
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, target(o.baseURL, x), bytes.NewReader(x.body))
 	if err != nil {
 		timer.Stop()
@@ -264,7 +267,7 @@ func (r *Router) attempt(ctx context.Context, x *exchange, p pick, retry bool, w
 	if err != nil {
 		res, class := r.classify(ctx, actx, err)
 		if res == event.AttemptTimeout {
-			o.state.observeLatency(r.now(), float64(x.ci.cfg.AttemptTimeout.Milliseconds()), sc.LatencyTau)
+			o.state.observeLatency(r.now(), float64(attemptTimeout.Milliseconds()), sc.LatencyTau)
 		}
 		finish(res, class, 0)
 		return &failure{result: res, class: class}, false
@@ -292,6 +295,7 @@ func (r *Router) attempt(ctx context.Context, x *exchange, p pick, retry bool, w
 		return nil, true
 	default:
 		o.state.observeLatency(r.now(), float64(ttfb.Microseconds())/1000, sc.LatencyTau)
+		r.timeouts.observe(x.s.cfg.DerivedTimeout, o.cfg.ID, x.table.key, ttfb)
 		err := r.relay(ctx, x, w, resp)
 		res, class := event.AttemptOK, ""
 		if err != nil {

@@ -344,3 +344,55 @@ func TestTrustedClientRegionHeader(t *testing.T) {
 		}
 	}
 }
+
+// TestDerivedAttemptTimeout: an orchestrator that has answered in 10 ms
+// for a while and then hangs is abandoned at the timeout its own latency
+// derives (TimeoutConfig: 1.5 × p99.9, at least Min), not at the
+// configured attempt_timeout, and the request is retried on the other one.
+// Disabled, the hang lasts until attempt_timeout.
+func TestDerivedAttemptTimeout(t *testing.T) {
+	for _, disabled := range []bool{false, true} {
+		t.Run(fmt.Sprintf("disabled=%v", disabled), func(t *testing.T) {
+			good := newUpstream(t, okJSON(`{"ok":true}`))
+			a := newUpstream(t, okJSON(`{"ok":true}`))
+			cfg := testConfig(orch("a", a.srv.URL, t2i(1)), orch("good", good.srv.URL, t2i(1)))
+			cfg.Selection.Exploration = 0
+			cfg.AttemptTimeout, cfg.RequestTimeout = time.Minute, 2*time.Minute
+			cfg.DerivedTimeout.Disabled = disabled
+			cfg.DerivedTimeout.MinSamples = 5
+			if disabled {
+				cfg.AttemptTimeout = 300 * time.Millisecond // so the disabled case ends too
+			}
+			tr := newTestRouter(t, cfg)
+			a.set(advancing(tr.clock, 10*time.Millisecond, `{"ok":true}`))
+			firstThen(t, tr, "a")
+			for range 6 {
+				if code, _ := tr.postT2I(t); code != http.StatusOK {
+					t.Fatalf("warm-up: got %d", code)
+				}
+			}
+			a.set(hang)
+			began := time.Now()
+			if code, body := tr.postT2I(t); code != http.StatusOK || string(body) != `{"ok":true}` {
+				t.Fatalf("got %d %q, want the good orchestrator's 200", code, body)
+			}
+			// Not a speed check: without the derived timeout the hang lasts
+			// exactly attempt_timeout (a minute), with it about Min.
+			if took := time.Since(began); !disabled && took >= cfg.AttemptTimeout {
+				t.Errorf("the hung attempt lasted %v, the whole attempt_timeout", took)
+			}
+			outs := tr.pub.wait(t, 7)
+			last := outs[len(outs)-1]
+			if len(last.Attempts) != 2 || last.Attempts[0].Result != event.AttemptTimeout || last.Attempts[1].Orchestrator != "good" {
+				t.Fatalf("got attempts %+v, want a timeout on a, then good", last.Attempts)
+			}
+			want := cfg.DerivedTimeout.Min // 1.5 × p99.9 of a steady 10 ms is below it
+			if disabled {
+				want = cfg.AttemptTimeout
+			}
+			if got := tr.timeouts.timeout(cfg.DerivedTimeout, "a", classKey{event.CapTextToImage, "m1"}, cfg.RequestTimeout, cfg.AttemptTimeout); got != want {
+				t.Errorf("a's attempt timeout: got %v, want %v", got, want)
+			}
+		})
+	}
+}

@@ -90,6 +90,7 @@ type Router struct {
 	m         *metrics
 	transport *http.Transport
 	budget    *retryBudget
+	timeouts  *attemptTimeouts
 	engine    *gin.Engine
 	openapi   []byte      // WithOpenAPI; nil: not served
 	mem       *bodyMemory // bytes of request bodies buffered, per key and in all
@@ -134,7 +135,8 @@ func New(cfg Config, pub Publisher, d deps.Deps, opts ...Option) (*Router, error
 	}
 	r := &Router{
 		log: log, pub: pub, now: now, m: m, sm: sm, rng: rng, mem: newBodyMemory(),
-		budget: newRetryBudget(cfg.RetryBudget),
+		budget:   newRetryBudget(cfg.RetryBudget),
+		timeouts: newAttemptTimeouts(),
 		transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
 			MaxIdleConnsPerHost: cfg.MaxIdleConnsPerHost,
