@@ -26,7 +26,24 @@ type waiter struct {
 	key    classKey
 	table  *classTable
 	region string
-	got    chan handoff // buffered: one send, by a release or an eviction
+	// tried are the orchestrators a waiting retry already failed on: a
+	// slot freed on one of them goes to another waiter.
+	tried []*orchEntry
+	got   chan handoff // buffered: one send, by a release or an eviction
+}
+
+// takes reports whether w may take a slot on the orchestrator whose state
+// is st: its class has it and it has not tried it already.
+func (w *waiter) takes(st *orchState) bool {
+	if _, in := w.table.pos[st]; !in {
+		return false
+	}
+	for _, o := range w.tried {
+		if o.state == st {
+			return false
+		}
+	}
+	return true
 }
 
 // handoff is what a waiter is woken with: a slot, or the news it is shed.
@@ -122,7 +139,7 @@ func (r *Router) queueTerms(x *exchange, now time.Time) (prio float64, startBy t
 func (r *Router) wait(ctx context.Context, x *exchange, w http.ResponseWriter, tried []*orchEntry) (pick, bool) {
 	now := r.now()
 	prio, startBy, drain := r.queueTerms(x, now)
-	wt := &waiter{key: x.table.key, table: x.table, region: x.region, got: make(chan handoff, 1)}
+	wt := &waiter{key: x.table.key, table: x.table, region: x.region, tried: tried, got: make(chan handoff, 1)}
 	e := &QueueEntry[*waiter]{Priority: prio, StartBy: startBy, Key: wt.key.String(), Item: wt}
 	r.edge.mu.Lock()
 	evicted, why, ok := r.edge.q.Push(e, now, drain)
@@ -243,7 +260,7 @@ func (r *Router) handOff(o *orchEntry) bool {
 // of the edge queue, and updates the queue's length.
 func (r *Router) takeWaiter(st *orchState) (*waiter, bool) {
 	r.edge.mu.Lock()
-	e, ok := r.edge.q.Take(func(w *waiter) bool { _, in := w.table.pos[st]; return in }, r.now())
+	e, ok := r.edge.q.Take(func(w *waiter) bool { return w.takes(st) }, r.now())
 	r.edge.n.Store(int64(r.edge.q.Len()))
 	r.edge.mu.Unlock()
 	if !ok {

@@ -401,3 +401,29 @@ func TestAdmissionShedsAndTierIsExempt(t *testing.T) {
 		t.Fatalf("got %d shed, want 1", shed)
 	}
 }
+
+// TestWaiterTakesOnlyUntried: a slot freed on an orchestrator goes to a
+// waiter whose class it serves, and never back to a retry that already
+// failed on it.
+func TestWaiterTakesOnlyUntried(t *testing.T) {
+	a, b, other := &orchEntry{state: &orchState{}}, &orchEntry{state: &orchState{}}, &orchEntry{state: &orchState{}}
+	table := &classTable{pos: map[*orchState]int{a.state: 0, b.state: 1}}
+	first := &waiter{table: table}
+	retry := &waiter{table: table, tried: []*orchEntry{a}}
+	for _, tc := range []struct {
+		name string
+		w    *waiter
+		o    *orchEntry
+		want bool
+	}{
+		{"first attempt, a", first, a, true},
+		{"first attempt, b", first, b, true},
+		{"not its class", first, other, false},
+		{"retry, on the one it failed on", retry, a, false},
+		{"retry, on another", retry, b, true},
+	} {
+		if got := tc.w.takes(tc.o.state); got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -21,8 +21,9 @@ type shaping struct {
 	admission *router.Admission
 	queue     *router.EdgeQueue[int] // request ids
 	waiting   map[int]*router.QueueEntry[int]
-	classOf   map[int]int // class of each waiting request
-	handed    map[int]int // request id → orchestrator whose slot it holds
+	classOf   map[int]int   // class of each waiting request
+	tried     map[int][]int // orchestrators each waiting retry already tried
+	handed    map[int]int   // request id → orchestrator whose slot it holds
 	evicted   map[int]bool
 	reserved  []int // slots handed and not yet used, by orchestrator
 
@@ -50,6 +51,7 @@ func newShaping(cfg router.ShapingConfig, orchs int) shaping {
 		queue:     router.NewEdgeQueue[int](cfg.QueueSize, cfg.QueueDrainWindow),
 		waiting:   map[int]*router.QueueEntry[int]{},
 		classOf:   map[int]int{},
+		tried:     map[int][]int{},
 		handed:    map[int]int{},
 		evicted:   map[int]bool{},
 		reserved:  make([]int, orchs),
@@ -108,6 +110,22 @@ func (s *shaping) resume(p *Policy, now time.Duration, req *sim.Request) (sim.Ch
 func (s *shaping) leave(id int) {
 	delete(s.waiting, id)
 	delete(s.classOf, id)
+	delete(s.tried, id)
+}
+
+// takes reports whether waiting request id may take a slot on o: o serves
+// its class and it has not failed on o already (a retry waits for another
+// orchestrator, as the router's waiter does).
+func (s *shaping) takes(serves func(o, class int) bool, id, o int) bool {
+	if !serves(o, s.classOf[id]) {
+		return false
+	}
+	for _, t := range s.tried[id] {
+		if t == o {
+			return false
+		}
+	}
+	return true
 }
 
 // shareOf is the applied policy's share of orchestrator o for req's class and region.
@@ -166,6 +184,9 @@ func (p *Policy) park(now time.Duration, req *sim.Request) sim.Choice {
 	}
 	s.waiting[req.ID] = e
 	s.classOf[req.ID] = req.Class
+	if len(req.Tried) > 0 {
+		s.tried[req.ID] = append([]int(nil), req.Tried...)
+	}
 	return sim.Choice{Orch: -1, Wait: startBy.Sub(nowT)}
 }
 
@@ -181,7 +202,7 @@ func (p *Policy) handOff(now time.Duration, o int) {
 	if !ok || c.Ejected {
 		return
 	}
-	e, ok := s.queue.Take(func(id int) bool { return p.fleet.Serves(o, s.classOf[id]) }, p.clock(now))
+	e, ok := s.queue.Take(func(id int) bool { return s.takes(p.fleet.Serves, id, o) }, p.clock(now))
 	if !ok {
 		return
 	}
@@ -196,7 +217,7 @@ func (p *Policy) handOff(now time.Duration, o int) {
 // as the router's handTo does; false when there is none.
 func (p *Policy) handTo(now time.Duration, o int) bool {
 	s := &p.shaping
-	e, ok := s.queue.Take(func(id int) bool { return p.fleet.Serves(o, s.classOf[id]) }, p.clock(now))
+	e, ok := s.queue.Take(func(id int) bool { return s.takes(p.fleet.Serves, id, o) }, p.clock(now))
 	if !ok {
 		return false
 	}
