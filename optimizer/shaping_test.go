@@ -51,24 +51,30 @@ func TestShapingLimitsByLittlesLaw(t *testing.T) {
 	tests := []struct {
 		name      string
 		p50, p99  float64 // ms
+		timeouts  int64   // of the 300 attempts
 		wantLimit int
 	}{
 		// μ = 6 / ~1 s; μ·SLO ≈ 17 > 7: the advertised concurrency + 1 queued binds.
-		{"fast orchestrators: what they take and one queued", 900, 2000, 7},
+		{"fast orchestrators: what they take and one queued", 900, 2000, 0, 7},
+		// The same, but 3 attempts timed out: a request queued behind a
+		// slot whose service does not end would wait for it.
+		{"attempts timed out: none queued", 900, 2000, 3, 6},
 		// p95 ≈ 2.9 s (lognormal of p50 2 s, p99 3.5 s): SLO − p95 ≈ 0.1 s < 1/μ ≈ 0.4 s:
 		// the queued one would push the tail past the SLO; μ·T ≈ 7.7 allows 6.
-		{"slow tail: what they take, none queued", 2000, 3500, 6},
+		{"slow tail: what they take, none queued", 2000, 3500, 0, 6},
 		// mean ≈ 2.8 s (p50 2.7 s, p99 4.3 s): μ·T = 6/2.8 × 3 ≈ 6.5 → 6: no room for the queued one.
-		{"the SLO leaves no room to queue", 2700, 4300, 6},
+		{"the SLO leaves no room to queue", 2700, 4300, 0, 6},
 		// mean ≈ 5.6 s: μ·T = 6/5.6 × 3 ≈ 3.2 → 3.
-		{"slower than the SLO: Little's law binds", 5000, 9000, 3},
+		{"slower than the SLO: Little's law binds", 5000, 9000, 0, 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.Catalog = catalogOf(3*time.Second, 0.02, orchSpec{"a", 2e-9, 6}, orchSpec{"b", 2e-9, 0})
 			h := newHarness(t, cfg)
-			h.stats.set(stat("a", 300, 300, tc.p50, tc.p99), stat("b", 300, 300, tc.p50, tc.p99))
+			a := stat("a", 300, 300-tc.timeouts, tc.p50, tc.p99)
+			a.Errors, a.Timeouts = 0, tc.timeouts
+			h.stats.set(a, stat("b", 300, 300, tc.p50, tc.p99))
 			p := h.step(t)
 			checkPolicy(t, p)
 			if len(p.Limits) != 1 || p.Limits[0].Orchestrator != "a" {
