@@ -109,6 +109,12 @@ func startRouters(t *testing.T, n int, brokers []string, topic string, st *wareh
 		rcfg := router.DefaultConfig()
 		rcfg.GatewayID = id
 		rcfg.APIKeys = keys
+		// The upstream holds each request for as long as the test asks (a
+		// few ms in one subtest, 500 ms in the next), so its latency history
+		// does not predict the next request's: the derived attempt timeout
+		// would cut the 500 ms holds. These tests are about the gateway's
+		// limits; attempts end at attempt_timeout.
+		rcfg.DerivedTimeout.Disabled = true
 		rcfg.Orchestrators = []router.OrchestratorConfig{{ID: "orch", URL: up.srv.URL, Classes: []router.ClassPrice{{Capability: event.CapLLM, Model: "m", PricePerUnit: 2e-5}}}}
 		r, err := router.New(rcfg, pub, deps.Deps{Logger: logger(t), Rand: rand.New(rand.NewPCG(uint64(i), 7))}, router.WithGate(gw))
 		if err != nil {

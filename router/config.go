@@ -44,8 +44,11 @@ type Config struct {
 	// orchestrator's own time to first byte for the class says (Margin ×
 	// its Quantile, see TimeoutConfig), so a hung orchestrator is abandoned
 	// and the request retried elsewhere long before attempt_timeout. The
-	// simulator's closed loop applies the same rule. Default on:
-	// DefaultTimeoutConfig.
+	// simulator's closed loop applies the same rule. It reads latency per
+	// orchestrator and class, not per request: where one class's requests
+	// differ widely (long generations after a run of short ones), raise
+	// Min above the longest you expect or set disabled, or such requests
+	// are cut and retried. Default on: DefaultTimeoutConfig.
 	DerivedTimeout TimeoutConfig `yaml:"derived_timeout"`
 	// RequestTimeout bounds a whole request, every attempt and the streamed
 	// response included. Default 90s.
