@@ -21,15 +21,7 @@ func TestPolicyLogFollowsFromNewest(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := testCtx(t, 60*time.Second)
-			topics := uniqueTopics(t)
-			bs := b.start(t, topics)
-			cfg := eventlog.DefaultPolicyLogConfig()
-			cfg.Brokers, cfg.Topic = bs, topics.Policy
-			log, err := eventlog.NewPolicyLog(cfg, deps.Deps{Logger: testLogger(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer log.Close()
+			log := startPolicyLog(t, b)
 			for i := 1; i <= 5; i++ {
 				if err := log.Publish(ctx, fmt.Appendf(nil, "p%d", i)); err != nil {
 					t.Fatal(err)
@@ -113,6 +105,21 @@ func TestPolicyLogEmpty(t *testing.T) {
 	}
 }
 
+// startPolicyLog is a PolicyLog on b's broker, on a topic of its own,
+// closed when the test ends.
+func startPolicyLog(t *testing.T, b broker) *eventlog.PolicyLog {
+	t.Helper()
+	topics := uniqueTopics(t)
+	cfg := eventlog.DefaultPolicyLogConfig()
+	cfg.Brokers, cfg.Topic = b.start(t, topics), topics.Policy
+	log, err := eventlog.NewPolicyLog(cfg, deps.Deps{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
+	return log
+}
+
 func receive(t *testing.T, ctx context.Context, c <-chan string) string {
 	t.Helper()
 	select {
@@ -134,15 +141,7 @@ func TestPolicyLogCarriesAFleetPolicy(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := testCtx(t, 60*time.Second)
-			topics := uniqueTopics(t)
-			bs := b.start(t, topics)
-			cfg := eventlog.DefaultPolicyLogConfig()
-			cfg.Brokers, cfg.Topic = bs, topics.Policy
-			log, err := eventlog.NewPolicyLog(cfg, deps.Deps{Logger: testLogger(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer log.Close()
+			log := startPolicyLog(t, b)
 			big := bytes.Repeat([]byte("0123456789abcdef"), event.MaxPolicyEncodedSize/16)
 			if err := log.Publish(ctx, big); err != nil {
 				t.Fatalf("publish a %d-byte policy: %v", len(big), err)
