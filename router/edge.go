@@ -134,8 +134,9 @@ func (r *Router) queueTerms(x *exchange, now time.Time) (prio float64, startBy t
 }
 
 // wait parks a first attempt or a retry in the edge queue until a slot is
-// handed to it (a slot free at once is taken outside tried). It answers the request and reports false when it is shed or the
-// request ends meanwhile.
+// handed to it (a slot free at once is taken outside tried). It answers
+// the request and reports false when it is shed or the request ends
+// meanwhile.
 func (r *Router) wait(ctx context.Context, x *exchange, w http.ResponseWriter, tried []*orchEntry) (pick, bool) {
 	now := r.now()
 	prio, startBy, drain := r.queueTerms(x, now)

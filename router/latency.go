@@ -34,11 +34,7 @@ func (t *attemptTimeouts) timeout(cfg TimeoutConfig, orch string, class classKey
 		return ceiling
 	}
 	t.mu.Lock()
-	d := t.byOrch[orchClass{orch, class}]
-	if d == nil || d.Samples() < cfg.MinSamples {
-		d = t.byClass[class]
-	}
-	derived := cfg.Timeout(d, remaining)
+	derived := cfg.TimeoutFor(t.byOrch[orchClass{orch, class}], t.byClass[class], remaining)
 	t.mu.Unlock()
 	if derived > 0 && derived < ceiling {
 		return derived

@@ -113,3 +113,15 @@ func (c TimeoutConfig) Timeout(d *LatencyDist, remaining time.Duration) time.Dur
 	}
 	return time.Duration(math.Ceil(ms * float64(time.Millisecond)))
 }
+
+// TimeoutFor is Timeout from an orchestrator's own estimate for the class
+// when it has MinSamples, else from the class's over every orchestrator
+// (one not yet seen in the class is timed like the class). Either may be
+// nil. The router's proxy and the simulator's closed loop both time
+// attempts with it.
+func (c TimeoutConfig) TimeoutFor(own, class *LatencyDist, remaining time.Duration) time.Duration {
+	if own == nil || own.Samples() < c.MinSamples {
+		own = class
+	}
+	return c.Timeout(own, remaining)
+}

@@ -435,12 +435,7 @@ func (p *Policy) Pick(now time.Duration, req *sim.Request, fleet *sim.Fleet) sim
 // attemptTimeout is the derived timeout of req's attempt on orchestrator
 // o: from o's own latency for the class, else (o is cold) the class's.
 func (p *Policy) attemptTimeout(now time.Duration, req *sim.Request, o int) time.Duration {
-	cfg := p.cfg.AttemptTimeout
-	d := &p.lat[o*len(p.sc.Classes)+req.Class]
-	if d.Samples() < cfg.MinSamples {
-		d = &p.classLat[req.Class]
-	}
-	return cfg.Timeout(d, req.Deadline-now)
+	return p.cfg.AttemptTimeout.TimeoutFor(&p.lat[o*len(p.sc.Classes)+req.Class], &p.classLat[req.Class], req.Deadline-now)
 }
 
 func (p *Policy) pick(now time.Duration, req *sim.Request, fleet *sim.Fleet) sim.Choice {
