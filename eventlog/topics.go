@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -144,7 +145,54 @@ func EnsureTopics(ctx context.Context, brokers []string, cfg TopicsConfig) error
 			errs = append(errs, fmt.Errorf("create topic %s: %w", s.Topic, err))
 		}
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return waitLeaders(ctx, client, specs)
+}
+
+// waitLeaders returns once every partition of the topics has a leader: a
+// topic just created answers produce requests with Not Leader For
+// Partition until then, and a publisher that starts at once would spill.
+// It gives up after leaderWait.
+func waitLeaders(ctx context.Context, client *kafka.Client, specs []kafka.TopicConfig) error {
+	ctx, cancel := context.WithTimeout(ctx, leaderWait)
+	defer cancel()
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Topic
+	}
+	for {
+		md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+		if err == nil && allLed(md, len(names)) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the topics' partition leaders: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// leaderWait bounds how long EnsureTopics waits for partition leaders.
+const leaderWait = 30 * time.Second
+
+func allLed(md *kafka.MetadataResponse, topics int) bool {
+	if len(md.Topics) < topics {
+		return false
+	}
+	for _, t := range md.Topics {
+		if t.Error != nil || len(t.Partitions) == 0 {
+			return false
+		}
+		for _, p := range t.Partitions {
+			if p.Error != nil || p.Leader.Host == "" {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // validTopicName applies Kafka's rules for topic names.
