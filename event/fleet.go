@@ -91,6 +91,20 @@ type ClassPrice struct {
 	PricePerUnit float64 `yaml:"price_per_unit" json:"price_per_unit"`
 }
 
+// ShedStats counts one window's requests of a class (capability, model)
+// from a client region that the routers refused at the edge before any
+// attempt (status shed: over the admission rate, the edge queue full, or
+// unable to start in time). They are demand the attempt statistics do not
+// show: what was offered is the attempts plus these.
+type ShedStats struct {
+	Capability   string
+	Model        string
+	ClientRegion string
+	Requests     int64
+	// Seconds is the span of the whole read, as AttemptStats.Seconds.
+	Seconds float64
+}
+
 // AttemptStats are the statistics of one window of attempts on an
 // orchestrator for a class (capability, model) and a client region: what
 // the warehouse's rollups compute and the optimizer estimates from.

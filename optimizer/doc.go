@@ -165,11 +165,12 @@
 // SLO − p95 latency, keeps a freed server busy while the router hands its
 // slot on);
 // and, when the fleet's capacity (Utilisation × slots server-seconds per
-// second) cannot carry a class's predicted demand after the classes of
-// higher value took theirs, an admission rate for it per client region
-// (what is left ÷ its mean latency, split by regional demand), kept until
-// its admitted demand falls below Release × the rate. Every limit and rate
-// carries its reason.
+// second, handed out as a maximum flow in order of value: flow.go) cannot
+// carry the demand a class is offered (its attempts plus the requests shed
+// at the edge, WithShed) after the classes of higher value took theirs,
+// an admission rate for it per client region (what it got ÷ its mean
+// latency, split by regional demand), lifted as soon as its offered demand
+// fits. Every limit and rate carries its reason.
 //
 // # The cost/latency frontier
 //

@@ -1,10 +1,16 @@
 package optimizer
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
+	"strings"
 	"time"
+
+	"github.com/loopgate/loopgate/event"
 )
 
 // classKey names a demand class.
@@ -126,6 +132,7 @@ type classInfo struct {
 	pMean  []float64 // the prior mean pOC was shrunk toward
 	oc     []obs     // (orchestrator, class) observations
 	demand float64   // requests per second over all regions
+	shed   float64   // of it shed at the edge, not in demand (addShed)
 }
 
 // round is everything one optimization round knows.
@@ -144,10 +151,37 @@ type round struct {
 	cells map[cellKey]*obs
 	// demand per (class, region), requests per second.
 	demand map[demandKey]float64
+	// shed per (class, region): requests per second refused at the edge
+	// before any attempt (addShed); shedKnown: they were read.
+	shed      map[demandKey]float64
+	shedKnown bool
 	// ejections made or kept this round, catalog order.
 	ejections []ejectionInfo
 	// priors from go-livepeer's events, for orchestrators without outcomes.
 	priors *priorIndex
+}
+
+// addShed adds the requests shed at the edge (ShedReader) to the round:
+// demand the attempts do not show, which admission counts as offered.
+func (r *round) addShed(shed []event.ShedStats) {
+	r.shed, r.shedKnown = map[demandKey]float64{}, true
+	for _, s := range shed {
+		ci, ok := r.byClass[classKey{s.Capability, s.Model}]
+		if !ok || s.Requests <= 0 {
+			continue
+		}
+		secs := s.Seconds
+		if !(secs > 0) {
+			secs = r.windowS
+		}
+		r.shed[demandKey{ci, s.ClientRegion}] += float64(s.Requests) / secs
+	}
+	keys := slices.SortedFunc(maps.Keys(r.shed), func(a, b demandKey) int { // deterministic sums
+		return cmp.Or(cmp.Compare(a.class, b.class), strings.Compare(a.region, b.region))
+	})
+	for _, k := range keys {
+		r.classes[k.class].shed += r.shed[k]
+	}
 }
 
 type cellKey struct {

@@ -38,6 +38,15 @@ type StatsReader interface {
 	Stats(ctx context.Context, from, to time.Time) ([]Stat, error)
 }
 
+// ShedReader reads the requests the routers shed at the edge before any
+// attempt, per capability × model × client region, over the same span as
+// StatsReader.Stats for the same from and to. It is optional (WithShed):
+// without it a class held to an admission rate shows only what was
+// admitted, and shaping falls back to a hysteresis (ShapingConfig.Release).
+type ShedReader interface {
+	Shed(ctx context.Context, from, to time.Time) ([]event.ShedStats, error)
+}
+
 // Publisher makes a policy durable and visible to routers (the policy log
 // and the warehouse's policies table). encoded is p's encoding, made once
 // by the optimizer (event.EncodePolicy, validated, within the size limit):

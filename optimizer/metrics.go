@@ -9,23 +9,24 @@ import (
 // metrics are created per Optimizer on the injected registerer (see the
 // package documentation for the list).
 type metrics struct {
-	runs          *prometheus.CounterVec
-	runSeconds    prometheus.Histogram
-	version       prometheus.Gauge
-	leader        prometheus.Gauge
-	leaseEpoch    prometheus.Gauge
-	policyBytes   prometheus.Gauge
-	publishErrors prometheus.Counter
-	ejected       prometheus.Gauge
-	ejections     prometheus.Counter
-	lambda        prometheus.Gauge
-	demand        prometheus.Gauge
-	unserved      prometheus.Gauge
-	iterations    prometheus.Gauge
-	lpFailures    prometheus.Counter
-	success       *prometheus.GaugeVec
-	share         *prometheus.GaugeVec
-	utilisation   *prometheus.GaugeVec
+	runs           *prometheus.CounterVec
+	runSeconds     prometheus.Histogram
+	version        prometheus.Gauge
+	leader         prometheus.Gauge
+	leaseEpoch     prometheus.Gauge
+	policyBytes    prometheus.Gauge
+	publishErrors  prometheus.Counter
+	shedReadErrors prometheus.Counter
+	ejected        prometheus.Gauge
+	ejections      prometheus.Counter
+	lambda         prometheus.Gauge
+	demand         prometheus.Gauge
+	unserved       prometheus.Gauge
+	iterations     prometheus.Gauge
+	lpFailures     prometheus.Counter
+	success        *prometheus.GaugeVec
+	share          *prometheus.GaugeVec
+	utilisation    *prometheus.GaugeVec
 	// labelled holds the orchestrators with per-orchestrator series, so
 	// those that leave the catalog are deleted and cardinality stays
 	// bounded by the catalog.
@@ -65,6 +66,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "loopgate_optimizer_publish_errors_total", Help: "Policies that could not be published (retried next period with a newer one).",
 		}),
+		shedReadErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loopgate_optimizer_shed_read_errors_total", Help: "Rounds that could not read the requests shed at the edge (admission then sees only what was admitted).",
+		}),
 		ejected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "loopgate_optimizer_ejected_orchestrators", Help: "Orchestrators currently ejected.",
 		}),
@@ -101,7 +105,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{
-		m.runs, m.runSeconds, m.version, m.leader, m.leaseEpoch, m.policyBytes, m.publishErrors, m.ejected, m.ejections, m.lambda,
+		m.runs, m.runSeconds, m.version, m.leader, m.leaseEpoch, m.policyBytes, m.publishErrors, m.shedReadErrors, m.ejected, m.ejections, m.lambda,
 		m.demand, m.unserved, m.iterations, m.lpFailures, m.success, m.share, m.utilisation,
 	} {
 		if err := reg.Register(c); err != nil {

@@ -29,6 +29,7 @@ type Optimizer struct {
 	now         func() time.Time
 	lastVersion VersionSource
 	lastPolicy  PolicySource
+	shed        ShedReader
 
 	standby atomic.Bool // RunStandby is running
 	active  atomic.Bool // in standby: this optimizer holds the lease
@@ -58,6 +59,12 @@ type Option func(*Optimizer)
 // Without it, or when it fails, versions start above the clock in Unix ms.
 func WithLastVersion(fn VersionSource) Option {
 	return func(o *Optimizer) { o.lastVersion = fn }
+}
+
+// WithShed gives the optimizer the requests shed at the edge, so a class's
+// demand is what was offered to it, admitted or not (see ShedReader).
+func WithShed(r ShedReader) Option {
+	return func(o *Optimizer) { o.shed = r }
 }
 
 // PolicySource returns the newest policy published anywhere, nil when
@@ -209,12 +216,26 @@ func (o *Optimizer) Step(ctx context.Context) (event.Policy, error) {
 		o.m.runs.WithLabelValues(resultStatsError).Inc()
 		return event.Policy{}, fmt.Errorf("read statistics: %w", err)
 	}
+	var shed []event.ShedStats
+	shedKnown := false
+	if o.shed != nil {
+		if shed, err = o.shed.Shed(ctx, now.Add(-o.cfg.Window), now); err != nil {
+			// Shaping works without: the hysteresis stands in for the demand it cannot see.
+			o.log.Warn("read shed requests; admission uses what was admitted", "err", err)
+			o.m.shedReadErrors.Inc()
+		} else {
+			shedKnown = true
+		}
+	}
 	o.mu.Lock()
 	lambda, cat := o.lambda, o.catalog
 	classL := maps.Clone(o.classL)
 	o.mu.Unlock()
 
 	r := newRound(&o.cfg, &cat, stats, &o.st, now, lambda)
+	if shedKnown {
+		r.addShed(shed)
+	}
 	r.classLambda = classL
 	pl := r.plan(&o.cfg)
 	for _, e := range r.ejections {

@@ -3,6 +3,7 @@ package optimizer
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -17,10 +18,11 @@ type ShapingConfig struct {
 	NoLimits bool `yaml:"no_limits"`
 	// NoAdmission publishes no admission rates. Default false.
 	NoAdmission bool `yaml:"no_admission"`
-	// Release: a class under an admission rate keeps one until its
-	// observed demand falls below Release × its rate (its observed demand
-	// is what was admitted, so it cannot show the surge is over until it
-	// is well under). Default 0.8.
+	// Release: without the requests shed at the edge in view (no
+	// ShedReader, or its read failed), a class under an admission rate
+	// keeps one until its observed demand falls below Release × its rate
+	// (its observed demand is then what was admitted, so it cannot show
+	// the surge is over until it is well under). Default 0.8.
 	Release float64 `yaml:"release"`
 	// MinAdmitPerS is the smallest rate published (0 would mean
 	// unlimited). Default 0.1.
@@ -91,14 +93,19 @@ func (c ShapingConfig) Validate() error {
 // second: orchestrator i offers Utilisation × slots_i (its advertised
 // concurrency, else Capacity.DefaultMaxInFlight). Classes take it in
 // order of value (USD per SLO miss, highest first; ties by name): class c
-// needs demand_c × W_c, W_c its mean latency, from the orchestrators
-// serving it, sharing their remaining budget. A class whose need exceeds
-// what is left gets AdmitPerS = left / W_c (at least MinAdmitPerS), split
-// over its client-region entries by their demand (the region-less entry
-// takes the demand of regions without an entry of their own, at least
-// MinAdmitPerS). The cheap classes are thus lowered first. Its observed
-// demand is what was admitted, so a class keeps its rate until that falls
-// below Release × the rate.
+// needs offered_c × W_c, W_c its mean latency and offered_c its demand,
+// what its attempts show plus the requests shed at the edge before any
+// attempt (WithShed), from the orchestrators serving it. The budget is
+// handed out as a maximum flow (flow.go): a class takes as much as it can
+// without lowering what any class before it got, work of an earlier class
+// moving to orchestrators the later one cannot use. A class that cannot
+// get its need gets AdmitPerS = got / W_c (at least MinAdmitPerS), split
+// over its client-region entries by their offered demand (the region-less
+// entry takes the demand of regions without an entry of their own, at
+// least MinAdmitPerS). The cheap classes are thus lowered first, and a
+// class is released as soon as what it is offered fits. Without a
+// ShedReader, a class under admission shows only what was admitted, so it
+// keeps its rate until that falls below Release × the rate.
 func (r *round) shape(cfg *Config, st *state, entries []event.ClassPolicy) []event.Limit {
 	sc := cfg.Shaping.withDefaults()
 	for i := range entries {
@@ -191,14 +198,14 @@ func (r *round) admission(cfg *Config, st *state, entries []event.ClassPolicy) {
 	// answers can be far below it, and admitting too little loses traffic
 	// the fleet could serve, while admitting too much only leaves the
 	// excess to the edge queue.
-	left := make([]float64, len(r.orchs))
+	f := newServerFlow(r)
 	for i := range r.orchs {
 		if o := &r.orchs[i]; o.eligible {
 			slots := float64(o.cfg.MaxInFlight)
 			if slots <= 0 {
 				slots = float64(cfg.Capacity.DefaultMaxInFlight)
 			}
-			left[i] = cfg.Capacity.Utilisation * slots
+			f.spare[i] = cfg.Capacity.Utilisation * slots
 		}
 	}
 	order := make([]int, len(r.classes))
@@ -210,11 +217,8 @@ func (r *round) admission(cfg *Config, st *state, entries []event.ClassPolicy) {
 	why := map[int]string{}
 	for _, ci := range order {
 		c := &r.classes[ci]
-		avail, w, n := 0.0, 0.0, 0
+		w, n := 0.0, 0
 		for j, o := range c.orchs {
-			if left[o] > 0 {
-				avail += left[o]
-			}
 			if r.orchs[o].eligible {
 				w += c.work[j]
 				n++
@@ -224,29 +228,27 @@ func (r *round) admission(cfg *Config, st *state, entries []event.ClassPolicy) {
 			continue
 		}
 		w /= float64(n)
-		need := c.demand * w
+		offered := c.demand + c.shed
+		need := offered * w
+		got := f.take(ci, need)
 		prev, limited := st.admitted[c.key]
-		take := math.Min(need, avail)
-		if avail > 0 {
-			for _, o := range c.orchs {
-				if left[o] > 0 {
-					left[o] -= take * left[o] / avail
-				}
-			}
-		}
-		rate := math.Max(sc.MinAdmitPerS, avail/w)
+		var rate float64
 		switch {
-		case need > avail:
-		case limited && c.demand >= sc.Release*prev:
-			// Still held at its rate: its demand beyond it is not seen.
+		case need > got+1e-9*(1+need):
+			rate = got / w
+		case !r.shedKnown && limited && c.demand >= sc.Release*prev:
+			// Held at its rate: its demand beyond it is not seen (no
+			// ShedReader), so it may still be more than what is left.
+			rate = (got + f.spareOf(ci)) / w
 		default:
 			delete(st.admitted, c.key)
 			continue
 		}
+		rate = math.Max(sc.MinAdmitPerS, rate)
 		st.admitted[c.key] = rate
 		rates[ci] = rate
-		why[ci] = fmt.Sprintf("demand %.2f/s × %s needs %.2f server-s/s; %.2f left after higher-value classes (value $%.3g/miss)",
-			c.demand, secs(w), need, avail, c.value)
+		why[ci] = fmt.Sprintf("offered %.2f/s (%.2f/s shed at the edge) × %s needs %.2f server-s/s; %.2f left after higher-value classes (value $%.3g/miss)",
+			offered, c.shed, secs(w), need, got, c.value)
 	}
 	for key := range st.admitted {
 		if ci, ok := r.byClass[key]; !ok || rates[ci] == 0 {
@@ -254,6 +256,9 @@ func (r *round) admission(cfg *Config, st *state, entries []event.ClassPolicy) {
 		}
 	}
 	// Split each rate over the class's entries by the demand they govern.
+	offeredIn := func(ci int, reg string) float64 {
+		return r.demand[demandKey{ci, reg}] + r.shed[demandKey{ci, reg}]
+	}
 	for i := range entries {
 		e := &entries[i]
 		ci, ok := r.byClass[classKey{e.Capability, e.Model}]
@@ -263,21 +268,34 @@ func (r *round) admission(cfg *Config, st *state, entries []event.ClassPolicy) {
 		c := &r.classes[ci]
 		d := 0.0
 		if e.ClientRegion != "" {
-			d = r.demand[demandKey{ci, e.ClientRegion}]
+			d = offeredIn(ci, e.ClientRegion)
 		} else {
-			for _, reg := range r.regions {
+			for _, reg := range r.offeredRegions(ci) {
 				if !hasEntry(entries, e, reg) {
-					d += r.demand[demandKey{ci, reg}]
+					d += offeredIn(ci, reg)
 				}
 			}
 		}
 		frac := 1.0
-		if c.demand > 0 {
-			frac = d / c.demand
+		if offered := c.demand + c.shed; offered > 0 {
+			frac = d / offered
 		}
 		e.AdmitPerS = math.Max(sc.MinAdmitPerS, rates[ci]*frac)
 		e.AdmitReason = fmt.Sprintf("overload: %s; %.0f%% of the class's demand", why[ci], 100*frac)
 	}
+}
+
+// offeredRegions are the client regions with demand for class ci, seen
+// in attempts or only in requests shed, sorted.
+func (r *round) offeredRegions(ci int) []string {
+	regs := slices.Clone(r.regions)
+	for k := range r.shed {
+		if k.class == ci && !slices.Contains(regs, k.region) {
+			regs = append(regs, k.region)
+		}
+	}
+	slices.Sort(regs)
+	return regs
 }
 
 // hasEntry reports whether the class of e has an entry of its own for region.

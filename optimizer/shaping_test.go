@@ -1,6 +1,8 @@
 package optimizer
 
 import (
+	"context"
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -143,4 +145,81 @@ func TestShapingOff(t *testing.T) {
 			t.Fatalf("got admission %v, want none", c.AdmitPerS)
 		}
 	}
+}
+
+// fakeShed is a ShedReader returning what it is set to.
+type fakeShed struct {
+	shed []event.ShedStats
+	err  error
+}
+
+func (f *fakeShed) Shed(context.Context, time.Time, time.Time) ([]event.ShedStats, error) {
+	return f.shed, f.err
+}
+
+// cheapShed is n cheap-class requests shed from FRA in the 60 s window.
+func cheapShed(n int64) []event.ShedStats {
+	return []event.ShedStats{{Capability: capT2I, Model: modelT2I, ClientRegion: "FRA", Requests: n}}
+}
+
+// With the requests shed at the edge in view, a class under admission is
+// judged on what it was offered: held while that exceeds what is left,
+// released as soon as it fits, with no hysteresis to wait out.
+func TestShapingCountsShedDemand(t *testing.T) {
+	shed := &fakeShed{}
+	h := newHarness(t, twoClassFleet(), WithShed(shed))
+	h.stats.set(load(600, 60)...) // cheap 30/s against ≈ 12/s left (TestShapingAdmitsCheapClassFirst)
+	p := h.step(t)
+	rate := entryOf(p, modelT2I, "FRA").AdmitPerS
+	if rate < 8 || rate > 16 {
+		t.Fatalf("cheap: got admission %v, want ≈ 12/s", rate)
+	}
+
+	// Admitted ≈ rate, the rest of the 30/s shed: still 30/s offered.
+	h.clock.advance(5 * time.Second)
+	admitted := int64(rate * 60 / 3) // per orchestrator, per 60 s
+	h.stats.set(load(admitted, 60)...)
+	shed.shed = cheapShed(int64((30 - rate) * 60))
+	p = h.step(t)
+	c := entryOf(p, modelT2I, "FRA")
+	if c.AdmitPerS == 0 || math.Abs(c.AdmitPerS-rate) > 0.2*rate || !strings.Contains(c.AdmitReason, "shed at the edge") {
+		t.Fatalf("30/s still offered: got admission %v (%s), want ≈ %v", c.AdmitPerS, c.AdmitReason, rate)
+	}
+
+	// Offered falls to 0.9 × the rate: it fits, and is released at once
+	// (without the shed requests in view, the hysteresis would hold it
+	// until below 0.8 × the rate).
+	h.clock.advance(5 * time.Second)
+	h.stats.set(load(int64(0.9*rate*60/3), 60)...)
+	shed.shed = nil
+	p = h.step(t)
+	if c := entryOf(p, modelT2I, "FRA"); c.AdmitPerS != 0 {
+		t.Fatalf("offered 0.9 × the rate: got admission %v (%s), want none", c.AdmitPerS, c.AdmitReason)
+	}
+
+	// A failed read leaves the round to the hysteresis, and says so in a metric.
+	h.clock.advance(5 * time.Second)
+	h.stats.set(load(600, 60)...)
+	shed.err = errors.New("warehouse down")
+	h.step(t)
+	if got := gathered(t, h, "loopgate_optimizer_shed_read_errors_total"); got != 1 {
+		t.Fatalf("shed read errors: got %v, want 1", got)
+	}
+}
+
+// gathered is the value of the counter or gauge name in h's registry.
+func gathered(t *testing.T, h *harness, name string) float64 {
+	t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			m := mf.GetMetric()[0]
+			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("metric %s not registered", name)
+	return 0
 }

@@ -52,6 +52,35 @@ ORDER BY orchestrator, capability, model, client_region`, s.cfg.Database, lo, hi
 	return out, nil
 }
 
+// Shed counts the requests shed at the edge before any attempt (status
+// shed, no attempts) per capability × model × client region, over the
+// same span as Stats for the same from and to: the 10-second bucket
+// holding from through to. The optimizer adds them to the demand the
+// attempts show, so a class held to an admission rate still shows what
+// it was offered.
+func (s *Store) Shed(ctx context.Context, from, to time.Time) ([]event.ShedStats, error) {
+	lo := from.Unix() / 10 * 10
+	span := float64(to.UnixMilli()-lo*1000) / 1000
+	if span <= 0 {
+		span = 10
+	}
+	sql := fmt.Sprintf(`SELECT capability, model, client_region, toInt64(count())
+FROM %s.requests
+WHERE start_time >= toDateTime(%d, 'UTC') AND start_time < toDateTime(%d, 'UTC')
+  AND status = '%s' AND attempt_count = 0
+GROUP BY capability, model, client_region
+ORDER BY capability, model, client_region`, s.cfg.Database, lo, to.Unix()+1, event.StatusShed)
+	rows, err := s.Query(ctx, sql)
+	if err != nil {
+		return nil, fmt.Errorf("read shed requests: %w", err)
+	}
+	out := make([]event.ShedStats, 0, rows.Len())
+	for _, r := range rows.Values {
+		out = append(out, event.ShedStats{Capability: str(r[0]), Model: str(r[1]), ClientRegion: str(r[2]), Requests: i64(r[3]), Seconds: span})
+	}
+	return out, nil
+}
+
 func str(v any) string { s, _ := v.(string); return s }
 
 func i64(v any) int64 {

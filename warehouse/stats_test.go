@@ -65,3 +65,51 @@ func TestStats(t *testing.T) {
 		}
 	})
 }
+
+func TestShed(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, tb testBackend) {
+		st := openStore(t, testConfig(t, tb))
+		ctx := context.Background()
+		var outs []event.Outcome
+		for i := 0; i < 12; i++ {
+			o := eventtest.Outcome(9, i*5)
+			o.ID = fmt.Sprintf("shed-%d", i)
+			o.ClientRegion = "FRA"
+			switch {
+			case i < 5: // shed before any attempt: counted
+				o.Status, o.ErrorClass, o.HTTPStatus, o.Attempts = event.StatusShed, "admission", 503, nil
+			case i < 7: // shed from LAX: counted in its own row
+				o.Status, o.ErrorClass, o.HTTPStatus, o.Attempts = event.StatusShed, "queue_deadline", 503, nil
+				o.ClientRegion = "LAX"
+			case i < 9: // a retry shed after an attempt: its attempt is demand already
+				o.Status, o.ErrorClass, o.HTTPStatus = event.StatusShed, "queue_deadline", 503
+			}
+			outs = append(outs, o)
+		}
+		if err := st.WriteOutcomes(ctx, "shed", outs); err != nil {
+			t.Fatal(err)
+		}
+		base := time.UnixMilli(eventtest.BaseMs)
+		shed, err := st.Shed(ctx, base.Add(-time.Minute), base.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int64{}
+		for _, s := range shed {
+			if s.Seconds != 120 {
+				t.Errorf("%s: got a window of %v s, want 120", s.ClientRegion, s.Seconds)
+			}
+			if s.Capability != outs[0].Capability || s.Model != outs[0].Model {
+				t.Errorf("got class %s/%s, want %s/%s", s.Capability, s.Model, outs[0].Capability, outs[0].Model)
+			}
+			got[s.ClientRegion] += s.Requests
+		}
+		if len(shed) != 2 || got["FRA"] != 5 || got["LAX"] != 2 {
+			t.Fatalf("got %+v, want 5 shed from FRA and 2 from LAX (none with attempts, none served)", shed)
+		}
+		later, err := st.Shed(ctx, base.Add(time.Hour), base.Add(2*time.Hour))
+		if err != nil || len(later) != 0 {
+			t.Errorf("later window: got %d rows, %v; want none", len(later), err)
+		}
+	})
+}

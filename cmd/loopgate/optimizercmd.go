@@ -32,6 +32,7 @@ func newOptimizerService(ocfg optimizer.Config, priors optimizer.PriorsConfig, p
 	opt, err := optimizer.New(ocfg, store, policySink{log: plog, store: store, logger: p.log.With("component", "policy-sink")}, p.deps("optimizer"),
 		optimizer.WithLastVersion(func(ctx context.Context) (uint64, error) { return newestVersion(ctx, plog, store) }),
 		optimizer.WithLastPolicy(func(ctx context.Context) (*event.Policy, error) { return newestPolicy(ctx, plog) }),
+		optimizer.WithShed(store),
 		optimizer.WithPriors(store, priors)) // go-livepeer's own events, for orchestrators without outcomes
 	if err != nil {
 		return nil, err

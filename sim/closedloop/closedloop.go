@@ -323,7 +323,7 @@ func (p *Policy) openSlow(ctx context.Context) error {
 	ocfg.Catalog = p.discover(func(i int) *scenario.Orchestrator { return &sc.Orchestrators[i] })
 	p.catalog = ocfg.Catalog
 	p.nextStep = ocfg.Period
-	opt, err := optimizer.New(ocfg, store, publisher{p}, deps.Deps{Clock: func() time.Time { return Epoch().Add(p.now) }})
+	opt, err := optimizer.New(ocfg, store, publisher{p}, deps.Deps{Clock: func() time.Time { return Epoch().Add(p.now) }}, optimizer.WithShed(store))
 	if err != nil {
 		p.Close()
 		return fmt.Errorf("optimizer: %w", err)

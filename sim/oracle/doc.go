@@ -9,7 +9,9 @@
 //
 // # Formulation
 //
-// Demand d[c,r] is Σ over clients in region r of rate × mix[c]. An
+// Demand d[c,r] is Σ over clients in region r of rate × mix[c], the rate
+// being what the scenario's gateway lets through its rate limits
+// (gateway.go: the bench puts the gateway in front of every policy). An
 // orchestrator o is available if it is neither down nor hung, and eligible
 // for c if it also serves c. Each orchestrator's capacity is cut into
 // utilisation bands 0 < ρ₁ < … < ρ_B = Config.Utilisation (default 0.5, 0.7,

@@ -182,13 +182,17 @@ func solve(sc *scenario.Scenario, st *scenario.State, cfg Config, mean bool) (*A
 		a.Rate[c] = grid2(nr, no)
 		a.serves[c] = make([]bool, no)
 	}
-	for _, cl := range st.Clients {
-		rate := cl.Rate
+	rates := make([]float64, len(st.Clients))
+	for i := range st.Clients {
+		rates[i] = st.Clients[i].Rate
 		if mean {
-			rate = meanRate(&cl)
+			rates[i] = meanRate(&st.Clients[i])
 		}
+	}
+	rates = admittedRates(sc, st.Clients, rates) // gateway.go
+	for i, cl := range st.Clients {
 		for c, class := range sc.Classes {
-			a.Demand[c][region[cl.Region]] += rate * cl.Mix[class.ID]
+			a.Demand[c][region[cl.Region]] += rates[i] * cl.Mix[class.ID]
 		}
 	}
 	for o, orch := range st.Orchestrators {
