@@ -100,6 +100,7 @@ type ShedStats struct {
 	Capability   string
 	Model        string
 	ClientRegion string
+	Reason       string // the outcomes' error class: ShedAdmission, ShedQueueFull, ShedDeadline
 	Requests     int64
 	// Seconds is the span of the whole read, as AttemptStats.Seconds.
 	Seconds float64

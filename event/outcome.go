@@ -44,6 +44,13 @@ const (
 	StatusInterrupted Status = "interrupted"
 )
 
+// Error classes of a shed outcome: why the edge refused it.
+const (
+	ShedAdmission = "admission"      // over its class's admission rate
+	ShedQueueFull = "queue_full"     // the edge queue is full of requests that rank above it
+	ShedDeadline  = "queue_deadline" // it cannot start in time to meet its SLO (or its deadline)
+)
+
 // Valid reports whether s is a known status.
 func (s Status) Valid() bool {
 	switch s {

@@ -166,8 +166,8 @@
 // slot on);
 // and, when the fleet's capacity (Utilisation × slots server-seconds per
 // second, handed out as a maximum flow in order of value: flow.go) cannot
-// carry the demand a class is offered (its attempts plus the requests shed
-// at the edge, WithShed) after the classes of higher value took theirs,
+// carry the demand a class is offered (its attempts plus the requests its
+// admission rate refused, WithShed) after the classes of higher value took theirs,
 // an admission rate for it per client region (what it got ÷ its mean
 // latency, split by regional demand), lifted as soon as its offered demand
 // fits. Every limit and rate carries its reason.

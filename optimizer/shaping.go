@@ -94,8 +94,9 @@ func (c ShapingConfig) Validate() error {
 // concurrency, else Capacity.DefaultMaxInFlight). Classes take it in
 // order of value (USD per SLO miss, highest first; ties by name): class c
 // needs offered_c × W_c, W_c its mean latency and offered_c its demand,
-// what its attempts show plus the requests shed at the edge before any
-// attempt (WithShed), from the orchestrators serving it. The budget is
+// what its attempts show plus the requests its admission rate refused
+// (WithShed; not those the edge queue shed, see addShed), from the
+// orchestrators serving it. The budget is
 // handed out as a maximum flow (flow.go): a class takes as much as it can
 // without lowering what any class before it got, work of an earlier class
 // moving to orchestrators the later one cannot use. A class that cannot
@@ -247,7 +248,7 @@ func (r *round) admission(cfg *Config, st *state, entries []event.ClassPolicy) {
 		rate = math.Max(sc.MinAdmitPerS, rate)
 		st.admitted[c.key] = rate
 		rates[ci] = rate
-		why[ci] = fmt.Sprintf("offered %.2f/s (%.2f/s shed at the edge) × %s needs %.2f server-s/s; %.2f left after higher-value classes (value $%.3g/miss)",
+		why[ci] = fmt.Sprintf("offered %.2f/s (%.2f/s refused by admission) × %s needs %.2f server-s/s; %.2f left after higher-value classes (value $%.3g/miss)",
 			offered, c.shed, secs(w), need, got, c.value)
 	}
 	for key := range st.admitted {

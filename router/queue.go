@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/loopgate/loopgate/event"
 )
 
 // DefaultDrainWindow is the busy time over which the edge queue measures
@@ -15,11 +17,11 @@ const DefaultDrainWindow = 5 * time.Second
 const minDrainTakes = 4
 
 // Reasons a request is shed (its outcome's error class, the shed metric's
-// label).
+// label): event's.
 const (
-	ShedAdmission = "admission"      // over its class's admission rate
-	ShedQueueFull = "queue_full"     // the edge queue is full of requests that rank above it
-	ShedDeadline  = "queue_deadline" // it cannot start in time to meet its SLO (or its deadline)
+	ShedAdmission = event.ShedAdmission
+	ShedQueueFull = event.ShedQueueFull
+	ShedDeadline  = event.ShedDeadline
 )
 
 // QueueEntry is one request waiting at the edge.

@@ -53,7 +53,8 @@ ORDER BY orchestrator, capability, model, client_region`, s.cfg.Database, lo, hi
 }
 
 // Shed counts the requests shed at the edge before any attempt (status
-// shed, no attempts) per capability × model × client region, over the
+// shed, no attempts) per capability × model × client region × reason
+// (the error class), over the
 // same span as Stats for the same from and to: the 10-second bucket
 // holding from through to. The optimizer adds them to the demand the
 // attempts show, so a class held to an admission rate still shows what
@@ -64,19 +65,19 @@ func (s *Store) Shed(ctx context.Context, from, to time.Time) ([]event.ShedStats
 	if span <= 0 {
 		span = 10
 	}
-	sql := fmt.Sprintf(`SELECT capability, model, client_region, toInt64(count())
+	sql := fmt.Sprintf(`SELECT capability, model, client_region, error_class, toInt64(count())
 FROM %s.requests
 WHERE start_time >= toDateTime(%d, 'UTC') AND start_time < toDateTime(%d, 'UTC')
   AND status = '%s' AND attempt_count = 0
-GROUP BY capability, model, client_region
-ORDER BY capability, model, client_region`, s.cfg.Database, lo, to.Unix()+1, event.StatusShed)
+GROUP BY capability, model, client_region, error_class
+ORDER BY capability, model, client_region, error_class`, s.cfg.Database, lo, to.Unix()+1, event.StatusShed)
 	rows, err := s.Query(ctx, sql)
 	if err != nil {
 		return nil, fmt.Errorf("read shed requests: %w", err)
 	}
 	out := make([]event.ShedStats, 0, rows.Len())
 	for _, r := range rows.Values {
-		out = append(out, event.ShedStats{Capability: str(r[0]), Model: str(r[1]), ClientRegion: str(r[2]), Requests: i64(r[3]), Seconds: span})
+		out = append(out, event.ShedStats{Capability: str(r[0]), Model: str(r[1]), ClientRegion: str(r[2]), Reason: str(r[3]), Requests: i64(r[4]), Seconds: span})
 	}
 	return out, nil
 }

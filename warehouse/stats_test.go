@@ -77,12 +77,12 @@ func TestShed(t *testing.T) {
 			o.ClientRegion = "FRA"
 			switch {
 			case i < 5: // shed before any attempt: counted
-				o.Status, o.ErrorClass, o.HTTPStatus, o.Attempts = event.StatusShed, "admission", 503, nil
+				o.Status, o.ErrorClass, o.HTTPStatus, o.Attempts = event.StatusShed, event.ShedAdmission, 503, nil
 			case i < 7: // shed from LAX: counted in its own row
-				o.Status, o.ErrorClass, o.HTTPStatus, o.Attempts = event.StatusShed, "queue_deadline", 503, nil
+				o.Status, o.ErrorClass, o.HTTPStatus, o.Attempts = event.StatusShed, event.ShedDeadline, 503, nil
 				o.ClientRegion = "LAX"
 			case i < 9: // a retry shed after an attempt: its attempt is demand already
-				o.Status, o.ErrorClass, o.HTTPStatus = event.StatusShed, "queue_deadline", 503
+				o.Status, o.ErrorClass, o.HTTPStatus = event.StatusShed, event.ShedDeadline, 503
 			}
 			outs = append(outs, o)
 		}
@@ -102,10 +102,10 @@ func TestShed(t *testing.T) {
 			if s.Capability != outs[0].Capability || s.Model != outs[0].Model {
 				t.Errorf("got class %s/%s, want %s/%s", s.Capability, s.Model, outs[0].Capability, outs[0].Model)
 			}
-			got[s.ClientRegion] += s.Requests
+			got[s.ClientRegion+"/"+s.Reason] += s.Requests
 		}
-		if len(shed) != 2 || got["FRA"] != 5 || got["LAX"] != 2 {
-			t.Fatalf("got %+v, want 5 shed from FRA and 2 from LAX (none with attempts, none served)", shed)
+		if len(shed) != 2 || got["FRA/admission"] != 5 || got["LAX/queue_deadline"] != 2 {
+			t.Fatalf("got %+v, want 5 shed by admission from FRA and 2 by deadline from LAX (none with attempts, none served)", shed)
 		}
 		later, err := st.Shed(ctx, base.Add(time.Hour), base.Add(2*time.Hour))
 		if err != nil || len(later) != 0 {
