@@ -91,3 +91,23 @@ func TestAdvisorWebhookKeepsOnlySignificantShares(t *testing.T) {
 		t.Errorf("got %+v, want cheap alone (dear has only the exploration share)", hook)
 	}
 }
+
+func TestAdvisorPerfStatsBuiltWhenAsked(t *testing.T) {
+	cfg, stats := failingFleet()
+	h := newHarness(t, cfg)
+	h.stats.set(stats...)
+	h.step(t)
+	v := h.opt.advisor.Load()
+	if v.perf != nil || v.buildPerf == nil {
+		t.Fatalf("after a round: got perf %v, builder set %v; want perf-stats not built until asked for", v.perf, v.buildPerf != nil)
+	}
+	var first, second map[string]map[string]map[string]float64
+	get(t, h.opt.AdvisorHandler(), PerfStatsPath, &first)
+	if v.buildPerf != nil || len(v.perf) == 0 {
+		t.Fatalf("after a GET: got %d addresses, builder set %v; want it built once", len(v.perf), v.buildPerf != nil)
+	}
+	get(t, h.opt.AdvisorHandler(), PerfStatsPath, &second)
+	if !reflect.DeepEqual(first, second) {
+		t.Errorf("second GET: got %v, want the first's %v", second, first)
+	}
+}

@@ -3,7 +3,6 @@ package optimizer
 import (
 	"fmt"
 	"math"
-	"sort"
 
 	"github.com/loopgate/loopgate/event"
 )
@@ -342,81 +341,4 @@ func roundShares(v []float64) []float64 {
 	}
 	out[big] = math.Max(0, out[big]+1-total)
 	return out
-}
-
-// advisorView builds what the advisor endpoints serve.
-func (pr *planner) advisorView() *advisorView {
-	r, cfg, p := pr.r, pr.cfg, pr.p
-	v := &advisorView{perf: map[string]map[string]perfScore{}}
-	maxShare := make([]float64, len(r.orchs))
-	for k := range p.rows {
-		for i, a := range p.rows[k].arcs {
-			if pr.shares[k] != nil {
-				maxShare[p.arcs[a].orch] = math.Max(maxShare[p.arcs[a].orch], pr.shares[k][i])
-			}
-		}
-	}
-	for i := range r.orchs {
-		o := &r.orchs[i]
-		if o.cfg.URL == "" || !o.eligible {
-			continue
-		}
-		entry := webhookEntry{Address: o.cfg.URL, Score: 1}
-		if maxShare[i] >= cfg.AdvisorMinShare {
-			v.webhook = append(v.webhook, entry)
-		}
-		v.fallback = append(v.fallback, entry)
-	}
-	if len(v.webhook) == 0 {
-		// Never advise an empty pool: go-livepeer would have no orchestrator.
-		v.webhook = v.fallback
-	}
-
-	regionSet := map[string]bool{}
-	for _, reg := range r.regions {
-		if reg != "" {
-			regionSet[reg] = true
-		}
-	}
-	for _, reg := range cfg.AdvisorRegions {
-		regionSet[reg] = true
-	}
-	var regions []string
-	for reg := range regionSet {
-		regions = append(regions, reg)
-	}
-	sort.Strings(regions)
-	for i := range r.orchs {
-		o := &r.orchs[i]
-		if !addressRE.MatchString(o.cfg.Address) {
-			continue // go-livepeer rejects the whole document on a key that is not an address
-		}
-		rho := 0.0
-		if cfg.Solver.Queueing {
-			rho = pr.sol.rho[i]
-		}
-		scores := map[string]perfScore{}
-		for _, reg := range regions {
-			num, den := 0.0, 0.0
-			for ci := range r.classes {
-				c := &r.classes[ci]
-				for j, oi := range c.orchs {
-					if oi != i {
-						continue
-					}
-					est := r.estimate(cfg, ci, j, reg, false)
-					w := r.demand[demandKey{ci, reg}] + 1e-9 // classes without demand count a little
-					num += w * est.p * onTime(est.lat, est.slots, rho, c.slo)
-					den += w
-				}
-			}
-			score := 0.0
-			if den > 0 && o.eligible {
-				score = math.Round(num/den*1000) / 1000
-			}
-			scores[reg] = perfScore{Score: score}
-		}
-		v.perf[o.cfg.Address] = scores
-	}
-	return v
 }
