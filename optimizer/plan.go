@@ -136,6 +136,7 @@ func (pr *planner) build() {
 		}
 	}
 	pr.weigh(p, r.lambda)
+	p.scaleQuadrature()
 }
 
 // weigh sets the λ-dependent part of p: every arc's costs, the congestion
