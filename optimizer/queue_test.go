@@ -46,6 +46,7 @@ func onTimeReference(s lognormal, slots, rho, t float64) float64 {
 // benchmarks draw) the mean is worse, 6.2e-4 against 4.1e-4, while the
 // worst is still better (1.05e-2 against 1.15e-2).
 func TestOnTimeGaussAccuracy(t *testing.T) {
+	nt := newNormalTable()
 	for _, sigma := range []float64{0.1, 0.2, 0.35, 0.5, 0.8} {
 		var worstG, worstM, sumG, sumM float64
 		n := 0
@@ -56,7 +57,7 @@ func TestOnTimeGaussAccuracy(t *testing.T) {
 						rho := float64(j) * gridMax / (gridPoints - 1)
 						s := lognormal{mu: math.Log(median), sigma: sigma}
 						ref := onTimeReference(s, slots, rho, slo)
-						eg := math.Abs(onTimeGauss(s, slots, rho, slo) - ref)
+						eg := math.Abs(onTimeGauss(s, slots, rho, slo, nt) - ref)
 						em := math.Abs(onTime(s, slots, rho, slo) - ref)
 						worstG, worstM = math.Max(worstG, eg), math.Max(worstM, em)
 						sumG, sumM = sumG+eg, sumM+em
@@ -89,9 +90,32 @@ func TestScaleQuadratureOnlyAboveExactLPArcs(t *testing.T) {
 			t.Fatalf("%d orchestrators: %d arcs, want above exactLPArcs %v", tt.nOrch, len(pr.p.arcs), tt.wantGauss)
 		}
 		for a, arc := range pr.p.arcs {
-			if arc.t.d != nil && arc.t.d.gauss != tt.wantGauss {
-				t.Fatalf("%d orchestrators, arc %d: got gauss %v, want %v", tt.nOrch, a, arc.t.d.gauss, tt.wantGauss)
+			if arc.t.d != nil && (arc.t.d.gauss != nil) != tt.wantGauss {
+				t.Fatalf("%d orchestrators, arc %d: got gauss %v, want %v", tt.nOrch, a, arc.t.d.gauss != nil, tt.wantGauss)
 			}
+		}
+	}
+}
+
+func TestNormalTable(t *testing.T) {
+	nt := newNormalTable()
+	worst := 0.0
+	for z := -10.0; z <= 10; z += 0.001 {
+		want := 0.5 * math.Erfc(-z/math.Sqrt2)
+		worst = math.Max(worst, math.Abs(nt.phi(z)-want))
+	}
+	if worst > 2e-9 {
+		t.Errorf("got a worst error of %.3g against math.Erfc on [−10, 10], want ≤ 2e-9", worst)
+	}
+	for _, tt := range []struct{ z, want float64 }{{math.Inf(-1), 0}, {-9.5, 0}, {9.5, 1}, {math.Inf(1), 1}, {math.NaN(), 0}} {
+		if got := nt.phi(tt.z); got != tt.want {
+			t.Errorf("Φ(%v): got %v, want %v", tt.z, got, tt.want)
+		}
+	}
+	s := lognormal{mu: math.Log(0.8), sigma: 0.4}
+	for _, x := range []float64{-1, 0, 0.1, 0.8, 2, 50} {
+		if got, want := nt.lognormalCDF(s, x), s.cdf(x); math.Abs(got-want) > 2e-9 {
+			t.Errorf("lognormal CDF at %v: got %v, want %v", x, got, want)
 		}
 	}
 }
