@@ -223,13 +223,17 @@ func (ls *lineSearch) agg(i, lo, hi int) {
 func (ls *lineSearch) deriv(gamma float64) float64 {
 	p := ls.p
 	ls.evals++
-	for _, i := range ls.touched {
-		r := ls.rho0[i] + gamma*ls.dload[i]/p.orchs[i].slots
-		ls.rho[i] = r
-		k := gridIndex(r)
-		ls.agg(i, max(0, k-1), min(gridPoints-1, k+2))
-		ls.q[i] = -(splineSlope(&ls.aggX[i], r) + gamma*splineSlope(&ls.aggD[i], r))
-	}
+	// Each touched orchestrator's state is its own (the sums are computed
+	// into its own rows), so the two halves of the list are independent.
+	p.split(len(ls.touched), func(lo, hi int) {
+		for _, i := range ls.touched[lo:hi] {
+			r := ls.rho0[i] + gamma*ls.dload[i]/p.orchs[i].slots
+			ls.rho[i] = r
+			k := gridIndex(r)
+			ls.agg(i, max(0, k-1), min(gridPoints-1, k+2))
+			ls.q[i] = -(splineSlope(&ls.aggX[i], r) + gamma*splineSlope(&ls.aggD[i], r))
+		}
+	})
 	d := 0.0
 	for _, a := range ls.sup {
 		arc := &p.arcs[a]

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"sync"
 
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/optimize/convex/lp"
@@ -204,10 +205,12 @@ func (p *problem) solveFrom(start []vertex) solution {
 		}
 	}
 	tv := make([]float64, na) // per arc, its on-time probability in grad
-	grad := func() {
+	gradOrchs := func(lo, hi int) {
 		// p.state and then p.marginal per arc, with each arc's curve read
-		// once: the same numbers in the same order.
-		for i := range p.orchs {
+		// once: the same numbers in the same order. An arc's marginal
+		// reads only its own orchestrator's state, so orchestrators are
+		// independent.
+		for i := lo; i < hi; i++ {
 			o := &p.orchs[i]
 			load := 0.0
 			for _, a := range o.arcs {
@@ -221,12 +224,13 @@ func (p *problem) solveFrom(start []vertex) solution {
 				ext += s.x[a] * p.arcs[a].bvp * -slope
 			}
 			s.q[i] = ext
-		}
-		for a := range p.arcs {
-			arc := &p.arcs[a]
-			g[a] = p.marginal(arc.orch, arc.base, arc.bvp, arc.w, tv[a], s.rho, s.q)
+			for _, a := range o.arcs {
+				arc := &p.arcs[a]
+				g[a] = p.marginal(arc.orch, arc.base, arc.bvp, arc.w, tv[a], s.rho, s.q)
+			}
 		}
 	}
+	grad := func() { p.split(no, gradOrchs) }
 	var ls *lineSearch
 	if len(p.arcs) > exactLPArcs {
 		ls = newLineSearch(p)
@@ -236,12 +240,18 @@ func (p *problem) solveFrom(start []vertex) solution {
 	// cost of its row. The tolerance applies to what the allocation adds
 	// above it, the part it can change.
 	lower := 0.0
-	for k := range p.rows {
-		best := math.Inf(1)
-		for _, a := range p.rows[k].arcs {
-			t, _ := p.arcs[a].t.at(0)
-			best = math.Min(best, p.arcs[a].base-p.arcs[a].bvp*t)
+	rowBest := make([]float64, nr)
+	p.split(nr, func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			best := math.Inf(1)
+			for _, a := range p.rows[k].arcs {
+				t, _ := p.arcs[a].t.at(0)
+				best = math.Min(best, p.arcs[a].base-p.arcs[a].bvp*t)
+			}
+			rowBest[k] = best
 		}
+	})
+	for k, best := range rowBest {
 		if p.rows[k].demand > 0 && !math.IsInf(best, 1) {
 			lower += p.rows[k].demand * best
 		}
@@ -357,6 +367,29 @@ func (p *problem) solveFrom(start []vertex) solution {
 		s.active[i] = *v
 	}
 	return s
+}
+
+// split runs f over [0, n) in two fixed halves, the first on a goroutine
+// of its own, and returns when both are done: the round's loops over
+// orchestrators or rows use both cores. Callers split only work whose
+// halves write disjoint elements, and sum in a fixed order afterwards, so
+// the numbers are the same as a serial loop's whatever the scheduling.
+// Problems up to exactLPArcs run f(0, n) on the caller's goroutine: a
+// goroutine costs more than their loops.
+func (p *problem) split(n int, f func(lo, hi int)) {
+	if len(p.arcs) <= exactLPArcs || n < 2 {
+		f(0, n)
+		return
+	}
+	mid := n / 2
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		f(0, mid)
+	}()
+	f(mid, n)
+	wg.Wait()
 }
 
 // goldenSection returns an approximate minimiser of f on [lo, hi], f
