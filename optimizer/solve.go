@@ -32,6 +32,7 @@ type problem struct {
 	pi       []float64 // capacity prices, kept between linear subproblems
 	rowOrder []int     // the order pricedGreedy fills rows in
 	regret   []float64 // per row, pricedGreedy's scratch
+	lg       *lagrangeScratch
 }
 
 type prow struct {
