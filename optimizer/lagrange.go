@@ -258,15 +258,41 @@ func (cs curves) get(s lognormal, slots, t float64, queueing bool) curve {
 // normal CDF (onTimeGauss): computing curve points was a third of a round
 // at 1,000 orchestrators.
 // It must run before any point is read, while p's curves are its own
-// (build calls it last).
+// (build calls it last): it replaces them.
 func (p *problem) scaleQuadrature() {
 	if len(p.arcs) <= exactLPArcs {
 		return
 	}
 	nt := newNormalTable()
+	// The curves move into one array in orchestrator order: the gradient
+	// and the line search read them orchestrator by orchestrator, and in
+	// build's order (class, region, orchestrator) each read was a cache
+	// miss — the largest single cost of a point read at 1,000
+	// orchestrators. Shared curves stay shared.
+	order := make([]int, len(p.arcs))
+	for a := range order {
+		order[a] = a
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(p.arcs[a].orch, p.arcs[b].orch) })
+	index := make(map[*curveData]int, len(p.arcs))
+	for _, a := range order {
+		if d := p.arcs[a].t.d; d != nil {
+			if _, ok := index[d]; !ok {
+				index[d] = len(index)
+			}
+		}
+	}
+	slab := make([]curveData, len(index))
+	for d, i := range index {
+		nd := &slab[i]
+		nd.lat, nd.slots, nd.t, nd.gauss = d.lat, d.slots, d.t, nt
+		for j := range d.pts {
+			nd.pts[j].Store(d.pts[j].Load())
+		}
+	}
 	for a := range p.arcs {
 		if d := p.arcs[a].t.d; d != nil {
-			d.gauss = nt
+			p.arcs[a].t.d = &slab[index[d]]
 		}
 	}
 }
