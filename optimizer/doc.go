@@ -120,9 +120,18 @@
 // directional derivative (linesearch.go: a Newton trial, then Illinois
 // regula falsi), where each orchestrator's on-time curves are read as one
 // weighted sum, so a trial costs O(orchestrators) rather than a pass over
-// every arc; curve points are computed when first read. At or below it the
-// solver is unchanged (golden section, 200 pricing steps), so small rounds
-// allocate exactly as before. BenchmarkStepScale gives its growth to 5,000
+// every arc; curve points are computed when first read, by 12-point
+// Gauss–Legendre quadrature over a tabulated normal CDF (queue.go:
+// onTimeGauss, normalTable; more accurate than the 24-point midpoint rule
+// for σ ≥ 0.2, TestOnTimeGaussAccuracy); the per-orchestrator and per-row
+// loops (gradient, line-search sums, pricing's cheapest arcs) run in two
+// fixed halves on two goroutines, joined inside the call, with sums kept
+// serial, so the numbers do not depend on scheduling; and the loop also
+// stops when F has stalled (stallTol: less than 0.2 % of its changeable
+// part over two iterations), since pricing's certificate keeps the gap
+// near the tolerance. At or below it the solver is unchanged (golden
+// section, 200 pricing steps, the midpoint rule), so small rounds allocate
+// exactly as before. BenchmarkStepScale gives its growth to 5,000
 // orchestrators.
 //
 // # Exploration, ejection, shares
