@@ -50,6 +50,15 @@ type Config struct {
 	// together: with n orchestrators each gets min(Exploration,
 	// MaxExploration/n). Default 0.2.
 	MaxExploration float64 `yaml:"max_exploration"`
+	// ShareStep is how far one round moves each (class, client region)'s
+	// shares from the last published policy's toward the new solution:
+	// shares = last + ShareStep × (solved − last), over the orchestrators
+	// still eligible (an ejected one leaves at once), renormalised. Noise in
+	// the estimates flips the solution between near-equal orchestrators;
+	// the step keeps the slow loop from moving a region's traffic back and
+	// forth with it, while the fast loop absorbs the noise. 1 follows every
+	// solution at once. Default 0.5.
+	ShareStep float64 `yaml:"share_step"`
 	// Ejection removes failing orchestrators for a cooldown.
 	Ejection EjectionConfig `yaml:"ejection"`
 	// Capacity says how much work an orchestrator can take.
@@ -232,6 +241,7 @@ func DefaultConfig() Config {
 		},
 		Exploration:     0.02,
 		MaxExploration:  0.2,
+		ShareStep:       0.5,
 		Ejection:        EjectionConfig{FailureRate: 0.5, MinAttempts: 20, Cooldown: 2 * time.Minute, MaxFraction: 0.5},
 		Capacity:        CapacityConfig{DefaultMaxInFlight: 8, Utilisation: 0.9, BusyRate: 0.05, Memory: 5 * time.Minute},
 		Solver:          SolverConfig{Queueing: true, Spread: 0.05, MaxIterations: 20, Tolerance: 0.05},
@@ -291,6 +301,9 @@ func (c Config) Validate() error {
 	}
 	if !(p.LatencyMedian > 0) || !(p.LatencySigma > 0) {
 		bad("prior.latency_median %v and prior.latency_sigma %v must be positive", p.LatencyMedian, p.LatencySigma)
+	}
+	if !(c.ShareStep > 0 && c.ShareStep <= 1) {
+		bad("share_step %v: want in (0, 1]", c.ShareStep)
 	}
 	if !inUnit(c.Exploration) || !inUnit(c.MaxExploration) || c.Exploration > c.MaxExploration {
 		bad("exploration %v and max_exploration %v: want 0 ≤ exploration ≤ max_exploration ≤ 1", c.Exploration, c.MaxExploration)

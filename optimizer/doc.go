@@ -146,7 +146,12 @@
 // listed in the policy's ejections with a reason such as "failure rate
 // 0.61 over 83 attempts in 1m0s". After the cooldown it is back with its
 // exploration share. Demand beyond capacity is spread in proportion to
-// capacity. Each entry's shares are rounded to 1e-6 and sum to 1; each
+// capacity. Shares move on evidence (damp.go): unless the solution beats
+// the last published policy's shares, re-priced on this round's
+// estimates, by 1 % of F, each entry moves only ShareStep (0.5) of the way
+// toward it, so estimate noise between near-equal orchestrators does not
+// swing a region's traffic; an ejection, a λ moved by the operator and a
+// clear gain apply at once. Each entry's shares are rounded to 1e-6 and sum to 1; each
 // carries a reason. A class also gets a region-less entry (for regions
 // without their own): the demand-weighted blend of its regions, or, with no
 // demand at all, the floors and the rest to the lowest marginal cost.

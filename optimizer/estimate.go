@@ -159,6 +159,9 @@ type round struct {
 	ejections []ejectionInfo
 	// priors from go-livepeer's events, for orchestrators without outcomes.
 	priors *priorIndex
+	// prev is the last policy published, whose shares a round's move from
+	// (damp.go); nil before the first.
+	prev *published
 }
 
 // addShed adds the requests the admission rate refused (ShedReader) to

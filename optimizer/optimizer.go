@@ -34,10 +34,13 @@ type Optimizer struct {
 	standby atomic.Bool // RunStandby is running
 	active  atomic.Bool // in standby: this optimizer holds the lease
 
-	mu      sync.Mutex // guards lambda and catalog
-	lambda  float64
-	classL  map[classKey]float64 // per-class λ (Config.ClassLambdas, SetClassLambda)
-	catalog Catalog
+	mu     sync.Mutex // guards lambda, knobMoved and catalog
+	lambda float64
+	// knobMoved: λ changed since the last round, which then takes its
+	// solution as it is (no ShareStep): an operator's move applies at once.
+	knobMoved bool
+	classL    map[classKey]float64 // per-class λ (Config.ClassLambdas, SetClassLambda)
+	catalog   Catalog
 
 	step         sync.Mutex // one round at a time; guards the fields below
 	st           state
@@ -117,6 +120,7 @@ func (o *Optimizer) SetLambda(lambda float64) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.lambda = lambda
+	o.knobMoved = true
 	return nil
 }
 
@@ -133,8 +137,10 @@ func (o *Optimizer) SetClassLambda(capability, model string, lambda float64, cle
 	defer o.mu.Unlock()
 	if clear {
 		delete(o.classL, classKey{capability, model})
+		o.knobMoved = true
 	} else {
 		o.classL[classKey{capability, model}] = lambda
+		o.knobMoved = true
 	}
 	return nil
 }
@@ -230,9 +236,14 @@ func (o *Optimizer) Step(ctx context.Context) (event.Policy, error) {
 	o.mu.Lock()
 	lambda, cat := o.lambda, o.catalog
 	classL := maps.Clone(o.classL)
+	moved := o.knobMoved
+	o.knobMoved = false
 	o.mu.Unlock()
 
 	r := newRound(&o.cfg, &cat, stats, &o.st, now, lambda)
+	if !moved {
+		r.prev = o.st.lastPublished()
+	}
 	if shedKnown {
 		r.addShed(shed)
 	}

@@ -111,12 +111,21 @@ func TestEjectedOrchestratorReturnsAfterCooldown(t *testing.T) {
 		t.Fatalf("after cooldown: got c %+v, want share ≥ %v for exploration", c, cfg.Exploration)
 	}
 
-	// Exploration brings evidence that it recovered: its share grows.
-	h.clock.advance(cfg.Period)
+	// Exploration brings evidence that it recovered: its share grows (at
+	// once, or ShareStep of the way a round when the gain is small).
 	h.stats.set(stats[0], stats[1], stat("c", 200, 198, 800, 2000))
-	p = h.step(t)
-	if got := sharesOf(t, p, "FRA")["c"].Share; got < 0.25 {
-		t.Fatalf("recovered: got c share %.4f, want ≥ 0.25", got)
+	prev := c.Share
+	for round := 1; round <= 3; round++ {
+		h.clock.advance(cfg.Period)
+		p = h.step(t)
+		got := sharesOf(t, p, "FRA")["c"].Share
+		if got < prev || (round == 1 && got <= prev) {
+			t.Fatalf("recovered, round %d: got c share %.4f, want it to grow from %.4f", round, got, prev)
+		}
+		prev = got
+	}
+	if prev < 0.25 {
+		t.Fatalf("recovered: got c share %.4f after 3 rounds, want ≥ 0.25", prev)
 	}
 }
 

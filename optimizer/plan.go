@@ -16,6 +16,7 @@ type plan struct {
 	sol       solution
 	demand    float64   // requests per second, every row
 	unserved  float64   // requests per second beyond capacity
+	damped    bool      // the shares moved ShareStep of the way (damp.go)
 	share     []float64 // per orchestrator: its fraction of all demand
 	fresh     int       // ejections made this round
 	pr        *planner  // the problem and estimates, for the frontier
@@ -207,10 +208,15 @@ func (pr *planner) demandShares(pl *plan) {
 	p := pr.p
 	pr.shares = make([][]float64, len(p.rows))
 	for k, rm := range pr.rows {
+		if !rm.pseudo {
+			pr.shares[k] = p.shares(&pr.sol, k)
+		}
+	}
+	pl.damped = pr.dampShares() // damp.go
+	for k, rm := range pr.rows {
 		if rm.pseudo {
 			continue
 		}
-		pr.shares[k] = p.shares(&pr.sol, k)
 		pl.demand += p.rows[k].demand
 		pl.unserved += pr.sol.u[k]
 		for i, a := range p.rows[k].arcs {
