@@ -17,7 +17,8 @@
 // and knob, a round computes the same policy.
 //
 //	opt, err := optimizer.New(cfg, stats, publisher, deps.Deps{Logger: logger, Registerer: reg},
-//		optimizer.WithLastVersion(lastVersion)) // highest version ever published
+//		optimizer.WithLastVersion(lastVersion), // highest version ever published
+//		optimizer.WithShed(store))              // requests refused at the edge: demand admission hid
 //	if err != nil { ... }
 //	mux.Handle("/orchestrators/", opt.AdvisorHandler())
 //	mux.Handle("GET /frontier", opt.FrontierHandler())          // the latest λ sweep
