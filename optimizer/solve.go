@@ -397,7 +397,8 @@ func (p *problem) solveFrom(start []vertex) solution {
 }
 
 // split runs f over [0, n) in two fixed halves, the first on a goroutine
-// of its own, and returns when both are done: the round's loops over
+// of its own, and returns when both are done (a panic in either reaches
+// the caller once both have stopped, as from a serial loop): the round's loops over
 // orchestrators or rows use both cores. Callers split only work whose
 // halves write disjoint elements, and sum in a fixed order afterwards, so
 // the numbers are the same as a serial loop's whatever the scheduling.
@@ -410,13 +411,20 @@ func (p *problem) split(n int, f func(lo, hi int)) {
 	}
 	mid := n / 2
 	var wg sync.WaitGroup
+	var lost any // a panic of the other half, raised again here
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer func() { lost = recover() }()
 		f(0, mid)
 	}()
-	f(mid, n)
-	wg.Wait()
+	func() {
+		defer wg.Wait() // the other half ends first, even if this one panics
+		f(mid, n)
+	}()
+	if lost != nil {
+		panic(lost)
+	}
 }
 
 // goldenSection returns an approximate minimiser of f on [lo, hi], f
