@@ -24,7 +24,9 @@ func (st *state) lastPublished() *published {
 // (Config.ShareStep): it prices the last published policy's shares on
 // this round's estimates and, unless the solution beats them by
 // moveOnEvidence, moves every row's shares ShareStep of the way from them
-// toward the solution (damp). It reports whether it did. A round after λ
+// toward the solution: each orchestrator's part above its exploration
+// floor becomes last + ShareStep × (solved − last) (lastParts, spread).
+// It reports whether it did. A round after λ
 // moved has no last policy to move from (Optimizer.knobMoved): an
 // operator's move applies at once.
 //
@@ -39,14 +41,12 @@ func (pr *planner) dampShares() bool {
 		return false
 	}
 	p := pr.p
-	last := make([][]float64, len(pr.rows))
+	was := make([][]float64, len(pr.rows)) // per row: the last policy's parts above the floors
 	moved := false
 	for k, rm := range pr.rows {
-		if rm.pseudo || pr.shares[k] == nil {
-			continue
-		}
-		if last[k] = pr.damp(k, pr.shares[k], 0); last[k] != nil {
-			moved = true
+		if !rm.pseudo && pr.shares[k] != nil {
+			was[k] = pr.lastParts(k)
+			moved = moved || was[k] != nil
 		}
 	}
 	if !moved {
@@ -60,11 +60,15 @@ func (pr *planner) dampShares() bool {
 			continue
 		}
 		d := p.rows[k].demand
+		var last []float64
+		if was[k] != nil {
+			last = pr.spread(k, was[k])
+		}
 		for i, a := range p.rows[k].arcs {
 			xSol[a] = pr.shares[k][i] * d
 			xLast[a] = xSol[a]
-			if last[k] != nil {
-				xLast[a] = last[k][i] * d
+			if last != nil {
+				xLast[a] = last[i] * d
 			}
 		}
 	}
@@ -73,48 +77,64 @@ func (pr *planner) dampShares() bool {
 	if fLast-fSol > moveOnEvidence*math.Abs(fSol) {
 		return false
 	}
+	step := pr.cfg.ShareStep
 	for k := range pr.rows {
-		if last[k] != nil {
-			pr.shares[k] = pr.damp(k, pr.shares[k], pr.cfg.ShareStep)
+		if was[k] == nil {
+			continue
 		}
+		f := pr.floor(len(was[k]))
+		parts := make([]float64, len(was[k]))
+		for i, w := range was[k] {
+			parts[i] = w + step*(max(0, pr.shares[k][i]-f)-w)
+		}
+		pr.shares[k] = pr.spread(k, parts)
 	}
 	return true
 }
 
-// damp moves row k's shares from the last published policy's toward the
-// solved ones by step (0: the last policy's shares on this round's
-// orchestrators). The exploration floors stay whole: what each eligible
-// orchestrator has above its floor becomes last + step × (solved − last),
-// and those parts are renormalised to what the floors leave, so an
-// orchestrator no longer eligible (no arc: ejected) leaves at once, its
-// share spread over the rest in proportion, and one back from an ejection
-// starts at its floor. It returns nil for a row the last policy did not
-// have (the solution is taken as it is). The round's prediction is of the
-// solution the shares move toward.
-func (pr *planner) damp(k int, solved []float64, step float64) []float64 {
-	last := pr.r.prev
+// lastParts is what the last published policy gave each of row k's
+// orchestrators above its exploration floor, aligned with the row's arcs
+// (an orchestrator without an arc now, ejected, is left out). It is nil
+// for a row the last policy did not have, or gave nothing above the
+// floors.
+func (pr *planner) lastParts(k int) []float64 {
 	rm := pr.rows[k]
 	c := &pr.r.classes[rm.class]
 	cell := shareCell{capability: c.key.capability, model: c.key.model, region: rm.region}
-	if last == nil || !last.entries[cell] {
+	if !pr.r.prev.entries[cell] {
 		return nil
 	}
 	row := &pr.p.rows[k]
 	f := pr.floor(len(row.arcs))
-	out := make([]float64, len(solved))
+	out := make([]float64, len(row.arcs))
 	sum := 0.0
 	for i, a := range row.arcs {
 		cell.orch = pr.r.orchs[pr.p.arcs[a].orch].cfg.ID
-		was, now := max(0, last.shares[cell]-f), max(0, solved[i]-f)
-		out[i] = was + step*(now-was)
+		out[i] = max(0, pr.r.prev.shares[cell]-f)
 		sum += out[i]
 	}
-	rest := 1 - f*float64(len(out))
-	if !(sum > 0) || !(rest > 0) {
+	if !(sum > 0) || !(1-f*float64(len(out)) > 0) {
 		return nil
 	}
-	for i := range out {
-		out[i] = f + out[i]/sum*rest
+	return out
+}
+
+// spread turns row k's parts above the floors into shares: each its floor
+// plus its part of what the floors leave, in proportion. The exploration
+// floors thus stay whole, an orchestrator no longer eligible leaves at
+// once (its share spread over the rest in proportion), and one back from
+// an ejection starts at its floor. The round's prediction is of the
+// solution the shares move toward. parts must sum to more than 0.
+func (pr *planner) spread(k int, parts []float64) []float64 {
+	f := pr.floor(len(parts))
+	rest := 1 - f*float64(len(parts))
+	sum := 0.0
+	for _, v := range parts {
+		sum += v
+	}
+	out := make([]float64, len(parts))
+	for i, v := range parts {
+		out[i] = f + v/sum*rest
 	}
 	return out
 }

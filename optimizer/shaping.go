@@ -235,7 +235,7 @@ func (r *round) admission(cfg *Config, st *state, entries []event.ClassPolicy) {
 		prev, limited := st.admitted[c.key]
 		var rate float64
 		switch {
-		case need > got+1e-9*(1+need):
+		case need-got > eps(need): // short of its need (flow.go)
 			rate = got / w
 		case !r.shedKnown && limited && c.demand >= sc.Release*prev:
 			// Held at its rate: its demand beyond it is not seen (no

@@ -14,12 +14,8 @@ import (
 // last seconds. Every row's Seconds is the span they cover (to − the first
 // bucket's start). It is the optimizer's statistics reader.
 func (s *Store) Stats(ctx context.Context, from, to time.Time) ([]event.AttemptStats, error) {
-	lo := from.Unix() / 10 * 10
+	lo, span := statsWindow(from, to)
 	hi := to.Unix()/10*10 + 10
-	span := float64(to.UnixMilli()-lo*1000) / 1000
-	if span <= 0 {
-		span = 10
-	}
 	sql := fmt.Sprintf(`SELECT orchestrator, capability, model, client_region,
     toInt64(countMerge(attempts)), toInt64(sumMerge(successes)), toInt64(sumMerge(errors)),
     toInt64(sumMerge(busy)), toInt64(sumMerge(refused)), toInt64(sumMerge(timeouts)),
@@ -60,11 +56,7 @@ ORDER BY orchestrator, capability, model, client_region`, s.cfg.Database, lo, hi
 // attempts show, so a class held to an admission rate still shows what
 // it was offered.
 func (s *Store) Shed(ctx context.Context, from, to time.Time) ([]event.ShedStats, error) {
-	lo := from.Unix() / 10 * 10
-	span := float64(to.UnixMilli()-lo*1000) / 1000
-	if span <= 0 {
-		span = 10
-	}
+	lo, span := statsWindow(from, to)
 	sql := fmt.Sprintf(`SELECT capability, model, client_region, error_class, toInt64(count())
 FROM %s.requests
 WHERE start_time >= toDateTime(%d, 'UTC') AND start_time < toDateTime(%d, 'UTC')
@@ -80,6 +72,18 @@ ORDER BY capability, model, client_region, error_class`, s.cfg.Database, lo, to.
 		out = append(out, event.ShedStats{Capability: str(r[0]), Model: str(r[1]), ClientRegion: str(r[2]), Reason: str(r[3]), Requests: i64(r[4]), Seconds: span})
 	}
 	return out, nil
+}
+
+// statsWindow is the span Stats and Shed read for from and to: from the
+// start of the 10-second bucket holding from (Unix seconds, lo) to to, in
+// seconds (10 when empty), so that rates from both share a denominator.
+func statsWindow(from, to time.Time) (lo int64, span float64) {
+	lo = from.Unix() / 10 * 10
+	span = float64(to.UnixMilli()-lo*1000) / 1000
+	if span <= 0 {
+		span = 10
+	}
+	return lo, span
 }
 
 func str(v any) string { s, _ := v.(string); return s }
